@@ -68,6 +68,17 @@ class ForkSettings(BaseModel):
     sample_rate: Literal[8000, 16000] = 16000
     max_frame_bytes: int = Field(64 * 1024, gt=0)
     connect_retries: int = Field(2, ge=0)
+    # FreeSWITCH's env MOD_AUDIO_FORK_SUBPROTOCOL_NAME renames it.
+    subprotocol: str = "audio.drachtio.org"
+    metadata_timeout: float = Field(5.0, gt=0, description="seconds to wait for the metadata")
+    receive_queue: int = Field(64, ge=4, description="frames buffered per socket")
+    play_max_message_bytes: int = Field(600_000, ge=4096, description="module refuses ~650 KB")
+    play_event_timeout: float = Field(3.0, gt=0, description="playAudio → play_audio event")
+    # The direct endpoint (/direct on the same port): `callcontrol call`, the browser page.
+    direct_enabled: bool = True
+    direct_token: SecretStr | None = None
+    direct_frame_ms: int = Field(20, ge=10, le=100)
+    direct_lead_ms: int = Field(100, ge=0, description="audio sent ahead of real time")
 
 
 class ModelsSettings(BaseModel):
@@ -81,6 +92,14 @@ class ModelsSettings(BaseModel):
     llm_threads: int = Field(2, ge=1)
     llm_context: int = Field(2048, ge=256)
     embed_threads: int = Field(1, ge=1)
+    # The bundled SmolLM2 is Q4_1; requantized once to Q8_0 its prompt eval is ~2x faster.
+    llm_q8_bundled: bool = True
+    # ggml's repacked/AMX weight buffers: they crash on VMs that report AMX without enabling it.
+    llm_extra_buffers: bool = False
+    llm_temperature: float = Field(0.0, ge=0)
+    llm_repeat_penalty: float = Field(1.1, ge=1)
+    # Keep each call's KV state in RAM (llama.cpp state cache), MB; 0 = prefix reuse only.
+    llm_state_cache_mb: int = Field(0, ge=0)
     # Use an OpenAI-compatible server (llama.cpp server, vLLM) instead of in-process.
     llm_server_url: str | None = None
     llm_server_model: str = "default"
@@ -90,13 +109,22 @@ class PipelineSettings(BaseModel):
     """Voice pipeline behaviour."""
 
     language: str = Field("en", description="'en', a language code, or 'auto'")
+    detect_languages: list[str] = Field(
+        default_factory=list, description="with 'auto': the languages to pick from (empty: any)"
+    )
     vad_threshold: float = Field(0.5, gt=0, lt=1)
     endpoint_silence_ms: int = Field(500, ge=100)
     min_speech_ms: int = Field(250, ge=0)
     backchannel_max_ms: int = Field(600, ge=0)
+    vad_neg_threshold: float | None = Field(None, gt=0, lt=1, description="default: -0.15")
+    pause_ms: int = Field(200, ge=32, description="silence that starts speculative STT")
+    max_turn_ms: int = Field(30_000, ge=1000)
     no_speech_threshold: float = Field(0.6, ge=0, le=1)
     top_k: int = Field(3, ge=1)
-    min_retrieval_score: float = Field(0.80, ge=0, le=1)
+    min_retrieval_score: float = Field(0.83, ge=0, le=1)
+    kb_collection: str = "knowledge"
+    kb_chunk_words: int = Field(100, ge=10, description="knowledge chunk size, in words")
+    kb_overlap_words: int = Field(20, ge=0, description="words repeated between chunks")
     llm_max_tokens: int = Field(96, ge=8)
     history_turns: int = Field(6, ge=0)
     system_prompt: str = (

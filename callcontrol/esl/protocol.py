@@ -168,7 +168,7 @@ class EslParser:
     def next_message(self) -> EslMessage | None:
         if self._pending is None:
             # Skip stray blank lines between messages.
-            while self._buf[:1] in (b"\n", b"\r") and self._buf:
+            while self._buf and self._buf[0] in (0x0A, 0x0D):
                 del self._buf[:1]
             end = self._buf.find(b"\n\n", max(self._scan_from, 0))
             if end < 0:
@@ -177,7 +177,9 @@ class EslParser:
                     dropped = len(self._buf)
                     self._buf.clear()
                     self._scan_from = 0
-                    raise EslProtocolError(f"no end of ESL header block in {dropped} bytes; dropped")
+                    raise EslProtocolError(
+                        f"no end of ESL header block in {dropped} bytes; dropped"
+                    )
                 return None
             block = bytes(self._buf[:end])
             del self._buf[: end + 2]

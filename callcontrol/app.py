@@ -1,0 +1,177 @@
+"""Composition root: builds every service from :class:`Settings` and owns their lifespan.
+
+Nothing here runs at import time. ``Service`` is an async context manager::
+
+    async with Service(settings) as service:
+        ...  # calls are being controlled
+
+``callcontrol serve`` wraps it with the HTTP server (console, /health, /metrics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from contextlib import AsyncExitStack
+from typing import Any
+
+import structlog
+
+from callcontrol.calls.base import BotHandover
+from callcontrol.calls.controller import CallController
+from callcontrol.config import Settings
+from callcontrol.esl.bridge import GeventThread
+from callcontrol.esl.inbound import InboundConnection
+from callcontrol.esl.outbound import OutboundServer
+from callcontrol.live.base import EventBus, LiveState
+from callcontrol.live.memory import InMemoryLiveState, InProcessBus
+from callcontrol.metrics import Metrics
+from callcontrol.store.cdr_log import CdrLog
+from callcontrol.store.db import create_engine, migrate, sessionmaker
+from callcontrol.store.recorder import StoreRecorder
+from callcontrol.store.writer import DurableWriter
+
+log = structlog.get_logger(__name__)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Service:
+    """Every long-lived part of one callcontrol worker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        live: LiveState | None = None,
+        bus: EventBus | None = None,
+        handover: BotHandover | None = None,
+        run_migrations: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.worker_id = settings.worker_id or default_worker_id()
+        self.metrics = Metrics()
+        self.engine = create_engine(settings.effective_database_url)
+        self.sessions = sessionmaker(self.engine)
+        self.writer = DurableWriter(self.engine, settings.data_dir / "spool")
+        self.cdr_log = CdrLog(settings.data_dir / "cdr") if settings.calls.cdr_jsonl else None
+        self.recorder = StoreRecorder(self.writer, self.cdr_log)
+        self._live = live
+        self._bus = bus
+        self.live: LiveState = live or InMemoryLiveState()
+        self.bus: EventBus = bus or InProcessBus()
+        self.gevent = GeventThread()
+        self.controller = CallController(
+            settings,
+            recorder=self.recorder,
+            live=self.live,
+            bus=self.bus,
+            metrics=self.metrics,
+            worker_id=self.worker_id,
+            handover=handover,
+        )
+        self.inbound: InboundConnection | None = None
+        self.outbound: OutboundServer | None = None
+        self._run_migrations = run_migrations
+        self._stack = AsyncExitStack()
+        self.started = asyncio.Event()
+
+    async def _build_shared_state(self) -> None:
+        """Redis-backed live state and bus when REDIS_URL is set (and none was injected)."""
+        if self.settings.redis_url is None or (self._live and self._bus):
+            return
+        from callcontrol.live.redis import RedisBus, RedisLiveState
+
+        if self._live is None:
+            self.live = RedisLiveState(self.settings.redis_url)
+            self.controller.live = self.live
+        if self._bus is None:
+            self.bus = RedisBus(self.settings.redis_url)
+            self.controller.bus = self.bus
+
+    async def start(self) -> None:
+        settings = self.settings
+        stack = self._stack
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        stack.push_async_callback(self.engine.dispose)
+        if self._run_migrations:
+            await migrate(self.engine)
+        await self._build_shared_state()
+        stack.push_async_callback(self.bus.close)
+        stack.push_async_callback(self.live.close)
+        await self.writer.start()
+        stack.push_async_callback(self.writer.stop)
+        if self.cdr_log is not None:
+            await self.cdr_log.start()
+            stack.push_async_callback(self.cdr_log.stop)
+        self.gevent.start()
+        stack.callback(self.gevent.stop)
+        stack.push_async_callback(self.controller.stop)
+        if settings.esl.inbound_enabled:
+            self.inbound = InboundConnection(
+                settings.esl,
+                self.gevent,
+                on_event=self.controller.on_inbound_event,
+                on_connected=self.controller.reconcile,
+                events=_inbound_events(settings),
+            )
+            self.controller.inbound = self.inbound
+            await self.inbound.start()
+            stack.push_async_callback(self.inbound.stop)
+        if settings.esl.mode == "outbound" or settings.esl.outbound_port:
+            self.outbound = OutboundServer(
+                settings.esl, self.gevent, self.controller.on_outbound_channel
+            )
+            await self.outbound.start()
+            stack.push_async_callback(self.outbound.stop)
+        log.info(
+            "callcontrol worker started",
+            worker=self.worker_id,
+            mode=settings.esl.mode,
+            database=self.engine.url.render_as_string(hide_password=True),
+            redis=bool(settings.redis_url),
+        )
+        self.started.set()
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+        log.info("callcontrol worker stopped", worker=self.worker_id)
+
+    async def __aenter__(self) -> Service:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def health(self) -> dict[str, Any]:
+        """Liveness details: ESL connection, database writer, calls."""
+        esl = self.inbound.status.as_dict() if self.inbound else {"state": "disabled"}
+        self.metrics.esl_connected.set(1 if self.inbound and self.inbound.connected else 0)
+        return {
+            "status": "ok",
+            "worker": self.worker_id,
+            "mode": self.settings.esl.mode,
+            "esl": esl,
+            "outbound": {
+                "port": self.outbound.port if self.outbound else None,
+                "accepted": self.outbound.accepted if self.outbound else 0,
+            },
+            "database": self.writer.stats.as_dict(),
+            "calls_active": len(self.controller.calls),
+        }
+
+
+def _inbound_events(settings: Settings) -> tuple[str, ...]:
+    from callcontrol.esl.client import CHANNEL_EVENTS
+
+    # In outbound mode calls arrive on their own sockets, but the inbound
+    # connection still follows channels so legs we originate (extensions) are seen.
+    return CHANNEL_EVENTS

@@ -1,0 +1,418 @@
+"""One task per call: applies its events in order and carries out its routing.
+
+The actor owns everything that happens to a call: state changes (through the
+pure machine in :mod:`callcontrol.calls.machine`), the timeline, records, the
+bot handover, and the no-answer takeover — ring an extension for N seconds;
+if nobody answers, cancel that leg, answer the caller and hand them to the bot.
+Its inputs are ESL events and its own timers/background results, all taken
+from one queue, so there are no races between "the extension answered" and
+"the ring time ran out".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid as uuidlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import structlog
+
+from callcontrol.calls.cdr import build_cdr
+from callcontrol.calls.handle import CallHandle
+from callcontrol.calls.machine import Input, LegState
+from callcontrol.calls.model import VAR_CALL_ID, VAR_ROLE, Call, Leg
+from callcontrol.errors import CallControlError, EslError
+from callcontrol.esl import commands as cmd
+from callcontrol.esl.commands import ApiReply
+from callcontrol.esl.protocol import EslEvent
+
+if TYPE_CHECKING:
+    from callcontrol.calls.controller import CallController
+
+log = structlog.get_logger(__name__)
+
+HANGUP_COMPLETE_GRACE_S = 5.0
+LATE_EVENT_GRACE_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateDone:
+    leg_id: str
+    reply: ApiReply | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Adopt:
+    """A channel found by reconciliation or handed to us on an outbound socket."""
+
+    event: EslEvent
+    parked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    live_uuids: frozenset[str]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """The connection that controls this call closed."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stamped:
+    event: EslEvent
+    received: float
+
+
+Message = Stamped | Timer | OriginateDone | Adopt | Reconcile | Gone
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CallActor:
+    def __init__(self, controller: CallController, handle: CallHandle) -> None:
+        self.controller = controller
+        self.handle = handle
+        self.call: Call = handle.call
+        self.queue: asyncio.Queue[Message] = asyncio.Queue()
+        self.socket_legs: set[str] = set()
+        self.routed = False
+        self.pending_bot = False
+        self.ring_leg: str | None = None
+        self.ring_started: float | None = None
+        self.extension_answered = False
+        self.takeover_done = False
+        self.finished = False
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._log = log.bind(call=self.call.id)
+
+    # -- plumbing ---------------------------------------------------------------------
+    def post(self, message: Message) -> None:
+        self.queue.put_nowait(message)
+
+    def post_event(self, event: EslEvent) -> None:
+        self.queue.put_nowait(Stamped(event, time.perf_counter()))
+
+    def _timer(self, name: str, delay: float) -> None:
+        self._cancel_timer(name)
+        loop = asyncio.get_running_loop()
+        self._timers[name] = loop.call_later(delay, self.post, Timer(name))
+
+    def _cancel_timer(self, name: str) -> None:
+        handle = self._timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _spawn(self, coro: object, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> None:
+        try:
+            while True:
+                message = await self.queue.get()
+                try:
+                    await self._on(message)
+                except CallControlError as exc:
+                    self._log.warning("call operation failed", error=str(exc))
+                except Exception:  # noqa: BLE001 - one bad event must not end the call's actor
+                    self._log.exception("call actor step failed", message=type(message).__name__)
+                if self.finished and self.queue.empty():
+                    # Absorb late events (the other legs' hangups) for a moment, then go.
+                    try:
+                        message = await asyncio.wait_for(self.queue.get(), LATE_EVENT_GRACE_S)
+                    except TimeoutError:
+                        return
+                    self.post(message)
+        finally:
+            for handle in self._timers.values():
+                handle.cancel()
+            self._timers.clear()
+            for task in tuple(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self.controller.forget(self)
+
+    async def _on(self, message: Message) -> None:
+        if isinstance(message, Stamped):
+            await self._on_event(message.event)
+            self.controller.metrics.event_latency.observe(time.perf_counter() - message.received)
+        elif isinstance(message, Timer):
+            await self._on_timer(message.name)
+        elif isinstance(message, OriginateDone):
+            await self._on_originate_done(message)
+        elif isinstance(message, Adopt):
+            await self._on_adopt(message)
+        elif isinstance(message, Reconcile):
+            await self._on_reconcile(message)
+        else:
+            await self._on_gone(message)
+
+    # -- records ----------------------------------------------------------------------
+    async def _changed(self, leg: Leg) -> None:
+        recorder = self.controller.recorder
+        recorder.leg(self.call, leg)
+        if leg.id == self.call.id:
+            recorder.call(self.call)
+            await self.controller.publish_call(self.call)
+
+    def _record_last(self) -> None:
+        self.controller.recorder.event(self.call, self.call.timeline[-1])
+
+    def _note(self, name: str, **data: object) -> None:
+        self.call.note(name, now(), None, **data)
+        self._record_last()
+
+    # -- events -----------------------------------------------------------------------
+    async def _on_event(self, event: EslEvent) -> None:
+        call = self.call
+        leg, new_state = call.apply(event)
+        self._record_last()
+        self.controller.metrics.esl_events.labels(event.name).inc()
+        if new_state is not None:
+            await self._changed(leg)
+        self.handle.notify(event)
+        if self.finished:
+            return
+        if leg.id == call.id:
+            await self._on_caller_event(event, new_state)
+        elif leg.id == self.ring_leg:
+            await self._on_ring_leg_event(event, leg, new_state)
+
+    async def _on_caller_event(self, event: EslEvent, new_state: LegState | None) -> None:
+        if event.name == "CHANNEL_PARK":
+            await self._route()
+        elif event.name == "CHANNEL_ANSWER" and self.pending_bot:
+            await self._to_bot()
+        if new_state is LegState.HANGUP:
+            await self._caller_gone()
+        if event.name == "CHANNEL_HANGUP_COMPLETE":
+            await self._finish()
+
+    async def _on_ring_leg_event(
+        self, event: EslEvent, leg: Leg, new_state: LegState | None
+    ) -> None:
+        if self.takeover_done or self.call.ended:
+            if leg.live and event.name in ("CHANNEL_ANSWER", "CHANNEL_PROGRESS"):
+                await self._kill(leg.id, "ORIGINATOR_CANCEL")
+            return
+        if event.name == "CHANNEL_ANSWER" and not self.extension_answered:
+            await self._extension_answered(leg)
+        elif new_state is LegState.HANGUP and not self.extension_answered:
+            await self._takeover(f"extension {leg.hangup_cause or 'hung up'}")
+
+    # -- routing ----------------------------------------------------------------------
+    async def _route(self) -> None:
+        if self.routed:
+            return
+        action = self.call.action
+        if action is None:
+            return  # not handed to callcontrol by the dialplan: tracked only
+        self.routed = True
+        if action == "bot":
+            self._note("route", action="bot")
+            await self._bot()
+        elif action == "extension":
+            await self._ring_extension()
+        else:
+            self._note("route_refused", action=action, reason="unknown callcontrol_action")
+            self._log.warning("unknown callcontrol_action; call left alone", action=action)
+
+    async def _bot(self) -> None:
+        if self.call.state in (LegState.ANSWERED,):
+            await self._to_bot()
+            return
+        if self.call.state in (LegState.CREATED, LegState.RINGING):
+            self.pending_bot = True
+            await self.handle.answer()
+
+    async def _to_bot(self) -> None:
+        self.pending_bot = False
+        if self.call.to_bot(now()) is None:
+            return
+        self._record_last()
+        await self._changed(self.call.caller_leg)
+        await self.controller.hand_to_bot(self.handle)
+
+    # -- no-answer takeover -----------------------------------------------------------
+    async def _ring_extension(self) -> None:
+        call = self.call
+        settings = self.controller.settings.calls
+        extension = call.extension
+        if not extension:
+            self._note("route_refused", action="extension", reason="no callcontrol_extension")
+            await self._takeover("no extension given")
+            return
+        seconds = call.ring_seconds or settings.ring_seconds(extension)
+        leg_id = str(uuidlib.uuid4())
+        call.legs[leg_id] = Leg(leg_id, role="extension", number=extension, created_at=now())
+        self.ring_leg = leg_id
+        self.ring_started = time.monotonic()
+        self.controller.register_leg(leg_id, self)
+        variables = {
+            VAR_CALL_ID: call.id,
+            VAR_ROLE: "extension",
+            "origination_caller_id_number": call.caller_number or "unknown",
+        }
+        command = cmd.originate(
+            settings.extension_dialstring.format(extension=extension),
+            uuid=leg_id,
+            app="&park()",
+            variables=variables,
+            timeout_s=int(seconds) + 5,
+        )
+        self._note("ring_extension", extension=extension, seconds=seconds, leg=leg_id)
+        self._timer("no_answer", seconds)
+        self._spawn(self._originate(leg_id, command, seconds + 30), f"ring-{leg_id}")
+
+    async def _originate(self, leg_id: str, command: str, timeout: float) -> None:
+        try:
+            reply = await self.controller.bgapi(command, timeout=timeout)
+        except EslError as exc:
+            self.post(OriginateDone(leg_id, None, str(exc)))
+            return
+        self.post(OriginateDone(leg_id, reply))
+
+    async def _on_originate_done(self, done: OriginateDone) -> None:
+        if done.leg_id != self.ring_leg:
+            return
+        if done.reply is not None and done.reply.ok:
+            if self.takeover_done or self.call.ended:
+                await self._kill(done.leg_id, "ORIGINATOR_CANCEL")
+            return
+        reason = done.error or (done.reply.error if done.reply else "originate failed")
+        leg = self.call.legs.get(done.leg_id)
+        if leg is not None and leg.live and leg.state is LegState.CREATED:
+            leg.hangup_cause = reason if reason.isupper() else leg.hangup_cause
+            leg.apply(Input.HANGUP, now())
+            await self._changed(leg)
+        if not self.extension_answered and not self.takeover_done and not self.call.ended:
+            await self._takeover(f"extension {reason}")
+
+    async def _on_timer(self, name: str) -> None:
+        self._timers.pop(name, None)
+        if name == "no_answer":
+            if not self.extension_answered and not self.takeover_done and not self.call.ended:
+                await self._takeover("no answer")
+        elif name == "finish":
+            await self._finish()
+
+    async def _takeover(self, reason: str) -> None:
+        self.takeover_done = True
+        self._cancel_timer("no_answer")
+        rang = time.monotonic() - self.ring_started if self.ring_started else 0.0
+        self._note("no_answer_takeover", reason=reason, rang_s=round(rang, 3))
+        ring = self.call.legs.get(self.ring_leg or "")
+        if ring is not None and ring.live:
+            await self._kill(ring.id, "ORIGINATOR_CANCEL")
+        self._log.info("extension did not answer; bot takes the call", reason=reason)
+        await self._bot()
+
+    async def _extension_answered(self, leg: Leg) -> None:
+        self.extension_answered = True
+        self._cancel_timer("no_answer")
+        self._note("extension_answered", leg=leg.id)
+        if self.call.state in (LegState.CREATED, LegState.RINGING):
+            await self.handle.answer()
+        await self.handle.bridge(leg.id)
+
+    async def _kill(self, uuid: str, cause: str) -> None:
+        try:
+            await self.handle.commands.api(cmd.hangup(uuid, cause))
+        except EslError as exc:
+            self._log.info("could not hang up leg", leg=uuid, error=str(exc))
+
+    # -- the end ----------------------------------------------------------------------
+    async def _caller_gone(self) -> None:
+        self._cancel_timer("no_answer")
+        for leg in self.call.legs.values():
+            if leg.id != self.call.id and leg.live and leg.role == "extension":
+                await self._kill(leg.id, "ORIGINATOR_CANCEL")
+        if "finish" not in self._timers:
+            self._timer("finish", HANGUP_COMPLETE_GRACE_S)
+
+    async def _finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._cancel_timer("finish")
+        call = self.call
+        record = build_cdr(call, end_at=now())
+        call.cdr_written = True
+        recorder = self.controller.recorder
+        recorder.call(call)
+        for leg in call.legs.values():
+            recorder.leg(call, leg)
+        recorder.cdr(record)
+        self.handle.ended.set()
+        await self.controller.call_finished(self, record)
+
+    async def _force_end(self, cause: str, reason: str) -> None:
+        at = now()
+        ended = self.call.force_hangup(at, cause, reason)
+        self._record_last()
+        for leg in ended:
+            await self._changed(leg)
+        await self._finish()
+
+    async def _on_reconcile(self, message: Reconcile) -> None:
+        if self.finished:
+            return
+        live_legs = [leg for leg in self.call.legs.values() if leg.live]
+        gone = [leg for leg in live_legs if leg.id not in message.live_uuids]
+        if not gone:
+            return
+        if self.call.caller_leg in gone:
+            await self._force_end("UNKNOWN", message.reason)
+            return
+        for leg in gone:
+            leg.hangup_cause = leg.hangup_cause or "UNKNOWN"
+            leg.apply(Input.HANGUP, now())
+            await self._changed(leg)
+            if leg.id == self.ring_leg and not self.extension_answered:
+                await self._takeover("extension gone during ESL outage")
+
+    async def _on_gone(self, message: Gone) -> None:
+        if self.finished:
+            return
+        live = await self.controller.still_exists(self.call.id)
+        if live is False or live is None:
+            await self._force_end("UNKNOWN", message.reason)
+
+    async def _on_adopt(self, message: Adopt) -> None:
+        event = message.event
+        call = self.call
+        call.learn(event)
+        leg = call.leg_for(event)
+        answer_state = event.get("Answer-State") or ""
+        if answer_state == "answered" and leg.state in (LegState.CREATED, LegState.RINGING):
+            leg.apply(Input.ANSWER, now())
+        elif answer_state in ("ringing", "early") and leg.state is LegState.CREATED:
+            leg.apply(Input.RING, now())
+        self._note("adopted", answer_state=answer_state or "unknown", parked=message.parked)
+        await self._changed(leg)
+        if message.parked:
+            await self._route()
+
+    async def originate_failed(self, cause: str) -> None:
+        """The originate this call was created for failed before any channel existed."""
+        if not self.finished and self.call.caller_leg.state is LegState.CREATED:
+            self.call.caller_leg.hangup_cause = cause
+            await self._force_end(cause, "originate failed")

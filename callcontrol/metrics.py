@@ -1,0 +1,46 @@
+"""Prometheus metrics. One registry per service instance (tests build several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.calls_active = Gauge("callcontrol_calls_active", "Calls in progress", registry=r)
+        self.calls_total = Counter(
+            "callcontrol_calls_total", "Finished calls by outcome", ["outcome"], registry=r
+        )
+        self.esl_events = Counter(
+            "callcontrol_esl_events_total", "ESL events handled", ["name"], registry=r
+        )
+        self.event_latency = Histogram(
+            "callcontrol_esl_event_handling_seconds",
+            "From an ESL event reaching the event loop to its handling being done",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+            registry=r,
+        )
+        self.esl_connected = Gauge(
+            "callcontrol_esl_connected", "1 when the inbound ESL connection is up", registry=r
+        )
+        self.turn_latency = Histogram(
+            "callcontrol_turn_latency_seconds",
+            "Turn latency by stage (voice_to_voice, stt, retrieval, llm_first_token, tts)",
+            ["stage"],
+            buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
+            registry=r,
+        )
+        self.hitl_queue = Gauge(
+            "callcontrol_hitl_queue_length", "Human-in-the-loop requests waiting", registry=r
+        )
+        self.fork_frames_dropped = Counter(
+            "callcontrol_fork_frames_dropped_total", "Audio fork frames dropped", registry=r
+        )
+        self.fork_events = Counter(
+            "callcontrol_fork_events_total",
+            "mod_audio_fork events (connect_failed, disconnect, buffer_overrun…)",
+            ["kind"],
+            registry=r,
+        )

@@ -1,0 +1,3 @@
+"""Shared test configuration. Fixtures for the FreeSWITCH emulator live in tests/fakes."""
+
+from __future__ import annotations
