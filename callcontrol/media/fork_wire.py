@@ -1,0 +1,552 @@
+"""The mod_audio_fork contract, as pure code: text and bytes in, values out. No I/O.
+
+What FreeSWITCH 1.10.12 with drachtio mod_audio_fork does (shared PROTOCOLS.md and
+recordings/freeswitch-1.10.12/ws-*):
+
+* FreeSWITCH is the websocket client. It offers the subprotocol ``audio.drachtio.org``
+  (renamed by the env ``MOD_AUDIO_FORK_SUBPROTOCOL_NAME``), sends the metadata given to
+  ``uuid_audio_fork … start`` verbatim as the first text frame, then binary frames of
+  L16 little-endian PCM (stereo interleaved, left = caller, right = what is played to
+  the caller). A zero-length binary frame means ``graceful-shutdown``. ``send_text``
+  and ``stop <text>`` arrive as text frames.
+* The server answers with JSON text frames ``{"type": …, "data": {…}}``; each becomes a
+  ``mod_audio_fork::<type>`` CUSTOM event on the channel. ``playAudio`` is **not**
+  played by the module: it writes a temp file and fires ``mod_audio_fork::play_audio``
+  whose body names the ``file``; the application then runs ``uuid_broadcast``.
+* ``uuid_audio_fork`` arguments are split on spaces, so metadata must be compact JSON
+  with no space and no ``'`` anywhere (:func:`build_fork_start_command` checks).
+
+Every ``parse()`` raises :class:`ForkWireError` (a :class:`~callcontrol.errors.ForkProtocolError`)
+carrying the websocket close code that fits the fault.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from callcontrol.errors import ForkProtocolError
+
+SUBPROTOCOL: Final = "audio.drachtio.org"
+DEFAULT_BUGNAME: Final = "audio_fork"
+SUPPORTED_RATES: Final = (8000, 16000)
+# The module refuses server text messages over ~650 KB; stay well below.
+MAX_SERVER_MESSAGE_BYTES: Final = 600_000
+# A close reason must fit in a control frame: 125 bytes minus the 2-byte code.
+MAX_CLOSE_REASON_BYTES: Final = 123
+
+# Websocket close codes (RFC 6455 §7.4.1) used by the servers.
+CLOSE_NORMAL: Final = 1000
+CLOSE_GOING_AWAY: Final = 1001
+CLOSE_UNSUPPORTED_DATA: Final = 1003
+CLOSE_POLICY_VIOLATION: Final = 1008
+CLOSE_TOO_BIG: Final = 1009
+CLOSE_INTERNAL_ERROR: Final = 1011
+
+Mix: TypeAlias = Literal["mono", "mixed", "stereo"]
+AudioContentType: TypeAlias = Literal["raw", "wave"]
+Int16Array: TypeAlias = npt.NDArray[np.int16]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+# A FreeSWITCH channel UUID or our own call ids: no spaces, no quotes, no slashes.
+_CALL_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+
+
+class ForkWireError(ForkProtocolError):
+    """A frame that breaks the contract; ``close_code`` is what to close the socket with."""
+
+    def __init__(self, message: str, close_code: int = CLOSE_POLICY_VIOLATION) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to what fits in a close frame (whole UTF-8 characters only)."""
+    raw = text.encode("utf-8")
+    if len(raw) <= MAX_CLOSE_REASON_BYTES:
+        return text
+    return raw[:MAX_CLOSE_REASON_BYTES].decode("utf-8", errors="ignore")
+
+
+def is_valid_call_id(call_id: str) -> bool:
+    return bool(_CALL_ID_RE.match(call_id))
+
+
+# ---------------------------------------------------------------------------------------
+# Per-call token: proves the websocket belongs to the fork we started.
+
+
+def new_fork_token() -> str:
+    """A fresh unguessable token (URL-safe base64: no space, no quote, fits the api line)."""
+    return secrets.token_urlsafe(24)
+
+
+def token_matches(expected: str, given: str | None) -> bool:
+    """Constant-time comparison; ``None`` or empty never matches."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+# ---------------------------------------------------------------------------------------
+# FreeSWITCH -> server
+
+
+def json_object(text: str | bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ForkWireError(f"{what} is not JSON", CLOSE_UNSUPPORTED_DATA) from exc
+    if not isinstance(value, dict):
+        raise ForkWireError(f"{what} is not a JSON object", CLOSE_UNSUPPORTED_DATA)
+    return value
+
+
+def _parse_rate(value: object) -> int:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text.endswith("k") and text[:-1].isdigit():
+            value = int(text[:-1]) * 1000
+        elif text.isdigit():
+            value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int) or value not in SUPPORTED_RATES:
+        raise ForkWireError(
+            f"metadata rate {value!r} is not one of {SUPPORTED_RATES}", CLOSE_UNSUPPORTED_DATA
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ForkMetadata:
+    """The first text frame of a fork: the JSON we passed to ``uuid_audio_fork … start``.
+
+    Known keys: ``callId``, ``token``, ``rate`` (8000|16000 or "8k"|"16k") and ``mix``
+    (mono|mixed|stereo). Everything else is kept in ``extra``.
+    """
+
+    token: str
+    sample_rate: int = 16000
+    mix: Mix = "mono"
+    call_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    @property
+    def channels(self) -> int:
+        return 2 if self.mix == "stereo" else 1
+
+    @classmethod
+    def parse(
+        cls, text: str | bytes, *, default_rate: int = 16000, require_token: bool = True
+    ) -> ForkMetadata:
+        obj = json_object(text, "metadata")
+        token = obj.pop("token", None)
+        if token is None or token == "":
+            if require_token:
+                raise ForkWireError("metadata has no token", CLOSE_POLICY_VIOLATION)
+            token = ""
+        if not isinstance(token, str):
+            raise ForkWireError("metadata token is not a string", CLOSE_POLICY_VIOLATION)
+        rate = _parse_rate(obj.pop("rate", default_rate))
+        mix = obj.pop("mix", "mono")
+        if mix not in ("mono", "mixed", "stereo"):
+            raise ForkWireError(
+                f"metadata mix {mix!r} is not mono|mixed|stereo", CLOSE_UNSUPPORTED_DATA
+            )
+        call_id = obj.pop("callId", None)
+        if call_id is not None and not (isinstance(call_id, str) and is_valid_call_id(call_id)):
+            raise ForkWireError("metadata callId is not a call id", CLOSE_POLICY_VIOLATION)
+        return cls(
+            token=token,
+            sample_rate=rate,
+            mix=mix,
+            call_id=call_id,
+            extra=MappingProxyType(obj),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.call_id is not None:
+            out["callId"] = self.call_id
+        out["token"] = self.token
+        out["rate"] = self.sample_rate
+        out["mix"] = self.mix
+        out.update(self.extra)
+        return out
+
+    def to_json(self) -> str:
+        return compact_json(self.to_dict())
+
+
+def caller_samples(data: bytes, *, channels: int, max_bytes: int) -> Int16Array:
+    """Validate one binary audio frame and return the caller's samples (read-only view
+    for mono, a copy of the left channel for stereo). An empty frame returns an empty
+    array: mod_audio_fork's ``graceful-shutdown`` marker."""
+    size = len(data)
+    if size > max_bytes:
+        raise ForkWireError(f"audio frame of {size} bytes exceeds {max_bytes}", CLOSE_TOO_BIG)
+    if size % (2 * channels):
+        raise ForkWireError(
+            f"audio frame of {size} bytes is not whole {channels}-channel L16 samples",
+            CLOSE_UNSUPPORTED_DATA,
+        )
+    samples = np.frombuffer(data, dtype="<i2")
+    if channels == 2:
+        return np.ascontiguousarray(samples[0::2])
+    return samples
+
+
+# ---------------------------------------------------------------------------------------
+# server -> FreeSWITCH
+
+
+def compact_json(value: object) -> str:
+    """JSON as mod_audio_fork likes it: no spaces between tokens, ASCII only."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAudio:
+    """``playAudio``: FreeSWITCH writes ``audio`` to a temp file and reports it in a
+    ``mod_audio_fork::play_audio`` event. ``audio`` is raw L16 LE mono (``raw``) or a
+    whole WAV file (``wave``)."""
+
+    audio: bytes
+    sample_rate: int
+    content_type: AudioContentType = "raw"
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.content_type == "raw":
+            if self.sample_rate not in SUPPORTED_RATES:
+                raise ForkWireError(f"raw playAudio needs 8000 or 16000 Hz, not {self.sample_rate}")
+            if len(self.audio) % 2:
+                raise ForkWireError("raw playAudio audio is not whole L16 samples")
+
+    @property
+    def duration_ms(self) -> float:
+        if self.content_type == "raw":
+            return len(self.audio) / 2 / self.sample_rate * 1000
+        return 0.0
+
+    def to_json(self, *, max_bytes: int = MAX_SERVER_MESSAGE_BYTES) -> str:
+        data: dict[str, Any] = {
+            "audioContentType": self.content_type,
+            "sampleRate": self.sample_rate,
+            "audioContent": base64.b64encode(self.audio).decode("ascii"),
+        }
+        if self.text is not None:
+            data["textContent"] = self.text
+        out = compact_json({"type": "playAudio", "data": data})
+        if len(out) > max_bytes:
+            raise ForkWireError(
+                f"playAudio message of {len(out)} bytes exceeds {max_bytes}; split the audio"
+            )
+        return out
+
+    @staticmethod
+    def max_raw_bytes(max_message_bytes: int = MAX_SERVER_MESSAGE_BYTES, text: str = "") -> int:
+        """The largest raw audio (even byte count) whose message fits ``max_message_bytes``."""
+        overhead = len(compact_json(text)) + 160
+        return max(0, (max_message_bytes - overhead) * 3 // 4) // 2 * 2
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> PlayAudio:
+        ctype = data.get("audioContentType")
+        if ctype not in ("raw", "wave"):
+            raise ForkWireError(f"playAudio audioContentType {ctype!r} is not raw|wave")
+        rate = data.get("sampleRate")
+        if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+            raise ForkWireError(f"playAudio sampleRate {rate!r} is not a positive integer")
+        content = data.get("audioContent")
+        if not isinstance(content, str):
+            raise ForkWireError("playAudio has no audioContent")
+        try:
+            audio = base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ForkWireError("playAudio audioContent is not base64") from exc
+        text = data.get("textContent")
+        if text is not None and not isinstance(text, str):
+            raise ForkWireError("playAudio textContent is not a string")
+        return cls(audio=audio, sample_rate=rate, content_type=ctype, text=text)
+
+
+@dataclass(frozen=True, slots=True)
+class KillAudio:
+    """``killAudio``: stop what is playing now (fires ``mod_audio_fork::kill_audio``)."""
+
+    def to_json(self) -> str:
+        return compact_json({"type": "killAudio"})
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    """``transcription``: fires ``mod_audio_fork::transcription`` with ``data`` as body."""
+
+    data: Mapping[str, Any]
+
+    def to_json(self) -> str:
+        return compact_json({"type": "transcription", "data": dict(self.data)})
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """``disconnect``: fires ``mod_audio_fork::disconnect``; the call stays up."""
+
+    data: Mapping[str, Any] | None = None
+
+    def to_json(self) -> str:
+        if self.data is None:
+            return compact_json({"type": "disconnect"})
+        return compact_json({"type": "disconnect", "data": dict(self.data)})
+
+
+@dataclass(frozen=True, slots=True)
+class OtherMessage:
+    """``transfer``, ``error``, ``json`` and anything else: passed through by type."""
+
+    type: str
+    data: Mapping[str, Any] | None = None
+
+    def to_json(self) -> str:
+        if self.data is None:
+            return compact_json({"type": self.type})
+        return compact_json({"type": self.type, "data": dict(self.data)})
+
+
+ServerMessage: TypeAlias = PlayAudio | KillAudio | Transcription | Disconnect | OtherMessage
+
+
+def parse_server_message(text: str | bytes) -> ServerMessage:
+    """Parse what a server sends to FreeSWITCH (used by the emulator and the tests)."""
+    obj = json_object(text, "server message")
+    kind = obj.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ForkWireError("server message has no type")
+    data = obj.get("data")
+    if data is not None and not isinstance(data, dict):
+        raise ForkWireError(f"{kind} data is not a JSON object")
+    if kind == "playAudio":
+        if data is None:
+            raise ForkWireError("playAudio has no data")
+        return PlayAudio.from_data(data)
+    if kind == "killAudio":
+        return KillAudio()
+    if kind == "transcription":
+        return Transcription(MappingProxyType(data or {}))
+    if kind == "disconnect":
+        return Disconnect(None if data is None else MappingProxyType(data))
+    return OtherMessage(kind, None if data is None else MappingProxyType(data))
+
+
+# ---------------------------------------------------------------------------------------
+# CUSTOM events FreeSWITCH fires (the JSON body of the ESL event)
+
+EVENT_CONNECT: Final = "mod_audio_fork::connect"
+EVENT_CONNECT_FAILED: Final = "mod_audio_fork::connect_failed"
+EVENT_DISCONNECT: Final = "mod_audio_fork::disconnect"
+EVENT_BUFFER_OVERRUN: Final = "mod_audio_fork::buffer_overrun"
+EVENT_PLAY_AUDIO: Final = "mod_audio_fork::play_audio"
+EVENT_KILL_AUDIO: Final = "mod_audio_fork::kill_audio"
+EVENT_TRANSCRIPTION: Final = "mod_audio_fork::transcription"
+EVENT_TRANSFER: Final = "mod_audio_fork::transfer"
+EVENT_ERROR: Final = "mod_audio_fork::error"
+EVENT_JSON: Final = "mod_audio_fork::json"
+EVENT_SUBCLASSES: Final = (
+    EVENT_CONNECT,
+    EVENT_CONNECT_FAILED,
+    EVENT_DISCONNECT,
+    EVENT_BUFFER_OVERRUN,
+    EVENT_PLAY_AUDIO,
+    EVENT_KILL_AUDIO,
+    EVENT_TRANSCRIPTION,
+    EVENT_TRANSFER,
+    EVENT_ERROR,
+    EVENT_JSON,
+)
+
+
+def _optional_body(body: str | bytes | None, what: str) -> dict[str, Any] | None:
+    if body is None or not body.strip():
+        return None
+    return json_object(body, f"{what} body")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectEvent:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailedEvent:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectEvent:
+    """The far end closed (no body) or the server sent ``disconnect`` (``data`` = its data)."""
+
+    data: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BufferOverrunEvent:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class KillAudioEvent:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAudioEvent:
+    """The temp file the module wrote for a ``playAudio``; play it with ``uuid_broadcast``."""
+
+    file: str
+    content_type: str
+    sample_rate: int
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DataEvent:
+    """``transcription``, ``transfer``, ``error``, ``json``: the body as given."""
+
+    subclass: str
+    data: Mapping[str, Any] | None
+
+
+ForkEvent: TypeAlias = (
+    ConnectEvent
+    | ConnectFailedEvent
+    | DisconnectEvent
+    | BufferOverrunEvent
+    | KillAudioEvent
+    | PlayAudioEvent
+    | DataEvent
+)
+
+
+def parse_fork_event(subclass: str, body: str | bytes | None) -> ForkEvent:
+    """Turn a ``mod_audio_fork::*`` CUSTOM event (its ``Event-Subclass`` and body) into a value."""
+    if subclass == EVENT_CONNECT:
+        return ConnectEvent()
+    if subclass == EVENT_BUFFER_OVERRUN:
+        return BufferOverrunEvent()
+    if subclass == EVENT_KILL_AUDIO:
+        return KillAudioEvent()
+    if subclass == EVENT_DISCONNECT:
+        data = _optional_body(body, "disconnect")
+        return DisconnectEvent(None if data is None else MappingProxyType(data))
+    if subclass == EVENT_CONNECT_FAILED:
+        data = _optional_body(body, "connect_failed") or {}
+        reason = data.get("reason", "")
+        return ConnectFailedEvent(reason if isinstance(reason, str) else str(reason))
+    if subclass == EVENT_PLAY_AUDIO:
+        data = _optional_body(body, "play_audio")
+        if data is None:
+            raise ForkWireError("play_audio event has no body")
+        file = data.get("file")
+        if not isinstance(file, str) or not file:
+            raise ForkWireError("play_audio event body has no file")
+        rate = data.get("sampleRate", 0)
+        text = data.get("textContent")
+        return PlayAudioEvent(
+            file=file,
+            content_type=str(data.get("audioContentType", "")),
+            sample_rate=rate if isinstance(rate, int) and not isinstance(rate, bool) else 0,
+            text=text if isinstance(text, str) else None,
+        )
+    if subclass in (EVENT_TRANSCRIPTION, EVENT_TRANSFER, EVENT_ERROR, EVENT_JSON):
+        data = _optional_body(body, subclass)
+        return DataEvent(subclass, None if data is None else MappingProxyType(data))
+    raise ForkWireError(f"not a mod_audio_fork event: {subclass!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# api commands
+
+
+def _check_arg(value: str, what: str) -> str:
+    if not value or any(c.isspace() for c in value) or "'" in value:
+        raise ForkWireError(f"{what} {value!r} would be cut by FreeSWITCH's argument split")
+    return value
+
+
+def _api_text(text: str | Mapping[str, Any], what: str) -> str:
+    out = text if isinstance(text, str) else compact_json(dict(text))
+    return _check_arg(out, what)
+
+
+def _rate_arg(rate: int) -> str:
+    if rate <= 0:
+        raise ForkWireError(f"fork rate {rate} is not positive")
+    return f"{rate // 1000}k" if rate % 1000 == 0 and rate in SUPPORTED_RATES else str(rate)
+
+
+def build_fork_start_command(
+    uuid: str,
+    url: str,
+    mix: Mix = "mono",
+    rate: int = 16000,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    bugname: str | None = None,
+) -> str:
+    """``uuid_audio_fork <uuid> start <url> <mix> <8k|16k|N> [bugname] [metadata]``.
+
+    Raises :class:`ForkWireError` if anything would be cut at a space or a ``'``.
+    """
+    if mix not in ("mono", "mixed", "stereo"):
+        raise ForkWireError(f"mix {mix!r} is not mono|mixed|stereo")
+    if not url.startswith(("ws://", "wss://")):
+        raise ForkWireError(f"fork url {url!r} is not ws:// or wss://")
+    parts = [
+        "uuid_audio_fork",
+        _check_arg(uuid, "uuid"),
+        "start",
+        _check_arg(url, "url"),
+        mix,
+        _rate_arg(rate),
+    ]
+    if bugname is not None:
+        parts.append(_check_arg(bugname, "bugname"))
+    if metadata is not None:
+        parts.append(_api_text(metadata, "metadata"))
+    return " ".join(parts)
+
+
+def build_fork_stop_command(
+    uuid: str, text: str | Mapping[str, Any] | None = None, *, bugname: str = DEFAULT_BUGNAME
+) -> str:
+    """``uuid_audio_fork <uuid> stop <bugname> [text]`` (the text arrives as a last frame)."""
+    parts = ["uuid_audio_fork", _check_arg(uuid, "uuid"), "stop", _check_arg(bugname, "bugname")]
+    if text is not None:
+        parts.append(_api_text(text, "stop text"))
+    return " ".join(parts)
+
+
+def build_fork_send_text_command(
+    uuid: str, text: str | Mapping[str, Any], *, bugname: str = DEFAULT_BUGNAME
+) -> str:
+    """``uuid_audio_fork <uuid> send_text <bugname> <text>``."""
+    return " ".join(
+        [
+            "uuid_audio_fork",
+            _check_arg(uuid, "uuid"),
+            "send_text",
+            _check_arg(bugname, "bugname"),
+            _api_text(text, "text"),
+        ]
+    )
