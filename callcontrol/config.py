@@ -89,9 +89,12 @@ class ModelsSettings(BaseModel):
     llm_gguf: Path | None = None
     piper_voices: dict[str, Path] = Field(default_factory=dict, description="language -> .onnx")
     stt_threads: int = Field(2, ge=1)
-    llm_threads: int = Field(2, ge=1)
+    # 1, not 2: llama.cpp's threads spin on barriers, and on a shared 2-core box a
+    # second thread made first tokens 10x slower whenever anything else ran.
+    llm_threads: int = Field(1, ge=1)
     llm_context: int = Field(2048, ge=256)
     embed_threads: int = Field(1, ge=1)
+    tts_threads: int = Field(1, ge=1)
     # The bundled SmolLM2 is Q4_1; requantized once to Q8_0 its prompt eval is ~2x faster.
     llm_q8_bundled: bool = True
     # ggml's repacked/AMX weight buffers: they crash on VMs that report AMX without enabling it.

@@ -1,0 +1,6 @@
+"""The voice pipeline: STT, retrieval, LLM and TTS behind the Protocols of ``base``.
+
+Nothing is loaded on import; build each stage from settings in the composition root
+(``stt.load_whisper_stt``, ``rag.E5Embedder``/``VectorIndex``/``KnowledgeService``,
+``llm.build_llm``, ``tts.load_piper_tts``).
+"""

@@ -1,0 +1,150 @@
+"""The seams of the voice pipeline: small Protocols and the values that cross them.
+
+The dialog layer depends on these names only; the real implementations live beside
+this module (``stt.py``, ``rag.py``, ``llm.py``, ``tts.py``) and the fakes for unit
+tests in ``tests/unit/pipeline/fakes.py``. Nothing here imports a model runtime.
+
+Audio conventions:
+
+* into STT: mono float32 in [-1, 1] at 16 kHz (the media layer resamples);
+* out of TTS: mono signed 16-bit little-endian PCM bytes at the call's rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+STT_SAMPLE_RATE = 16000
+
+AudioF32 = NDArray[np.float32]
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What STT heard. ``text`` is empty when the gate decided there was no speech."""
+
+    text: str
+    language: str
+    no_speech_prob: float = 0.0
+    avg_logprob: float = 0.0
+    duration: float = 0.0  # seconds of audio given
+    # Why the text was dropped ("silence", "no_speech", "hallucination"…), else None.
+    dropped: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One retrieved chunk. ``score`` is the cosine similarity (see ``rag.py``)."""
+
+    text: str
+    score: float
+    doc_id: str
+    title: str
+    chunk: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    """A knowledge document as listed (mirrors ``store.models.KnowledgeDocument``)."""
+
+    id: str
+    owner: str
+    title: str
+    source: str | None
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+    text: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    async def transcribe(
+        self,
+        audio: AudioF32,
+        language: str | None = None,
+        *,
+        speech_ms: float | None = None,
+    ) -> Transcript:
+        """Transcribe one utterance (16 kHz float32).
+
+        ``language``: ``"en"``, another code, or ``None``/``"auto"`` to detect (the
+        caller keeps the detected ``Transcript.language`` for later turns).
+        ``speech_ms``: how much speech the VAD saw in ``audio``, when known; used by
+        the hallucination gate instead of the module's own estimate.
+        """
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    @property
+    def dim(self) -> int: ...
+
+    async def embed_query(self, text: str) -> list[float]: ...
+
+    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+@runtime_checkable
+class KnowledgeBase(Protocol):
+    async def add(
+        self, owner: str, title: str, text: str, source: str | None = None
+    ) -> DocumentInfo:
+        """Add a document, or replace the owner's document with the same title."""
+        ...
+
+    async def search(self, owner: str, query: str, k: int = 3) -> list[Passage]:
+        """The owner's best passages for ``query``, best first; never another owner's."""
+        ...
+
+    async def delete(self, owner: str | None, doc_id: str) -> bool:
+        """Delete a document (``owner`` None: whoever owns it). False if unknown."""
+        ...
+
+    async def list(self, owner: str | None = None) -> list[DocumentInfo]: ...
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int = 96,
+        stop: Sequence[str] = (),
+    ) -> AsyncIterator[str]:
+        """Stream the reply's text pieces as they are generated.
+
+        Stopping the iteration (``aclose()``, or cancelling the task that iterates)
+        stops generation promptly; use ``contextlib.aclosing`` around it.
+        """
+        ...
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    async def synthesize(self, text: str, sample_rate: int, language: str = "en") -> bytes:
+        """int16 mono PCM of ``text`` at ``sample_rate`` (8000 or 16000)."""
+        ...
+
+    async def phrase(self, text: str, sample_rate: int, language: str = "en") -> bytes:
+        """Like :meth:`synthesize`, for fixed phrases: cached in memory and on disk."""
+        ...
