@@ -109,7 +109,10 @@ class Turn(Base):
     """One utterance of the conversation, with its latency waterfall."""
 
     __tablename__ = "turns"
-    __table_args__ = (Index("ix_turns_call_seq", "call_id", "seq"),)
+    __table_args__ = (
+        Index("ix_turns_call_seq", "call_id", "seq"),
+        Index("ix_turns_started_at", "started_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     call_id: Mapped[str] = mapped_column(String(64))
@@ -162,12 +165,16 @@ class HitlRequest(Base):
     reason: Mapped[str] = mapped_column(String(32))
     question: Mapped[str] = mapped_column(Text)
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # waiting -> answered | timeout | unresolved -> contacted -> resolved
+    # waiting -> answered | unresolved -> contacted -> resolved
     status: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
+    # how the caller's wait ended (hitl.base.Status): answered | unavailable | timeout | cancelled
+    outcome: Mapped[str | None] = mapped_column(String(16))
     operator_id: Mapped[str | None] = mapped_column(String(64))
     answer: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    # the operator who last marked the follow-up (contacted / resolved)
+    followup_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
     answered_at: Mapped[datetime | None] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
 
@@ -185,6 +192,21 @@ class Operator(Base):
     extension: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class ConsoleSession(Base):
+    """A signed-in console session; the cookie carries a signed token whose hash is the id."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[str] = mapped_column(String(64), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(TS, index=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(TS)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(256))
 
 
 class KnowledgeDocument(Base):
