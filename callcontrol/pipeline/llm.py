@@ -24,8 +24,8 @@ import asyncio
 import importlib
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +76,57 @@ def _as_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in messages]
 
 
+Produce = Callable[[Callable[[str], None], threading.Event], None]
+
+
+async def stream_from_thread(executor: Executor, produce: Produce) -> AsyncIterator[str]:
+    """Run ``produce(emit, cancel)`` on ``executor``; yield each emitted piece at once.
+
+    The producer must return soon after ``cancel`` is set; it is set when the
+    consumer stops iterating, is cancelled, or fails. Errors in the producer are
+    raised here as :class:`PipelineError`. With a one-thread executor, streams queue
+    behind each other (one generation at a time), and a queued one that is abandoned
+    before it starts never runs.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    cancel = threading.Event()
+    started = threading.Event()
+
+    def put(item: object) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            cancel.set()
+
+    def work() -> None:
+        started.set()
+        try:
+            produce(put, cancel)
+        except BaseException as exc:  # handed to the consumer and raised there
+            put(exc)
+        finally:
+            put(_END)
+
+    future = loop.run_in_executor(executor, work)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise PipelineError(f"LLM generation failed: {item}") from item
+            assert isinstance(item, str)
+            yield item
+    finally:
+        cancel.set()
+        if not started.is_set():
+            future.cancel()
+        if not future.cancelled():
+            # Wait for the worker to let go of the model (at most one more token).
+            await asyncio.shield(future)
+
+
 class LlamaCppLLM:
     """:class:`~callcontrol.pipeline.base.LanguageModel` on llama-cpp-python."""
 
@@ -104,7 +155,6 @@ class LlamaCppLLM:
             self._llm.set_cache(LlamaRAMCache(capacity_bytes=models.llm_state_cache_mb << 20))
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
-        self._lock = asyncio.Lock()
         log.info("llm loaded", path=str(path), n_ctx=models.llm_context)
 
     def _generate(
@@ -112,9 +162,11 @@ class LlamaCppLLM:
         messages: Sequence[ChatMessage],
         max_tokens: int,
         stop: Sequence[str],
-        emit: Any,
+        emit: Callable[[str], None],
         cancel: threading.Event,
     ) -> None:
+        if cancel.is_set():
+            return
         chunks: Any = self._llm.create_chat_completion(
             messages=_as_dicts(messages),  # type: ignore[arg-type]
             stream=True,
@@ -139,46 +191,17 @@ class LlamaCppLLM:
         async for _ in self.stream(messages, max_tokens=1):
             pass
 
-    async def stream(
+    def stream(
         self,
         messages: Sequence[ChatMessage],
         *,
         max_tokens: int = 96,
         stop: Sequence[str] = (),
     ) -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        cancel = threading.Event()
+        def produce(emit: Callable[[str], None], cancel: threading.Event) -> None:
+            self._generate(messages, max_tokens, stop, emit, cancel)
 
-        def emit(item: object) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the loop is gone: nobody is listening
-                cancel.set()
-
-        def work() -> None:
-            try:
-                self._generate(messages, max_tokens, stop, emit, cancel)
-            except BaseException as exc:  # handed to the consumer, raised there
-                emit(exc)
-            finally:
-                emit(_END)
-
-        async with self._lock:
-            future = loop.run_in_executor(self._executor, work)
-            try:
-                while True:
-                    item = await queue.get()
-                    if item is _END:
-                        break
-                    if isinstance(item, BaseException):
-                        raise PipelineError(f"LLM generation failed: {item}") from item
-                    assert isinstance(item, str)
-                    yield item
-            finally:
-                cancel.set()
-                # Wait for the worker to let go of the model (at most one token).
-                await asyncio.shield(future)
+        return stream_from_thread(self._executor, produce)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

