@@ -1,0 +1,1 @@
+"""Test doubles: the FreeSWITCH emulator (``freeswitch``) and its pytest fixtures."""

@@ -1,0 +1,180 @@
+"""What ``playback`` can play, and the record of what the caller actually heard."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .media import CAPTURE_RATE, read_wav, resample, tone, wav_bytes
+
+_RAW_RATES = {
+    ".r8": 8000,
+    ".r16": 16000,
+    ".r24": 24000,
+    ".r32": 32000,
+    ".r48": 48000,
+    ".r64": 64000,
+}
+_READ_AHEAD_SAMPLES = 32768  # FILE_BUFSIZE / 2: FreeSWITCH reports read-ahead in playback_ms
+
+
+class PlaybackError(Exception):
+    """The file cannot be played; ``response`` is the current_application_response FS sets."""
+
+    def __init__(self, response: str) -> None:
+        super().__init__(response)
+        self.response = response
+
+
+@dataclass(frozen=True, eq=False)
+class Playable:
+    """Decoded audio for one playback, at CAPTURE_RATE; ``samples`` None means endless silence."""
+
+    path: str
+    samples: np.ndarray | None
+    native_rate: int
+    file_type: str | None = None  # "tone_stream" for Playback-File-Type
+
+    @property
+    def total(self) -> int | None:
+        return None if self.samples is None else len(self.samples)
+
+    def slice(self, start: int, stop: int) -> np.ndarray:
+        if self.samples is None:
+            return np.zeros(max(0, stop - start), dtype=np.int16)
+        return self.samples[start:stop]
+
+
+def _strip_vars(arg: str) -> tuple[str, dict[str, str]]:
+    variables: dict[str, str] = {}
+    if arg.startswith("{") and "}" in arg:
+        inner, _, rest = arg[1:].partition("}")
+        for item in inner.split(","):
+            key, _, value = item.partition("=")
+            if key:
+                variables[key.strip()] = value
+        arg = rest
+    return arg, variables
+
+
+def _tone_stream(spec: str) -> np.ndarray:
+    """``tone_stream://%(on,off,f1[,f2...]);...`` (one repetition; loops handled by caller)."""
+    out: list[np.ndarray] = []
+    for part in spec.split(";"):
+        part = part.strip()
+        if not part or part.startswith("L="):
+            continue
+        match = re.fullmatch(r"%\((\d+),(\d+),([\d.,+]+)\)", part)
+        if not match:
+            continue
+        on, off = int(match.group(1)), int(match.group(2))
+        freqs = [float(f) for f in re.split(r"[,+]", match.group(3)) if f]
+        out.append(tone(freqs, on, CAPTURE_RATE))
+        out.append(np.zeros(int(CAPTURE_RATE * off / 1000), dtype=np.int16))
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int16)
+
+
+def load_playable(arg: str) -> Playable:
+    """Resolve what the ``playback`` application was given. Raises PlaybackError."""
+    path, variables = _strip_vars(arg.strip())
+    loops = int(variables.get("loops", "1") or "1")
+    if path.startswith("silence_stream://"):
+        ms = int(path[len("silence_stream://") :].split(",")[0] or "0")
+        if ms < 0 or loops < 0:
+            return Playable(path, None, 8000)
+        return Playable(path, np.zeros(int(CAPTURE_RATE * ms / 1000) * loops, dtype=np.int16), 8000)
+    if path.startswith("tone_stream://"):
+        one = _tone_stream(path[len("tone_stream://") :])
+        if loops < 0:
+            loops = 3600 * CAPTURE_RATE // max(1, len(one))  # "forever" is an hour here
+        return Playable(path, np.tile(one, max(1, loops)), 8000, "tone_stream")
+    file = Path(path)
+    if not file.is_file():
+        raise PlaybackError("FILE NOT FOUND")
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".wav":
+            samples, rate = read_wav(file)
+        elif suffix in _RAW_RATES:
+            rate = _RAW_RATES[suffix]
+            raw = file.read_bytes()
+            samples = np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<i2").astype(np.int16)
+        else:
+            raise PlaybackError("PLAYBACK ERROR")
+    except ValueError as exc:
+        raise PlaybackError("PLAYBACK ERROR") from exc
+    data = resample(samples, rate, CAPTURE_RATE)
+    if loops > 1:
+        data = np.tile(data, loops)
+    return Playable(path, data, rate)
+
+
+def reported_samples(played: int, total: int | None, native_rate: int) -> int:
+    """``playback_samples`` as FreeSWITCH reports it: file read-ahead included (native rate)."""
+    played_native = played * native_rate // CAPTURE_RATE
+    total_native = None if total is None else total * native_rate // CAPTURE_RATE
+    blocks = -(-max(played_native, 1) // _READ_AHEAD_SAMPLES)
+    value = blocks * _READ_AHEAD_SAMPLES
+    return value if total_native is None else min(total_native, value)
+
+
+@dataclass(frozen=True, eq=False)
+class PlaybackRecord:
+    """One playback as the caller experienced it."""
+
+    path: str
+    started_at: float  # time.time() when PLAYBACK_START fired
+    stopped_at: float  # time.time() when it stopped
+    total_samples: int | None  # at sample_rate; None for endless streams
+    played_samples: int
+    status: str  # "done" | "break" | "hangup" | "error"
+    pcm: bytes  # exactly what was played, L16LE mono at sample_rate
+    sample_rate: int = CAPTURE_RATE
+
+    @property
+    def interrupted(self) -> bool:
+        return self.status != "done"
+
+    @property
+    def played_seconds(self) -> float:
+        return self.played_samples / self.sample_rate
+
+
+@dataclass
+class CallAudio:
+    """Everything played to one channel's caller, in order."""
+
+    sample_rate: int = CAPTURE_RATE
+    playbacks: list[PlaybackRecord] = field(default_factory=list)
+
+    @property
+    def pcm(self) -> bytes:
+        """The played audio back to back (no gaps), L16LE mono at ``sample_rate``."""
+        return b"".join(p.pcm for p in self.playbacks)
+
+    @property
+    def samples(self) -> np.ndarray:
+        return np.frombuffer(self.pcm, dtype="<i2").astype(np.int16)
+
+    @property
+    def played_seconds(self) -> float:
+        return sum(p.played_seconds for p in self.playbacks)
+
+    def wav(self) -> bytes:
+        return wav_bytes(self.samples, self.sample_rate)
+
+    def timeline(self) -> np.ndarray:
+        """Played audio on the wall clock from the first playback start, silence in between."""
+        if not self.playbacks:
+            return np.zeros(0, dtype=np.int16)
+        origin = self.playbacks[0].started_at
+        end = max(p.started_at + p.played_seconds for p in self.playbacks)
+        out = np.zeros(int(round((end - origin) * self.sample_rate)) + 1, dtype=np.int32)
+        for p in self.playbacks:
+            data = np.frombuffer(p.pcm, dtype="<i2")
+            at = int(round((p.started_at - origin) * self.sample_rate))
+            out[at : at + len(data)] += data[: max(0, len(out) - at)]
+        return np.clip(out, -32768, 32767).astype(np.int16)
