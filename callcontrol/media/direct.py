@@ -1,0 +1,283 @@
+"""The direct transport: a client streams audio in and hears the bot without FreeSWITCH.
+
+Wire format: :mod:`callcontrol.media.direct_wire`. The endpoint lives on the fork
+server's port at ``/direct`` (see :class:`~callcontrol.media.fork_server.ForkServer`), and
+the call side sees the same :class:`~callcontrol.media.base.ForkConsumer` seam as for a
+FreeSWITCH fork: the pipeline does not care which transport carries the audio.
+
+:class:`DirectPlayback` is this transport's :class:`~callcontrol.media.base.AudioOutput`:
+it sends the bot's PCM as binary frames paced in real time (``lead_ms`` ahead, so the
+client's buffer never runs dry), and ``clear()`` stops at once, tells the client to
+drop what it buffered, and reports how many ms of the current item had been heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import structlog
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from callcontrol.config import ForkSettings
+from callcontrol.media.base import (
+    AudioOutput,
+    BinaryLink,
+    ForkConsumer,
+    MediaLink,
+    PlaybackHandle,
+    PlaybackListener,
+    PlaybackListeners,
+)
+from callcontrol.media.codecs import pcm_bytes
+from callcontrol.media.direct_wire import DirectHello, direct_event, ready_event
+from callcontrol.media.fork_wire import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_UNSUPPORTED_DATA,
+    ForkWireError,
+    Int16Array,
+    token_matches,
+)
+from callcontrol.media.resample import resample
+from callcontrol.media.wslink import Refused, SessionStats, WebsocketLink
+
+if TYPE_CHECKING:
+    from callcontrol.media.fork_server import ForkServer
+
+log = structlog.get_logger(__name__)
+
+
+class DirectRegistry(Protocol):
+    """Opens a conversation for a direct client (implemented by the call/dialog side)."""
+
+    def open_direct(
+        self, call_id: str, hello: DirectHello, link: MediaLink, output: AudioOutput
+    ) -> ForkConsumer | None:
+        """Return the consumer for the client's audio, or None to refuse (1008)."""
+
+
+@dataclass(slots=True)
+class _Item:
+    handle: PlaybackHandle
+    frames: list[bytes]
+    started_at: float | None = None
+
+
+class DirectPlayback:
+    """Paced PCM playback to a direct client; an :class:`AudioOutput`."""
+
+    def __init__(
+        self,
+        link: BinaryLink,
+        sample_rate: int,
+        *,
+        frame_ms: int = 20,
+        lead_ms: int = 100,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._link = link
+        self.sample_rate = sample_rate
+        self.frame_ms = frame_ms
+        self.lead_s = lead_ms / 1000
+        self._clock = clock
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._current: _Item | None = None
+        self._wakeup = asyncio.Event()
+        self._listeners = PlaybackListeners()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        if self._task is None and not self._closed:
+            self._task = asyncio.create_task(self._run(), name=f"direct-play-{self._link.call_id}")
+
+    async def _stop_task(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        # wait() neither raises the task's CancelledError nor swallows our own cancellation
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            log.error("direct.playback_failed", exc_info=task.exception())
+
+    # --- AudioOutput -----------------------------------------------------------------
+
+    def subscribe(self, listener: PlaybackListener) -> None:
+        self._listeners.add(listener)
+
+    @property
+    def playing(self) -> bool:
+        return self._current is not None and self._current.started_at is not None
+
+    async def play(self, pcm: Int16Array, sample_rate: int, text: str = "") -> PlaybackHandle:
+        samples = resample(np.asarray(pcm, dtype=np.int16), sample_rate, self.sample_rate)
+        data = pcm_bytes(samples.astype(np.int16, copy=False))
+        step = self.sample_rate * self.frame_ms // 1000 * 2
+        frames = [data[i : i + step] for i in range(0, len(data), step)]
+        handle = PlaybackHandle(text, len(samples) * 1000 / self.sample_rate)
+        if self._closed or self._link.closed:
+            self._listeners.emit(handle.finish(0, interrupted=True))
+            return handle
+        self._queue.append(_Item(handle, frames))
+        self._wakeup.set()
+        self.start()
+        return handle
+
+    async def clear(self) -> int:
+        """Stop now, drop the queue; returns the ms of the current item heard."""
+        if self._current is None and not self._queue:
+            return 0
+        await self._stop_task()
+        played = 0.0
+        item, self._current = self._current, None
+        if item is not None and item.started_at is not None:
+            played = (self._clock() - item.started_at) * 1000
+        if item is not None:
+            self._listeners.emit(item.handle.finish(played, interrupted=True))
+            played = min(played, item.handle.duration_ms)
+        while self._queue:
+            self._listeners.emit(self._queue.popleft().handle.finish(0, interrupted=True))
+        await self._link.send_text(direct_event("clear", playedMs=round(played)))
+        if not self._closed:
+            self.start()
+        return round(played)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._stop_task()
+        item, self._current = self._current, None
+        if item is not None:
+            played = (self._clock() - item.started_at) * 1000 if item.started_at else 0.0
+            self._listeners.emit(item.handle.finish(played, interrupted=True))
+        while self._queue:
+            self._listeners.emit(self._queue.popleft().handle.finish(0, interrupted=True))
+
+    # --- the pacing task -------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            item = self._queue.popleft()
+            self._current = item
+            await self._play_item(item)
+            self._current = None
+
+    async def _play_item(self, item: _Item) -> None:
+        handle = item.handle
+        start = item.started_at = self._clock()
+        self._listeners.emit(handle.started())
+        await self._link.send_text(
+            direct_event("playback", event="started", id=handle.playback_id, text=handle.text)
+        )
+        frame_s = self.frame_ms / 1000
+        for i, frame in enumerate(item.frames):
+            delay = start + i * frame_s - self.lead_s - self._clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self._link.closed:
+                break
+            await self._link.send_bytes(frame)
+        remaining = start + handle.duration_ms / 1000 - self._clock()
+        if remaining > 0 and not self._link.closed:
+            await asyncio.sleep(remaining)
+        interrupted = self._link.closed
+        played = min((self._clock() - start) * 1000, handle.duration_ms)
+        self._listeners.emit(handle.finish(played, interrupted=interrupted))
+        await self._link.send_text(
+            direct_event(
+                "playback",
+                event="finished",
+                id=handle.playback_id,
+                positionMs=round(played),
+                interrupted=interrupted,
+            )
+        )
+
+
+async def serve_direct(
+    connection: ServerConnection,
+    registry: DirectRegistry,
+    settings: ForkSettings,
+    server: ForkServer,
+) -> None:
+    """Run one direct connection (called by the fork server for ``/direct``)."""
+    call_id = f"direct-{uuid.uuid4().hex[:16]}"
+    try:
+        hello = await _read_hello(connection, settings)
+    except Refused as refused:
+        await server.refuse(connection, refused, call_id=call_id)
+        return
+    except ConnectionClosed:
+        return
+    link = WebsocketLink(connection, call_id)
+    output = DirectPlayback(
+        link,
+        hello.sample_rate,
+        frame_ms=settings.direct_frame_ms,
+        lead_ms=settings.direct_lead_ms,
+    )
+    try:
+        try:
+            consumer = registry.open_direct(call_id, hello, link, output)
+        except Exception:
+            log.exception("direct.registry_error", call_id=call_id)
+            await server.refuse(
+                connection,
+                Refused(CLOSE_INTERNAL_ERROR, "opening the session failed", "registry_error"),
+                call_id=call_id,
+            )
+            return
+        if consumer is None:
+            await server.refuse(
+                connection,
+                Refused(CLOSE_POLICY_VIOLATION, "session refused", "direct_refused"),
+                call_id=call_id,
+            )
+            return
+        await link.send_text(ready_event(call_id, hello.sample_rate, settings.direct_frame_ms))
+        await server.pump(
+            connection,
+            consumer,
+            SessionStats(call_id, transport="direct"),
+            sample_rate=hello.sample_rate,
+            channels=1,
+            log_info={"owner": hello.owner, "rate": hello.sample_rate},
+        )
+    finally:
+        await output.aclose()
+
+
+async def _read_hello(connection: ServerConnection, settings: ForkSettings) -> DirectHello:
+    try:
+        first = await asyncio.wait_for(connection.recv(), settings.metadata_timeout)
+    except TimeoutError:
+        raise Refused(
+            CLOSE_POLICY_VIOLATION,
+            f"no hello text frame within {settings.metadata_timeout:g} s",
+            "metadata_timeout",
+        ) from None
+    if isinstance(first, bytes):
+        raise Refused(
+            CLOSE_UNSUPPORTED_DATA,
+            "binary frame before the hello text frame",
+            "binary_before_metadata",
+        )
+    try:
+        hello = DirectHello.parse(first)
+    except ForkWireError as exc:
+        raise Refused(exc.close_code, str(exc), "bad_metadata") from exc
+    if settings.direct_token is not None:
+        if not token_matches(settings.direct_token.get_secret_value(), hello.token):
+            raise Refused(CLOSE_POLICY_VIOLATION, "wrong token", "bad_token")
+    return hello

@@ -1,0 +1,278 @@
+"""The direct transport: hello parsing, the /direct endpoint and paced playback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+from pydantic import SecretStr
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from callcontrol.config import ForkSettings
+from callcontrol.media.base import PlaybackEvent, PlaybackFinished
+from callcontrol.media.direct import DirectPlayback
+from callcontrol.media.direct_wire import DirectHello, parse_direct_event, ready_event
+from callcontrol.media.fork_server import ForkServer
+from callcontrol.media.fork_wire import ForkWireError
+
+from .fakes import FakeRegistry
+
+# --- wire ------------------------------------------------------------------------------
+
+
+def test_hello_roundtrip() -> None:
+    hello = DirectHello.parse('{"owner":"cli:alice","sampleRate":8000,"token":"t","lang":"es"}')
+    assert (hello.owner, hello.sample_rate, hello.token, dict(hello.extra)) == (
+        "cli:alice",
+        8000,
+        "t",
+        {"lang": "es"},
+    )
+    assert DirectHello.parse(hello.to_json()) == hello
+    assert DirectHello.parse('{"owner":"x"}').sample_rate == 16000
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("nope", 1003),
+        ("{}", 1008),
+        ('{"owner":"  "}', 1008),
+        ('{"owner":"x","sampleRate":4000}', 1003),
+        ('{"owner":"x","sampleRate":"16000"}', 1003),
+        ('{"owner":"x","token":1}', 1008),
+    ],
+)
+def test_bad_hellos(text: str, code: int) -> None:
+    with pytest.raises(ForkWireError) as err:
+        DirectHello.parse(text)
+    assert err.value.close_code == code
+
+
+def test_events() -> None:
+    assert parse_direct_event(ready_event("direct-1", 16000, 20)) == {
+        "type": "ready",
+        "callId": "direct-1",
+        "sampleRate": 16000,
+        "frameMs": 20,
+    }
+    with pytest.raises(ForkWireError):
+        parse_direct_event('{"no":"type"}')
+
+
+# --- endpoint ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def registry() -> FakeRegistry:
+    return FakeRegistry()
+
+
+def settings(**kw: object) -> ForkSettings:
+    return ForkSettings(port=0, metadata_timeout=0.5, direct_lead_ms=60, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def server(registry: FakeRegistry) -> AsyncIterator[ForkServer]:
+    async with ForkServer(registry, settings(), direct=registry, host="127.0.0.1") as srv:
+        yield srv
+
+
+async def hello(ws: ClientConnection, rate: int = 16000, **extra: object) -> dict[str, object]:
+    await ws.send(json.dumps({"owner": "test", "sampleRate": rate, **extra}))
+    return parse_direct_event(await ws.recv())
+
+
+async def closed_with(ws: ClientConnection) -> tuple[int | None, str | None]:
+    with contextlib.suppress(ConnectionClosed):
+        async with asyncio.timeout(5):
+            while True:
+                await ws.recv()
+    await ws.wait_closed()
+    return ws.close_code, ws.close_reason
+
+
+async def test_audio_in_and_bot_audio_out(server: ForkServer, registry: FakeRegistry) -> None:
+    async with connect(f"ws://127.0.0.1:{server.port}/direct") as ws:
+        assert ws.subprotocol is None
+        ready = await hello(ws, 8000)
+        call_id = ready["callId"]
+        assert isinstance(call_id, str) and call_id.startswith("direct-")
+        assert ready["sampleRate"] == 8000 and ready["frameMs"] == 20
+        # caller audio in
+        pcm = (np.arange(8000) % 50).astype("<i2")
+        for i in range(0, len(pcm), 160):
+            await ws.send(pcm[i : i + 160].tobytes())
+        await ws.send('{"type":"hangup"}')
+        consumer = registry.consumers[call_id]
+        async with asyncio.timeout(5):
+            while len(consumer.texts) < 1:
+                await asyncio.sleep(0.01)
+        np.testing.assert_array_equal(consumer.samples, pcm)
+        assert consumer.rates == {8000}
+        assert registry.hellos[call_id].owner == "test"
+
+        # bot audio out: 0.5 s at 16 kHz arrives as 20 ms frames at the client's 8 kHz
+        output = registry.outputs[call_id]
+        t0 = time.monotonic()
+        handle = await output.play(np.full(8000, 1000, np.int16), 16000, "hi there")
+        got = bytearray()
+        texts = []
+        while True:
+            msg = await ws.recv()
+            if isinstance(msg, bytes):
+                assert len(msg) <= 320
+                got += msg
+            else:
+                texts.append(parse_direct_event(msg))
+                if texts[-1].get("event") == "finished":
+                    break
+        elapsed = time.monotonic() - t0
+        assert len(got) == pytest.approx(8000, abs=4)  # 0.5 s at 8 kHz, 2 bytes a sample
+        assert 0.4 <= elapsed <= 1.5  # paced in real time, not dumped
+        assert [t["event"] for t in texts] == ["started", "finished"]
+        assert texts[0]["text"] == "hi there"
+        result = await handle.wait()
+        assert not result.interrupted and result.position_ms == pytest.approx(500, abs=1)
+
+
+async def test_clear_stops_the_audio_and_tells_the_client(
+    server: ForkServer, registry: FakeRegistry
+) -> None:
+    async with connect(f"ws://127.0.0.1:{server.port}/direct") as ws:
+        call_id = (await hello(ws))["callId"]
+        output = registry.outputs[str(call_id)]
+        events: list[PlaybackEvent] = []
+        output.subscribe(events.append)
+        first = await output.play(np.ones(32000, np.int16), 16000, "a long answer here")
+        second = await output.play(np.ones(16000, np.int16), 16000, "queued")
+        received = 0
+        while received < 16000:  # ~0.5 s of audio
+            msg = await ws.recv()
+            if isinstance(msg, bytes):
+                received += len(msg)
+        assert output.playing
+        played = await output.clear()
+        assert 350 <= played <= 900
+        r1, r2 = await first.wait(), await second.wait()
+        assert r1.interrupted and r1.position_ms == pytest.approx(played, abs=1)
+        assert r2.interrupted and r2.position_ms == 0
+        # the client is told to drop its buffer; no more audio follows
+        tail = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.3):
+                while True:
+                    tail.append(await ws.recv())
+        clears = [parse_direct_event(m) for m in tail if isinstance(m, str)]
+        assert {"type": "clear", "playedMs": played} in clears
+        after_clear = tail[
+            [i for i, m in enumerate(tail) if isinstance(m, str) and "clear" in m][0] :
+        ]
+        assert not any(isinstance(m, bytes) for m in after_clear)
+        assert [type(e).__name__ for e in events] == [
+            "PlaybackStarted",
+            "PlaybackFinished",
+            "PlaybackFinished",
+        ]
+        assert not output.playing
+        # and it plays again afterwards
+        again = await output.play(np.ones(1600, np.int16), 16000, "ok")
+        assert not (await asyncio.wait_for(again.wait(), 3)).interrupted
+
+
+async def test_closing_the_client_interrupts_playback(
+    server: ForkServer, registry: FakeRegistry
+) -> None:
+    async with connect(f"ws://127.0.0.1:{server.port}/direct") as ws:
+        call_id = str((await hello(ws))["callId"])
+        output = registry.outputs[call_id]
+        handle = await output.play(np.ones(48000, np.int16), 16000, "long")
+        await ws.recv()
+    result = await asyncio.wait_for(handle.wait(), 5)
+    assert isinstance(result, PlaybackFinished) and result.interrupted
+    consumer = registry.consumers[call_id]
+    async with asyncio.timeout(5):
+        while not consumer.closed:
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("first", "code", "reason"),
+    [
+        (b"\x00\x00", 1003, "binary frame before the hello text frame"),
+        ('{"sampleRate":16000}', 1008, "hello has no owner"),
+        ("not json", 1003, "hello is not JSON"),
+    ],
+)
+async def test_bad_hello_is_refused(
+    server: ForkServer, first: str | bytes, code: int, reason: str
+) -> None:
+    async with connect(f"ws://127.0.0.1:{server.port}/direct") as ws:
+        await ws.send(first)
+        assert await closed_with(ws) == (code, reason)
+
+
+async def test_token_refusal_and_registry_outcomes(registry: FakeRegistry) -> None:
+    s = settings(direct_token=SecretStr("s3cret"))
+    async with ForkServer(registry, s, direct=registry, host="127.0.0.1") as srv:
+        target = f"ws://127.0.0.1:{srv.port}/direct"
+        async with connect(target) as ws:
+            await ws.send('{"owner":"x","token":"wrong"}')
+            assert await closed_with(ws) == (1008, "wrong token")
+        async with connect(target) as ws:
+            assert (await hello(ws, token="s3cret"))["type"] == "ready"
+        registry.refuse_attach = True
+        async with connect(target) as ws:
+            await ws.send('{"owner":"x","token":"s3cret"}')
+            assert await closed_with(ws) == (1008, "session refused")
+        registry.refuse_attach, registry.explode = False, True
+        async with connect(target) as ws:
+            await ws.send('{"owner":"x","token":"s3cret"}')
+            assert await closed_with(ws) == (1011, "opening the session failed")
+    assert srv.stats.refused["bad_token"] == 1
+
+
+async def test_direct_can_be_switched_off(registry: FakeRegistry) -> None:
+    async with ForkServer(
+        registry, settings(direct_enabled=False), direct=registry, host="127.0.0.1"
+    ) as srv:
+        with pytest.raises(InvalidStatus) as err:
+            async with connect(f"ws://127.0.0.1:{srv.port}/direct"):
+                pass
+        assert err.value.response.status_code == 404
+
+
+class ListLink:
+    call_id = "direct-x"
+
+    def __init__(self) -> None:
+        self.sent: list[str | bytes] = []
+        self.closed = False
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = True
+
+
+async def test_playback_resamples_and_frames() -> None:
+    link = ListLink()
+    out = DirectPlayback(link, 8000, frame_ms=20, lead_ms=1000)
+    handle = await out.play(np.ones(22050, np.int16) * 100, 22050, "one second")
+    assert handle.duration_ms == pytest.approx(1000, abs=1)
+    result = await asyncio.wait_for(handle.wait(), 3)
+    frames = [m for m in link.sent if isinstance(m, bytes)]
+    assert len(frames) == 50 and all(len(f) == 320 for f in frames)
+    assert not result.interrupted
+    await out.aclose()
+    assert await out.clear() == 0
