@@ -12,7 +12,7 @@ Audio conventions:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -130,7 +130,7 @@ class LanguageModel(Protocol):
         *,
         max_tokens: int = 96,
         stop: Sequence[str] = (),
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Stream the reply's text pieces as they are generated.
 
         Stopping the iteration (``aclose()``, or cancelling the task that iterates)

@@ -24,7 +24,7 @@ import asyncio
 import importlib
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +72,20 @@ def _model_params(use_extra_buffers: bool) -> Iterator[None]:
             low_level.llama_model_default_params = original
 
 
+def is_looping(text: str, n: int = 5) -> bool:
+    """Whether the last ``n`` words already appeared earlier (greedy decoding's loop).
+
+    Small models under greedy decoding can fall into "…of the 10th floor of the 10th
+    floor…"; a repetition penalty would fight it but also steers the model away from
+    copying the facts it was given, so the loop is cut here instead.
+    """
+    words = text.lower().split()
+    if len(words) < 2 * n:
+        return False
+    tail = words[-n:]
+    return any(words[i : i + n] == tail for i in range(len(words) - n))
+
+
 def _as_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in messages]
 
@@ -79,7 +93,7 @@ def _as_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
 Produce = Callable[[Callable[[str], None], threading.Event], None]
 
 
-async def stream_from_thread(executor: Executor, produce: Produce) -> AsyncIterator[str]:
+async def stream_from_thread(executor: Executor, produce: Produce) -> AsyncGenerator[str, None]:
     """Run ``produce(emit, cancel)`` on ``executor``; yield each emitted piece at once.
 
     The producer must return soon after ``cancel`` is set; it is set when the
@@ -175,6 +189,7 @@ class LlamaCppLLM:
             temperature=self._models.llm_temperature,
             repeat_penalty=self._models.llm_repeat_penalty,
         )
+        reply = ""
         try:
             for chunk in chunks:
                 if cancel.is_set():
@@ -182,6 +197,10 @@ class LlamaCppLLM:
                 text = chunk["choices"][0]["delta"].get("content")
                 if text:
                     emit(text)
+                    reply += text
+                    if is_looping(reply):
+                        log.info("llm reply stopped: it repeats itself", reply=reply)
+                        break
         finally:
             chunks.close()
 
@@ -197,7 +216,7 @@ class LlamaCppLLM:
         *,
         max_tokens: int = 96,
         stop: Sequence[str] = (),
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         def produce(emit: Callable[[str], None], cancel: threading.Event) -> None:
             self._generate(messages, max_tokens, stop, emit, cancel)
 
@@ -236,7 +255,7 @@ class OpenAICompatLLM:
         *,
         max_tokens: int = 96,
         stop: Sequence[str] = (),
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         body: dict[str, Any] = {
             "model": self._model,
             "messages": _as_dicts(messages),

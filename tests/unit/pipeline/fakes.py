@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import math
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -156,7 +156,7 @@ class FakeLLM:
         *,
         max_tokens: int = 96,
         stop: Sequence[str] = (),
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         self.calls.append(list(messages))
         pieces = self.replies.pop(0) if self.replies else list(self.default)
         finished = False

@@ -191,3 +191,17 @@ async def test_fake_llm_counts_barge_in() -> None:
             assert piece == "a "
             break
     assert llm.cancelled == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "looping"),
+    [
+        ("The meeting is held at the 3rd floor of the 10th floor of the 10th floor of the", True),
+        ("The weekly meeting is on Monday at 10 am in room 3.", False),
+        ("Yes. Yes. Yes.", False),  # too short to call it a loop
+    ],
+)
+def test_is_looping(text: str, looping: bool) -> None:
+    from callcontrol.pipeline.llm import is_looping
+
+    assert is_looping(text) is looping

@@ -82,7 +82,23 @@ def test_first_clause_needs_enough_words() -> None:
 
 def test_thousands_separator_is_not_a_clause() -> None:
     splitter = SentenceSplitter(first_clause_words=2)
-    assert splitter.push("It costs 10,000 dollars in total") == []
+    assert splitter.push("It costs 10,000 dollars total") == []
+
+
+def test_first_phrase_ends_before_a_preposition() -> None:
+    splitter = SentenceSplitter(first_clause_words=5)
+    out: list[str] = []
+    for token in ["The", " weekly", " meeting", " is", " on", " Monday", " at", " 10", " am", "."]:
+        out += splitter.push(token)
+    assert out == ["The weekly meeting is on Monday"]  # "on" came before 5 words were in
+    assert splitter.flush() == ["at 10 am."]
+
+
+def test_first_phrase_waits_for_the_whole_next_word() -> None:
+    splitter = SentenceSplitter(first_clause_words=2)
+    assert splitter.push("Please come at") == []  # "at" may become "attention"
+    assert splitter.push("tention now") == []
+    assert splitter.push(" to") == []  # "to" is not a phrase start
 
 
 def test_run_on_text_is_cut_at_max_words() -> None:
