@@ -68,7 +68,6 @@ log = structlog.get_logger(__name__)
 FORK_PREFIX = "/fork/"
 DIRECT_PATH = "/direct"
 _MAX_LOGGED_CONSUMER_ERRORS = 3
-_FAILED = object()  # what _call returns when the consumer raised
 _connection_ids = itertools.count(1)
 
 
@@ -323,8 +322,11 @@ class ForkServer:
                         connection, Refused(exc.close_code, str(exc), "bad_audio"), call_id=call_id
                     )
                     break
-                accepted = self._call(consumer.on_audio, session, samples, sample_rate)
-                if accepted is False or accepted is _FAILED:
+                try:
+                    accepted = consumer.on_audio(samples, sample_rate)
+                except Exception:  # a consumer bug must not end the server or other calls
+                    accepted = self._consumer_failed(session, "on_audio")
+                if accepted is False:
                     session.frames_dropped += 1
                     stats.frames_dropped += 1
         except ConnectionClosed as exc:
@@ -349,20 +351,24 @@ class ForkServer:
                 seconds=round(time.monotonic() - session.started_at, 2),
             )
 
-    def _call(self, method: Any, session: SessionStats, *args: Any) -> Any:
+    def _call(self, method: Any, session: SessionStats, *args: Any) -> None:
         try:
-            return method(*args)
+            method(*args)
         except Exception:  # a consumer bug must not end the server or other calls
-            session.consumer_errors += 1
-            self.stats.consumer_errors += 1
-            if session.consumer_errors <= _MAX_LOGGED_CONSUMER_ERRORS:
-                log.exception(
-                    "fork.consumer_error",
-                    call_id=session.call_id,
-                    method=getattr(method, "__name__", "?"),
-                    errors=session.consumer_errors,
-                )
-            return _FAILED
+            self._consumer_failed(session, getattr(method, "__name__", "?"))
+
+    def _consumer_failed(self, session: SessionStats, method: str) -> bool:
+        """Count and log (the first few) consumer exceptions; the frame counts as dropped."""
+        session.consumer_errors += 1
+        self.stats.consumer_errors += 1
+        if session.consumer_errors <= _MAX_LOGGED_CONSUMER_ERRORS:
+            log.exception(
+                "fork.consumer_error",
+                call_id=session.call_id,
+                method=method,
+                errors=session.consumer_errors,
+            )
+        return False
 
 
 def _code(exc: ConnectionClosed) -> int | None:
