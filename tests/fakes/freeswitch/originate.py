@@ -217,13 +217,17 @@ class Originator:
                 await runner.wait(min(t - sw.now(), 0.05))
             return ch.up and not (cancel_if is not None and cancel_if())
 
+        assert ch.profile is not None
         if ext.behavior in ("busy", "reject"):
             ok = await until(sw.now() + ext.answer_after)
             if not ok:
                 return ch.hangup_cause or "ORIGINATOR_CANCEL"
+            ch.profile.network_addr = "127.0.0.1"  # the far end answered the INVITE
             return "USER_BUSY" if ext.behavior == "busy" else "CALL_REJECTED"
         if not await until(sw.now() + min(ext.ring_after, timeout)):
             return ch.hangup_cause or "ORIGINATOR_CANCEL"
+        ch.profile.network_addr = "127.0.0.1"
+        ch.profile.callee_id_name = ch.profile.callee_id_number  # 180 Ringing carries the callee
         sw.ring_ready(ch)
         if ext.behavior == "no_answer" or ext.answer_after >= timeout:
             if not await until(deadline):

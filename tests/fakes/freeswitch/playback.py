@@ -19,6 +19,7 @@ _RAW_RATES = {
     ".r64": 64000,
 }
 _READ_AHEAD_SAMPLES = 32768  # FILE_BUFSIZE / 2: FreeSWITCH reports read-ahead in playback_ms
+_ENDLESS_SECONDS = 120
 
 
 class PlaybackError(Exception):
@@ -87,9 +88,13 @@ def load_playable(arg: str) -> Playable:
             return Playable(path, None, 8000)
         return Playable(path, np.zeros(int(CAPTURE_RATE * ms / 1000) * loops, dtype=np.int16), 8000)
     if path.startswith("tone_stream://"):
-        one = _tone_stream(path[len("tone_stream://") :])
+        spec = path[len("tone_stream://") :]
+        inline = re.search(r"loops=(-?\d+)", spec)
+        if inline:
+            loops = int(inline.group(1))
+        one = _tone_stream(spec)
         if loops < 0:
-            loops = 3600 * CAPTURE_RATE // max(1, len(one))  # "forever" is an hour here
+            loops = _ENDLESS_SECONDS * CAPTURE_RATE // max(1, len(one))  # "forever" is 2 minutes
         return Playable(path, np.tile(one, max(1, loops)), 8000, "tone_stream")
     file = Path(path)
     if not file.is_file():
