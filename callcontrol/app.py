@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -24,13 +25,18 @@ from callcontrol.config import Settings
 from callcontrol.esl.bridge import GeventThread
 from callcontrol.esl.inbound import InboundConnection
 from callcontrol.esl.outbound import OutboundServer
+from callcontrol.hitl.desk import Desk
 from callcontrol.live.base import EventBus, LiveState
 from callcontrol.live.memory import InMemoryLiveState, InProcessBus
 from callcontrol.metrics import Metrics
 from callcontrol.store.cdr_log import CdrLog
 from callcontrol.store.db import create_engine, migrate, sessionmaker
 from callcontrol.store.recorder import StoreRecorder
+from callcontrol.store.repos import AppSettingsRepo
 from callcontrol.store.writer import DurableWriter
+
+if TYPE_CHECKING:
+    from callcontrol.console.kb import KnowledgeAdmin
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +81,20 @@ class Service:
         )
         self.inbound: InboundConnection | None = None
         self.outbound: OutboundServer | None = None
+        # Human in the loop: the dialog calls ``desk.ask``; the console answers.
+        self.desk = Desk(
+            self.writer,
+            metrics=self.metrics,
+            worker_id=self.worker_id,
+            timeout_s=settings.console.hitl_timeout_s,
+            presence_timeout_s=settings.console.presence_timeout_s,
+            overrides=AppSettingsRepo(self.sessions).all,
+        )
+        # Set by the pipeline wiring: the knowledge base the console manages
+        # (pipeline.rag.KnowledgeService fits), and extra /ready checks such as
+        # ``service.ready_checks["models"] = lambda: pipeline.loaded``.
+        self.kb: KnowledgeAdmin | None = None
+        self.ready_checks: dict[str, Callable[[], bool]] = {}
         self._run_migrations = run_migrations
         self._stack = AsyncExitStack()
         self.started = asyncio.Event()
@@ -104,6 +124,8 @@ class Service:
         stack.push_async_callback(self.live.close)
         await self.writer.start()
         stack.push_async_callback(self.writer.stop)
+        await self.desk.start(self.bus, self.live)
+        stack.push_async_callback(self.desk.stop)
         if self.cdr_log is not None:
             await self.cdr_log.start()
             stack.push_async_callback(self.cdr_log.stop)

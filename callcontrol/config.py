@@ -158,6 +158,25 @@ class ConsoleSettings(BaseModel):
     max_upload_bytes: int = Field(2 * 1024 * 1024, gt=0)
     hitl_timeout_s: float = Field(90.0, gt=0)
     reassurance_interval_s: float = Field(20.0, gt=0)
+    # An operator counts as available for HITL only while a console page of theirs is open
+    # (its websocket refreshes their presence) and their status is "available".
+    presence_timeout_s: float = Field(60.0, gt=0)
+    # Prometheus scrapers do not sign in: /metrics is open unless this is false; then it
+    # needs a console session or `Authorization: Bearer <metrics_token>`.
+    metrics_public: bool = True
+    metrics_token: SecretStr | None = None
+    login_max_failures: int = Field(5, ge=1, description="per username+address in the window")
+    login_window_s: float = Field(300.0, gt=0)
+    # The media direct endpoint the "talk to the bot" page is proxied to
+    # (default ws://<fork.host>:<fork.port>/direct).
+    direct_url: str | None = None
+    # Extra origins allowed to open console websockets (the console's own origin always is).
+    allowed_origins: list[str] = Field(default_factory=list)
+    # "Take over" rings the operator with this dial string ({extension} = their extension
+    # or the number typed); default calls.extension_dialstring. For outside numbers use a
+    # gateway, or e.g. "loopback/{number}/default" to route through the dialplan.
+    takeover_dialstring: str | None = None
+    transfer_context: str = "default"
 
 
 class LogSettings(BaseModel):

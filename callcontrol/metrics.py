@@ -35,6 +35,27 @@ class Metrics:
         self.hitl_queue = Gauge(
             "callcontrol_hitl_queue_length", "Human-in-the-loop requests waiting", registry=r
         )
+        self.hitl_requests = Counter(
+            "callcontrol_hitl_requests_total",
+            "Human-in-the-loop requests by how they ended (answered, unavailable, timeout…)",
+            ["outcome"],
+            registry=r,
+        )
+        self.hitl_answer_seconds = Histogram(
+            "callcontrol_hitl_answer_seconds",
+            "From a HITL request to an operator's answer",
+            buckets=(2, 5, 10, 20, 30, 45, 60, 90, 120, 300),
+            registry=r,
+        )
+        self.console_logins = Counter(
+            "callcontrol_console_logins_total",
+            "Console sign-in attempts by result (ok, bad_credentials, rate_limited)",
+            ["result"],
+            registry=r,
+        )
+        self.console_websockets = Gauge(
+            "callcontrol_console_websockets", "Open console websockets", registry=r
+        )
         self.fork_frames_dropped = Counter(
             "callcontrol_fork_frames_dropped_total", "Audio fork frames dropped", registry=r
         )

@@ -1,0 +1,49 @@
+"""The seam between a bot conversation and the people behind it (human in the loop).
+
+The dialog asks the desk a question and awaits the outcome; the desk (console
+side) decides whether anyone is available, queues the request, and resolves it
+when an operator answers or time runs out. Meanwhile the dialog keeps the
+caller company (hold phrase, periodic reassurance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Reason = Literal["low_confidence", "sensitive", "caller_request"]
+Status = Literal["answered", "unavailable", "timeout", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class HitlQuestion:
+    call_id: str
+    question: str
+    reason: Reason
+    owner: str | None = None
+    caller_number: str | None = None
+    # [{"speaker": "caller"|"bot", "text": …}, …] most recent last
+    recent_turns: list[dict[str, Any]] = field(default_factory=list)
+    # [{"text": …, "score": …, "title": …}, …] what retrieval found for the question
+    retrieval: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class HitlOutcome:
+    status: Status
+    request_id: str
+    answer: str | None = None
+    operator: str | None = None
+
+
+class HitlDesk(Protocol):
+    async def ask(self, question: HitlQuestion) -> HitlOutcome:
+        """Hand ``question`` to a person.
+
+        Returns at once with ``unavailable`` when no operator is available (the
+        request then sits in the unresolved list for a follow-up); otherwise
+        waits until an operator answers (``answered``) or the timeout passes
+        (``timeout``, also left unresolved). If the awaiting task is cancelled
+        (the caller hung up) the request is marked unresolved with that note.
+        """
+        ...

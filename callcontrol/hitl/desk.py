@@ -1,0 +1,407 @@
+"""The HITL desk: questions from the bot to the operators, across workers.
+
+:meth:`Desk.ask` (dialog side, on the worker that runs the call) and
+:meth:`Desk.answer` (console side, on whichever worker serves the operator) meet
+only on the bus and in live state, never in memory, so they work the same in one
+process and across workers sharing Redis:
+
+1. ``ask`` looks at who is *available*: status ``available`` in the live-state
+   ``operators`` namespace and a console page open recently (``presence``). Nobody:
+   the request is written ``unresolved`` (outcome ``unavailable``) and ``ask``
+   returns at once.
+2. Otherwise the request is written ``waiting``, put in the ``hitl`` namespace (the
+   console's queue) and published on ``hitl``; ``ask`` waits for an answer.
+3. An operator's answer travels on ``hitl.answer``. The asking desk is the only
+   authority over its request: the first answer wins and is confirmed by a ``hitl``
+   publication of the answered row (``answer`` waits for it); a late one is told the
+   final state the same way. Timeout and cancellation (the caller hung up) end it
+   ``unresolved`` with outcome ``timeout``/``cancelled``: the follow-up list.
+
+Rows go through the :class:`~callcontrol.store.writer.DurableWriter` (the call path
+never waits for the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+
+from callcontrol.hitl.base import HitlOutcome, HitlQuestion, Status
+from callcontrol.live import topics
+from callcontrol.live.base import EventBus, LiveState, Message, Subscription
+from callcontrol.metrics import Metrics
+from callcontrol.store.models import new_id
+from callcontrol.store.writer import DurableWriter, Write
+
+log = structlog.get_logger(__name__)
+
+HITL_NS = "hitl"
+# Admin changes from the console ({"key", "value"}; see console/overrides.py).
+SETTINGS_TOPIC = "settings"
+TIMEOUT_KEY = "console.hitl_timeout_s"
+OPERATORS_NS = "operators"
+PRESENCE_NS = "presence"
+MAX_ANSWER_CHARS = 4000
+_RECENT_MAX = 500
+
+AnswerStatus = Literal["answered", "conflict", "gone", "unconfirmed"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerResult:
+    """What became of an operator's answer.
+
+    ``answered``: it reached the caller's desk and won; ``conflict``: the request was
+    already answered or ended (``row`` says how); ``gone``: no such waiting request;
+    ``unconfirmed``: sent, but the asking worker did not confirm in time.
+    """
+
+    status: AnswerStatus
+    row: Message | None = None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class Desk:
+    """:class:`~callcontrol.hitl.base.HitlDesk` over the event bus and live state."""
+
+    def __init__(
+        self,
+        writer: DurableWriter,
+        *,
+        metrics: Metrics,
+        worker_id: str,
+        timeout_s: float,
+        presence_timeout_s: float = 60.0,
+        overrides: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._writer = writer
+        self._metrics = metrics
+        self.worker_id = worker_id
+        self.configured_timeout_s = timeout_s
+        self.timeout_s = timeout_s
+        self._overrides = overrides
+        self.presence_timeout_s = presence_timeout_s
+        self._clock = clock
+        self._bus: EventBus | None = None
+        self._live: LiveState | None = None
+        self._waiting: dict[str, asyncio.Future[tuple[str, str, str | None]]] = {}
+        self._rows: dict[str, Message] = {}
+        self._recent: OrderedDict[str, Message] = OrderedDict()
+        self._stack = AsyncExitStack()
+        self._listener: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self, bus: EventBus, live: LiveState) -> None:
+        """Listen for answers; clear queue entries this worker left behind when it stopped."""
+        self._bus, self._live = bus, live
+        subscription = await self._stack.enter_async_context(
+            bus.subscribe(topics.HITL_ANSWER, SETTINGS_TOPIC)
+        )
+        self._listener = asyncio.create_task(self._listen(subscription), name="hitl-answers")
+        if self._overrides is not None:
+            try:
+                self._apply_setting((await self._overrides()).get(TIMEOUT_KEY))
+            except Exception as exc:  # noqa: BLE001 - keep the configured value
+                log.warning("cannot read setting overrides", error=str(exc))
+        await self._sweep_stale()
+
+    def _apply_setting(self, value: object) -> None:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            self.timeout_s = float(value)
+        else:
+            self.timeout_s = self.configured_timeout_s
+
+    async def stop(self) -> None:
+        task, self._listener = self._listener, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        await self._stack.aclose()
+
+    @property
+    def waiting_count(self) -> int:
+        return len(self._waiting)
+
+    def _require(self) -> tuple[EventBus, LiveState]:
+        if self._bus is None or self._live is None:
+            raise RuntimeError("the HITL desk is not started")
+        return self._bus, self._live
+
+    # -- availability -------------------------------------------------------------------
+    async def available_operators(self) -> list[Message]:
+        """Operators whose status is ``available`` and whose console is open."""
+        _, live = self._require()
+        operators = await live.all(OPERATORS_NS)
+        presence = await live.all(PRESENCE_NS)
+        now = self._clock()
+        out = []
+        for op_id, op in operators.items():
+            seen = presence.get(op_id, {}).get("seen_at")
+            fresh = isinstance(seen, int | float) and now - seen <= self.presence_timeout_s
+            if op.get("status") == "available" and fresh:
+                out.append(op)
+        return out
+
+    # -- the dialog side ----------------------------------------------------------------
+    async def ask(self, question: HitlQuestion) -> HitlOutcome:
+        bus, live = self._require()
+        request_id = new_id()
+        created = datetime.now(UTC)
+        row: Message = {
+            "id": request_id,
+            "call_id": question.call_id,
+            "owner": question.owner,
+            "caller_number": question.caller_number,
+            "reason": question.reason,
+            "question": question.question,
+            "context": {
+                "recent_turns": list(question.recent_turns),
+                "retrieval": list(question.retrieval),
+                "worker": self.worker_id,
+            },
+            "status": "waiting",
+            "outcome": None,
+            "operator_id": None,
+            "operator": None,
+            "answer": None,
+            "created_at": created.isoformat(),
+            "answered_at": None,
+        }
+        try:
+            available = await self.available_operators()
+        except Exception as exc:  # noqa: BLE001 - no live state: nobody can be reached
+            log.warning("cannot read operator availability", error=str(exc))
+            available = []
+        if not available:
+            row.update(status="unresolved", outcome="unavailable")
+            self._write(row, insert=True)
+            await self._announce(row)
+            self._metrics.hitl_requests.labels("unavailable").inc()
+            log.info("hitl request with nobody available", request=request_id, call=row["call_id"])
+            return HitlOutcome("unavailable", request_id)
+
+        future: asyncio.Future[tuple[str, str, str | None]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._waiting[request_id] = future
+        self._rows[request_id] = row
+        self._metrics.hitl_queue.set(len(self._waiting))
+        self._write(row, insert=True)
+        status: Status = "cancelled"
+        try:
+            try:
+                await live.put(HITL_NS, request_id, row)
+            except Exception as exc:  # noqa: BLE001 - the bus still carries it
+                log.warning("cannot queue hitl request in live state", error=str(exc))
+            await self._announce(row)
+            log.info("hitl request waiting", request=request_id, call=row["call_id"])
+            try:
+                answer, operator, operator_id = await asyncio.wait_for(future, self.timeout_s)
+            except TimeoutError:
+                status = "timeout"
+                return HitlOutcome("timeout", request_id)
+            status = "answered"
+            answered = datetime.now(UTC)
+            row.update(
+                status="answered",
+                outcome="answered",
+                answer=answer,
+                operator=operator,
+                operator_id=operator_id,
+                answered_at=answered.isoformat(),
+            )
+            self._metrics.hitl_answer_seconds.observe((answered - created).total_seconds())
+            return HitlOutcome("answered", request_id, answer=answer, operator=operator)
+        finally:
+            self._waiting.pop(request_id, None)
+            self._rows.pop(request_id, None)
+            self._metrics.hitl_queue.set(len(self._waiting))
+            if status != "answered":
+                row.update(status="unresolved", outcome=status)
+            self._metrics.hitl_requests.labels(status).inc()
+            await self._finish(row)
+
+    async def _finish(self, row: Message) -> None:
+        """Record and announce how a waiting request ended (also when being cancelled)."""
+        self._write(row, insert=False)
+        self._remember(row)
+        bus, live = self._require()
+        try:
+            await live.delete(HITL_NS, row["id"])
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cannot remove hitl request from live state", error=str(exc))
+        await self._announce(row)
+        log.info(
+            "hitl request ended",
+            request=row["id"],
+            call=row["call_id"],
+            outcome=row["outcome"],
+            operator=row.get("operator"),
+        )
+
+    def _remember(self, row: Message) -> None:
+        self._recent[row["id"]] = row
+        while len(self._recent) > _RECENT_MAX:
+            self._recent.popitem(last=False)
+
+    def _write(self, row: Message, *, insert: bool) -> None:
+        columns: dict[str, Any] = {
+            "id": row["id"],
+            "status": row["status"],
+            "outcome": row["outcome"],
+            "operator_id": row.get("operator_id"),
+            "answer": row.get("answer"),
+            "answered_at": row.get("answered_at"),
+            "updated_at": datetime.now(UTC),
+        }
+        if insert:
+            columns.update(
+                call_id=row["call_id"],
+                owner=row["owner"],
+                caller_number=row["caller_number"],
+                reason=row["reason"],
+                question=row["question"],
+                context=row["context"],
+                created_at=row["created_at"],
+            )
+            self._writer.submit(Write.insert("hitl_requests", **columns))
+        else:
+            self._writer.submit(Write.upsert("hitl_requests", **columns))
+
+    async def _announce(self, row: Message) -> None:
+        bus, _ = self._require()
+        try:
+            await bus.publish(topics.HITL, row)
+            await bus.publish(
+                topics.call_topic(row["call_id"]),
+                {
+                    "type": "hitl",
+                    "request_id": row["id"],
+                    "status": row["status"],
+                    "outcome": row["outcome"],
+                    "question": row["question"],
+                    "answer": row.get("answer"),
+                    "operator": row["operator"],
+                },
+            )
+        except Exception as exc:  # noqa: BLE001 - the live view is best effort
+            log.warning("cannot publish hitl update", request=row["id"], error=str(exc))
+
+    # -- answers from the bus -----------------------------------------------------------
+    async def _listen(self, subscription: Subscription) -> None:
+        async for topic, message in subscription:
+            try:
+                if topic == SETTINGS_TOPIC:
+                    if message.get("key") == TIMEOUT_KEY:
+                        self._apply_setting(message.get("value"))
+                    continue
+                await self._on_answer(message)
+            except Exception:  # noqa: BLE001 - one bad message must not stop the desk
+                log.exception("bad hitl.answer message")
+
+    async def _on_answer(self, message: Message) -> None:
+        request_id = message.get("request_id")
+        answer = message.get("answer")
+        operator = message.get("operator")
+        if not isinstance(request_id, str) or not isinstance(answer, str):
+            log.warning("ignoring malformed hitl.answer")
+            return
+        future = self._waiting.get(request_id)
+        if future is not None and not future.done():
+            operator_id = message.get("operator_id")
+            future.set_result(
+                (
+                    answer[:MAX_ANSWER_CHARS],
+                    str(operator or "operator"),
+                    operator_id if isinstance(operator_id, str) else None,
+                )
+            )
+            return
+        # Already decided here (answered by someone else, timed out…): say so again so
+        # the late operator's console learns the outcome instead of waiting.
+        row = self._recent.get(request_id) or self._rows.get(request_id)
+        if row is not None:
+            await self._announce(row)
+
+    # -- the console side ---------------------------------------------------------------
+    async def waiting(self) -> list[Message]:
+        """Every worker's waiting requests, oldest first."""
+        _, live = self._require()
+        rows = list((await live.all(HITL_NS)).values())
+        return sorted(rows, key=lambda r: str(r.get("created_at", "")))
+
+    async def answer(
+        self,
+        request_id: str,
+        answer: str,
+        *,
+        operator: str,
+        operator_id: str | None = None,
+        confirm_timeout: float = 5.0,
+    ) -> AnswerResult:
+        """Send an operator's answer to the desk that asked, and wait for its verdict."""
+        bus, live = self._require()
+        text = answer.strip()
+        if not text:
+            raise ValueError("the answer is empty")
+        if len(text) > MAX_ANSWER_CHARS:
+            raise ValueError(f"the answer is longer than {MAX_ANSWER_CHARS} characters")
+        if await live.get(HITL_NS, request_id) is None:
+            return AnswerResult("gone")
+        message = {
+            "request_id": request_id,
+            "answer": text,
+            "operator": operator,
+            "operator_id": operator_id,
+        }
+        async with bus.subscribe(topics.HITL) as updates:
+            await bus.publish(topics.HITL_ANSWER, message)
+            try:
+                async with asyncio.timeout(confirm_timeout):
+                    async for _topic, row in updates:
+                        if row.get("id") != request_id or row.get("status") == "waiting":
+                            continue
+                        mine = row.get("outcome") == "answered" and (
+                            row.get("operator") == operator and row.get("answer") == text
+                        )
+                        return AnswerResult("answered" if mine else "conflict", row)
+            except TimeoutError:
+                pass
+        return AnswerResult("unconfirmed")
+
+    async def _sweep_stale(self) -> None:
+        """Drop queue entries nobody can answer any more.
+
+        Those of this worker from before a restart, and anyone's older than twice the
+        timeout (their worker died without cleaning up).
+        """
+        _, live = self._require()
+        try:
+            rows = await live.all(HITL_NS)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cannot read live hitl queue", error=str(exc))
+            return
+        now = datetime.now(UTC)
+        for request_id, row in rows.items():
+            if request_id in self._waiting:
+                continue
+            mine = row.get("context", {}).get("worker") == self.worker_id
+            try:
+                age = (now - datetime.fromisoformat(str(row.get("created_at")))).total_seconds()
+            except ValueError:
+                age = float("inf")
+            if mine or age > 2 * self.timeout_s + 60:
+                row.update(status="unresolved", outcome="cancelled")
+                await self._finish(row)
