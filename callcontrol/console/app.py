@@ -1,38 +1,150 @@
-"""The HTTP face of a worker: /health, /ready, /metrics (the console grows from here)."""
+"""The HTTP face of a worker: the operator console, /health, /ready and /metrics.
+
+``create_app(service)`` builds the FastAPI app around a started
+:class:`~callcontrol.app.Service`. Nothing happens at import time.
+
+Access: /health, /ready, /metrics (see ``console.metrics_public``), /login and
+/static are public; every other page, API route and websocket needs a session
+(routers declared with ``require_user``; /admin with ``require_admin``; websockets
+check by hand). Pages without a session redirect to /login; /api answers 401.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from callcontrol.console.context import STATIC, Console
+from callcontrol.console.deps import Forbidden, NotAuthenticated, require_admin, require_user
+from callcontrol.console.routes import (
+    admin,
+    auth,
+    calls,
+    dashboard,
+    history,
+    hitl,
+    kb,
+    me,
+    sockets,
+    system,
+    talk,
+)
 
 if TYPE_CHECKING:
     from callcontrol.app import Service
 
+log = structlog.get_logger(__name__)
+
+# Paths anyone may reach. The security tests check that everything else refuses.
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/login", "/static"})
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"microphone=(self), camera=(), geolocation=()"),
+]
+
+
+class SecurityHeaders:
+    """Adds the headers above to every HTTP response (pure ASGI: streams stay streams)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if scope["path"] != "/metrics" and not scope["path"].startswith("/static/"):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _wants_json(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "text/html" not in accept and request.method != "GET"
+
+
+def _error_page(status: int, title: str, detail: str) -> HTMLResponse:
+    from html import escape
+
+    body = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{escape(title)}</title><link rel=stylesheet href=/static/app.css></head>"
+        f"<body class=error-page><main><h1>{escape(title)}</h1><p>{escape(detail)}</p>"
+        "<p><a href=/>Back to the console</a></p></main></body></html>"
+    )
+    return HTMLResponse(body, status_code=status)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotAuthenticated)
+    async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "not authenticated"}, status_code=401)
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        log.info("console request refused", path=request.url.path, reason=exc.detail)
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.detail}, status_code=403)
+        return _error_page(403, "Not allowed", exc.detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_json(request) or request.url.path.startswith("/static/"):
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        return _error_page(exc.status_code, f"Error {exc.status_code}", str(exc.detail))
+
 
 def create_app(service: Service) -> FastAPI:
-    app = FastAPI(title="callcontrol", docs_url=None, redoc_url=None)
+    app = FastAPI(title="callcontrol", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.console = Console.build(service)
+    _install_handlers(app)
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        """Liveness: the process answers; shows the ESL connection and the database writer."""
-        return service.health()
+    public = APIRouter()
+    public.include_router(system.router)
+    public.include_router(auth.public)
+    app.include_router(public)
 
-    @app.get("/ready")
-    async def ready() -> JSONResponse:
-        """Readiness: database writing, ESL connected (when enabled)."""
-        checks = {
-            "database": service.writer.healthy,
-            "esl": service.inbound.connected if service.inbound else True,
-        }
-        ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+    signed_in = APIRouter(dependencies=[Depends(require_user)])
+    for module in (auth, dashboard, calls, history, hitl, kb, me, talk):
+        signed_in.include_router(module.router)
+    app.include_router(signed_in)
+    app.include_router(admin.router, dependencies=[Depends(require_admin)])
+    app.include_router(sockets.router)  # each websocket authenticates itself
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        service.health()  # refreshes gauges derived from state
-        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(SecurityHeaders)
     return app

@@ -1,0 +1,84 @@
+"""Everything the console's routes need, built once per app from the :class:`Service`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi.templating import Jinja2Templates
+
+from callcontrol.config import Settings
+from callcontrol.console.auth import LoginLimiter, SessionTokens, load_secret_key
+from callcontrol.console.calls import CallActions
+from callcontrol.console.presence import Presence
+from callcontrol.store.repos import (
+    AppSettingsRepo,
+    CallRepo,
+    DashboardRepo,
+    HitlRepo,
+    OperatorRepo,
+    SessionRepo,
+)
+
+if TYPE_CHECKING:
+    from callcontrol.app import Service
+    from callcontrol.console.kb import KnowledgeAdmin
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+
+@dataclass(slots=True)
+class Console:
+    service: Service
+    settings: Settings
+    templates: Jinja2Templates
+    tokens: SessionTokens
+    limiter: LoginLimiter
+    address_limiter: LoginLimiter
+    operators: OperatorRepo
+    sessions: SessionRepo
+    hitl: HitlRepo
+    calls: CallRepo
+    dashboard: DashboardRepo
+    app_settings: AppSettingsRepo
+    presence: Presence
+    actions: CallActions
+    secure_cookies: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def kb(self) -> KnowledgeAdmin | None:
+        return self.service.kb
+
+    @classmethod
+    def build(cls, service: Service) -> Console:
+        settings = service.settings
+        cs = settings.console
+        sessions = service.sessions
+        operators = OperatorRepo(sessions)
+        templates = Jinja2Templates(directory=str(TEMPLATES))
+        return cls(
+            service=service,
+            settings=settings,
+            templates=templates,
+            tokens=SessionTokens(load_secret_key(settings), cs.session_max_age_s),
+            limiter=LoginLimiter(cs.login_max_failures, cs.login_window_s),
+            address_limiter=LoginLimiter(cs.login_max_failures * 4, cs.login_window_s),
+            operators=operators,
+            sessions=SessionRepo(sessions),
+            hitl=HitlRepo(sessions),
+            calls=CallRepo(sessions),
+            dashboard=DashboardRepo(sessions),
+            app_settings=AppSettingsRepo(sessions),
+            presence=Presence(
+                operators,
+                lambda: service.live,
+                lambda: service.bus,
+                timeout_s=cs.presence_timeout_s,
+            ),
+            actions=CallActions(service),
+            secure_cookies=cs.secure_cookies,
+        )

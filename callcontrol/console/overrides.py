@@ -1,0 +1,59 @@
+"""Settings an admin may change from the console, validated like the configuration.
+
+Stored in ``app_settings`` (``{"value": …}`` under the dotted key) and announced on
+the bus topic ``settings`` as ``{"key": …, "value": …}`` (``value`` null: back to the
+configured default). Who applies them: the HITL desk (``console.hitl_timeout_s``);
+the dialog may read the ``pipeline.*`` ones (``AppSettingsRepo.all()`` plus the topic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from callcontrol.config import Settings
+from callcontrol.hitl.desk import SETTINGS_TOPIC
+
+__all__ = ["BY_KEY", "EDITABLE", "SETTINGS_TOPIC", "Editable", "current", "validate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Editable:
+    key: str
+    kind: str  # number | text | list
+    label: str
+
+
+EDITABLE: tuple[Editable, ...] = (
+    Editable("console.hitl_timeout_s", "number", "Seconds a caller waits for an operator"),
+    Editable("pipeline.min_retrieval_score", "number", "Retrieval score the bot answers from"),
+    Editable("pipeline.sensitive_topics", "list", "Topics always handed to a person"),
+    Editable("pipeline.greeting", "text", "Greeting"),
+    Editable("pipeline.hold_phrase", "text", "Hold phrase (asking a colleague)"),
+    Editable("pipeline.reassurance", "text", "Reassurance while waiting"),
+    Editable("pipeline.follow_up", "text", "Said when nobody could answer"),
+)
+BY_KEY = {e.key: e for e in EDITABLE}
+
+
+def current(settings: Settings, key: str) -> Any:
+    section, name = key.split(".", 1)
+    return getattr(getattr(settings, section), name)
+
+
+def validate(settings: Settings, key: str, value: Any) -> Any:
+    """The value as the configuration would hold it; raises ValueError if it cannot be."""
+    if key not in BY_KEY:
+        raise ValueError(f"{key} cannot be changed from the console")
+    section, name = key.split(".", 1)
+    model: BaseModel = getattr(settings, section)
+    if BY_KEY[key].kind == "list" and isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        checked = type(model).model_validate({**model.model_dump(), name: value})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"{key}: {first['msg']}") from exc
+    return getattr(checked, name)

@@ -1,0 +1,1 @@
+"""The console's routes, one module per area. ``public`` is the only unauthenticated one."""

@@ -1,0 +1,154 @@
+"""The human-in-the-loop queue, answers, and the unresolved (follow-up) list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import structlog
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from callcontrol.console.deps import ConsoleDep, CurrentUser
+from callcontrol.console.render import render
+from callcontrol.console.views import hitl_view
+from callcontrol.errors import CallControlError
+from callcontrol.hitl.desk import MAX_ANSWER_CHARS
+from callcontrol.live import topics
+from callcontrol.store.repos import FOLLOWUP_STATUSES
+
+log = structlog.get_logger(__name__)
+router = APIRouter()
+
+DEFAULT_KB_OWNER = "default"
+RequestId = Annotated[str, Field(max_length=64)]
+
+
+class AnswerBody(BaseModel):
+    answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS)
+    save_to_kb: bool = False
+    kb_title: str | None = Field(None, max_length=200)
+
+
+class FollowupBody(BaseModel):
+    status: Literal["unresolved", "contacted", "resolved"] | None = None
+    notes: str | None = Field(None, max_length=10_000)
+
+
+@router.get("/hitl", response_class=HTMLResponse)
+async def queue_page(request: Request, user: CurrentUser, console: ConsoleDep) -> HTMLResponse:
+    return render(request, console, "hitl.html", user, nav="hitl")
+
+
+@router.get("/hitl/unresolved", response_class=HTMLResponse)
+async def unresolved_page(
+    request: Request,
+    user: CurrentUser,
+    console: ConsoleDep,
+    show: Annotated[Literal["open", "all"], Query()] = "open",
+) -> HTMLResponse:
+    statuses = FOLLOWUP_STATUSES if show == "all" else ("unresolved", "contacted")
+    rows = await console.hitl.list(statuses)
+    return render(
+        request,
+        console,
+        "unresolved.html",
+        user,
+        nav="unresolved",
+        rows=[hitl_view(r) for r in rows],
+        show=show,
+    )
+
+
+@router.get("/api/hitl/waiting")
+async def waiting(console: ConsoleDep) -> list[dict[str, Any]]:
+    return await console.service.desk.waiting()
+
+
+@router.get("/api/hitl/unresolved")
+async def unresolved(
+    console: ConsoleDep, show: Annotated[Literal["open", "all"], Query()] = "open"
+) -> list[dict[str, Any]]:
+    statuses = FOLLOWUP_STATUSES if show == "all" else ("unresolved", "contacted")
+    return [hitl_view(r) for r in await console.hitl.list(statuses)]
+
+
+async def _save_to_kb(
+    console: ConsoleDep, row: dict[str, Any], answer: str, title: str | None
+) -> tuple[bool, str | None]:
+    kb = console.kb
+    if kb is None:
+        return False, "the knowledge base is not configured"
+    question = str(row.get("question") or "").strip()
+    owner = str(row.get("owner") or DEFAULT_KB_OWNER)
+    doc_title = (title or question or "Operator answer").strip()[:200]
+    try:
+        await kb.add(owner, doc_title, f"{question}\n{answer}".strip(), source="hitl")
+    except (CallControlError, ValueError) as exc:
+        return False, str(exc)
+    return True, None
+
+
+@router.post("/api/hitl/{request_id}/answer")
+async def answer(
+    request_id: str, body: AnswerBody, user: CurrentUser, console: ConsoleDep
+) -> JSONResponse:
+    if len(request_id) > 64:
+        raise HTTPException(404, "no such request")
+    desk = console.service.desk
+    try:
+        result = await desk.answer(
+            request_id, body.answer, operator=user.username, operator_id=user.operator.id
+        )
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if result.status == "gone":
+        stored = await console.hitl.get(request_id)
+        if stored is None:
+            raise HTTPException(404, "no such request")
+        return JSONResponse(
+            {
+                "status": "closed",
+                "detail": "this request is not waiting any more",
+                "row": hitl_view(stored),
+            },
+            status_code=409,
+        )
+    if result.status == "conflict":
+        return JSONResponse(
+            {
+                "status": "closed",
+                "detail": "someone else answered, or the caller left",
+                "row": result.row,
+            },
+            status_code=409,
+        )
+    if result.status == "unconfirmed":
+        return JSONResponse({"status": "sent"}, status_code=202)
+    row = result.row or {}
+    saved, kb_error = (None, None)
+    if body.save_to_kb:
+        saved, kb_error = await _save_to_kb(console, row, body.answer.strip(), body.kb_title)
+    log.info("hitl answered", request=request_id, operator=user.username, saved_to_kb=saved)
+    return JSONResponse(
+        {"status": "answered", "row": row, "saved_to_kb": saved, "kb_error": kb_error}
+    )
+
+
+@router.post("/api/hitl/{request_id}/followup")
+async def followup(
+    request_id: str, body: FollowupBody, user: CurrentUser, console: ConsoleDep
+) -> dict[str, Any]:
+    if body.status is None and body.notes is None:
+        raise HTTPException(422, "give a status or notes")
+    row = await console.hitl.follow_up(
+        request_id[:64], by=user.username, status=body.status, notes=body.notes
+    )
+    if row is None:
+        raise HTTPException(404, "no such unresolved request")
+    view = hitl_view(row)
+    try:
+        await console.service.bus.publish(topics.HITL, view)
+    except Exception as exc:  # noqa: BLE001 - the change is stored; live view is best effort
+        log.warning("cannot publish follow-up", error=str(exc))
+    return view
