@@ -244,6 +244,68 @@ def dtmf(uuid: Uuid, digits: str) -> None:
     _op(lambda ops: ops.send_dtmf(uuid, digits))
 
 
+# -- console users ----------------------------------------------------------------------
+user_app = typer.Typer(help="Console users: operators and admins.")
+app.add_typer(user_app, name="user")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        err.print("[red]error[/red]: empty password")
+        raise typer.Exit(2)
+    return password
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="read the password from the first line of stdin")
+]
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="sign-in name")],
+    role: Annotated[str, typer.Option(help="admin or operator")] = "operator",
+    extension: Annotated[
+        str | None, typer.Option(help="extension or number rung on take-over")
+    ] = None,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Add a console user (the first admin: `callcontrol user add admin --role admin`)."""
+    from callcontrol.console.users import add_user
+
+    settings = _settings()
+    password = _read_password(password_stdin)
+    op = _run(add_user(settings, username, password, role, extension))
+    out.print(f"added {op.role} {op.username}")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List console users."""
+    from callcontrol.console.users import list_users
+
+    for op in _run(list_users(_settings())):
+        out.print(f"{op.username:24} {op.role:9} {op.status:10} {op.extension or ''}")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: Annotated[str, typer.Argument(help="sign-in name")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Set a user's password (their console sessions end)."""
+    from callcontrol.console.users import set_password
+
+    settings = _settings()
+    password = _read_password(password_stdin)
+    _run(set_password(settings, username, password))
+    out.print(f"password changed for {username}")
+
+
 def main() -> None:
     try:
         app()
