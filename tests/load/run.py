@@ -1,0 +1,517 @@
+"""sipp load test of a running callcontrol stack (``make load TARGET=host:port RATE=1 CALLS=10``).
+
+    python -m tests.load.run --target 127.0.0.1:5060 --rate 1 --calls 10
+
+Runs the sipp scenarios of tests/load/scenarios one after the other, each with ``--calls``
+calls at ``--rate`` calls per second, and prints the success rate, the failed calls by reason
+(from sipp's -trace_stat CSV and -trace_err log) and the voice-to-voice latency of the bot's
+turns, read from callcontrol's database (table ``turns``, column ``voice_to_voice_ms``).
+
+Scenarios (``--scenarios``, default ``question,hangup,silent``):
+  question  a caller who asks a question (RTP played from a pcap made from --wav)
+  hangup    a caller who hangs up at once
+  silent    a caller who never speaks
+  outbound  an outbound call answered by a sipp UAS: the UAS listens on --uas-port and the
+            call is placed with ``originate`` over the Event Socket (CALLCONTROL_ESL__HOST,
+            CALLCONTROL_ESL__PORT, CALLCONTROL_ESL__PASSWORD) to --outbound-dialstring, e.g.
+            the PSTN gateway whose proxy is this UAS in a test stack.
+
+Options also come from the environment (handy with make): LOAD_SCENARIOS, LOAD_SERVICE (the
+number called, default 9000: the bot), LOAD_CALLER, LOAD_SIP_USER / LOAD_SIP_PASSWORD (digest
+credentials for the internal profile; FREESWITCH_EXT_<user>_PASSWORD is used when set),
+LOAD_UAS_PORT, LOAD_OUTBOUND_DIALSTRING, LOAD_MIN_SUCCESS, DATABASE_URL.
+
+Exit status: 0 when the success rate reaches --min-success (default 0.95), 1 otherwise,
+2 when sipp could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.load import wav2pcap
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+SCENARIOS = {
+    "question": "uac_question.xml",
+    "hangup": "uac_hangup_at_once.xml",
+    "silent": "uac_silent.xml",
+    "outbound": "uas_answer.xml",
+}
+DEFAULT_WAV = REPO / "tests" / "data" / "audio" / "load_question.wav"
+# Longest a call of each scenario lasts (seconds), to size sipp's global timeout.
+CALL_SECONDS = {"question": 30, "hangup": 5, "silent": 50, "outbound": 45}
+
+
+@dataclass
+class Result:
+    scenario: str
+    calls: int = 0
+    successful: int = 0
+    failed: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    note: str = ""
+
+    @property
+    def success_rate(self) -> float:
+        return self.successful / self.calls if self.calls else 0.0
+
+
+# ------------------------------------------------------------------ sipp output parsing
+
+
+def parse_stat_csv(path: Path) -> tuple[int, int, int, Counter[str]]:
+    """(created, successful, failed, {reason: count}) from the last row of a -trace_stat CSV."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        rows = [r for r in csv.reader(fh, delimiter=";") if r]
+    if len(rows) < 2:
+        return 0, 0, 0, Counter()
+    last = dict(zip(rows[0], rows[-1], strict=False))
+
+    def num(key: str) -> int:
+        try:
+            return int(float(last.get(key, "0") or 0))
+        except ValueError:
+            return 0
+
+    reasons: Counter[str] = Counter()
+    for key in rows[0]:
+        if key.startswith("Failed") and key.endswith("(C)") and key != "FailedCall(C)":
+            if num(key):
+                reasons[key[len("Failed") : -len("(C)")]] = num(key)
+    created = num("OutgoingCall(C)") + num("IncomingCall(C)")
+    return created, num("SuccessfulCall(C)"), num("FailedCall(C)"), reasons
+
+
+def parse_error_log(path: Path) -> Counter[str]:
+    """The distinct events of a -trace_err log (call ids and numbers stripped), counted."""
+    if not path.exists():
+        return Counter()
+    text = path.read_text(encoding="utf-8", errors="replace")
+    events: Counter[str] = Counter()
+    for m in re.finditer(
+        r"\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+: (.*?)(?=\d{4}-\d\d-\d\d\t|$)", text, re.S
+    ):
+        msg = m.group(1).strip().splitlines()[0] if m.group(1).strip() else ""
+        msg = re.sub(r"'[^']*@[^']*'|Call-I[dD]: \S+|\d+", "#", msg)
+        if msg and "epoll" not in msg:
+            events[msg[:120]] += 1
+    return events
+
+
+# ------------------------------------------------------------------ running sipp
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def local_ip_for(host: str) -> str:
+    """The local address that routes to ``host`` (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((host, 9))
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def sipp_command(
+    scenario: Path,
+    *,
+    target: str | None,
+    rate: float,
+    calls: int,
+    workdir: Path,
+    name: str,
+    timeout_s: int,
+    local_ip: str,
+    service: str = "9000",
+    caller: str = "1000",
+    auth: tuple[str, str] | None = None,
+    port: int | None = None,
+) -> list[str]:
+    cmd = [
+        "sipp",
+        "-sf",
+        str(scenario),
+        *([target] if target else []),
+        "-i",
+        local_ip,
+        "-p",
+        str(port or free_udp_port()),
+        "-m",
+        str(calls),
+        "-r",
+        f"{rate:g}",
+        "-l",
+        str(max(1, int(rate * CALL_SECONDS.get(name, 60)) + 1)),
+        "-timeout",
+        f"{timeout_s}s",
+        "-nostdin",
+        "-trace_stat",
+        "-stf",
+        str(workdir / f"{name}.stat.csv"),
+        "-fd",
+        "1",
+        "-trace_err",
+        "-error_file",
+        str(workdir / f"{name}.errors.log"),
+    ]
+    if target:
+        cmd += ["-s", service, "-set", "caller", caller, "-recv_timeout", "60000"]
+    if auth:
+        cmd += ["-au", auth[0], "-ap", auth[1]]
+    return cmd
+
+
+def run_sipp(cmd: list[str], workdir: Path, name: str, timeout_s: int) -> Result:
+    result = Result(name)
+    log = workdir / f"{name}.sipp.log"
+    with open(log, "wb") as out:
+        try:
+            proc = subprocess.run(
+                cmd,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout_s + 30,
+                check=False,
+            )
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            rc = -9
+            result.note = "sipp did not stop in time"
+    finalize(result, workdir, name, rc, log)
+    return result
+
+
+def finalize(result: Result, workdir: Path, name: str, rc: int, log: Path) -> None:
+    stat = workdir / f"{name}.stat.csv"
+    if stat.exists():
+        created, ok, failed, reasons = parse_stat_csv(stat)
+        result.calls, result.successful, result.failed = created, ok, failed
+        result.reasons.update(reasons)
+    result.errors.update(parse_error_log(workdir / f"{name}.errors.log"))
+    if not stat.exists() or rc not in (0, 1, 97, 99):
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+        result.note = (result.note + f" sipp exit {rc}: " + " | ".join(tail)).strip()
+
+
+# ------------------------------------------------------------------ Event Socket (outbound)
+
+
+class MiniEsl:
+    """Just enough inbound ESL to authenticate and send bgapi commands."""
+
+    def __init__(self, host: str, port: int, password: str, timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        head, _ = self._read()
+        if "auth/request" not in head:
+            raise ConnectionError(f"unexpected ESL greeting: {head!r}")
+        head, _ = self.command(f"auth {password}")
+        if "+OK" not in head:
+            raise PermissionError("ESL authentication failed")
+
+    def _read(self) -> tuple[str, bytes]:
+        while b"\n\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("ESL connection closed")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\n\n", 1)
+        text = head.decode("utf-8", "replace")
+        length = 0
+        for line in text.splitlines():
+            if line.lower().startswith("content-length:"):
+                length = int(line.split(":", 1)[1])
+        while len(self.buf) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("ESL connection closed")
+            self.buf += chunk
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return text, body
+
+    def command(self, line: str) -> tuple[str, bytes]:
+        self.sock.sendall(line.encode() + b"\n\n")
+        while True:
+            head, body = self._read()
+            if "command/reply" in head or "api/response" in head:
+                return head, body
+
+    def close(self) -> None:
+        try:
+            self.sock.sendall(b"exit\n\n")
+        finally:
+            self.sock.close()
+
+
+def run_outbound(args: argparse.Namespace, workdir: Path) -> Result:
+    name = "outbound"
+    timeout_s = int(args.calls / args.rate) + CALL_SECONDS[name] + 30
+    cmd = sipp_command(
+        HERE / "scenarios" / SCENARIOS[name],
+        target=None,
+        rate=args.rate,
+        calls=args.calls,
+        workdir=workdir,
+        name=name,
+        timeout_s=timeout_s,
+        local_ip=args.uas_ip,
+        port=args.uas_port,
+    )
+    log = workdir / f"{name}.sipp.log"
+    result = Result(name)
+    with open(log, "wb") as out:
+        uas = subprocess.Popen(
+            cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            time.sleep(1.0)  # let the UAS bind its port
+            esl = MiniEsl(args.esl_host, args.esl_port, args.esl_password)
+            try:
+                for i in range(args.calls):
+                    variables = ",".join(
+                        [
+                            "callcontrol_action=bot",
+                            f"callcontrol_owner={args.outbound_owner}",
+                            f"origination_caller_id_number={args.caller}",
+                            "originate_timeout=30",
+                        ]
+                    )
+                    head, _ = esl.command(
+                        f"bgapi originate {{{variables}}}{args.outbound_dialstring} &park()"
+                    )
+                    if "+OK" not in head:
+                        result.errors[f"originate refused: {head.splitlines()[-1]}"] += 1
+                    if i + 1 < args.calls:
+                        time.sleep(1.0 / args.rate)
+            finally:
+                esl.close()
+            rc = uas.wait(timeout=timeout_s + 30)
+        except (OSError, ConnectionError, PermissionError) as exc:
+            uas.kill()
+            uas.wait()
+            rc = -1
+            result.note = f"Event Socket: {exc}"
+        except subprocess.TimeoutExpired:
+            uas.kill()
+            uas.wait()
+            rc = -9
+            result.note = "sipp UAS did not stop in time"
+    finalize(result, workdir, name, rc, log)
+    # Calls that never reached the UAS are failures of the outbound path too.
+    if result.calls < args.calls:
+        missing = args.calls - result.calls
+        result.reasons["NeverArrived"] += missing
+        result.failed += missing
+        result.calls = args.calls
+    return result
+
+
+# ------------------------------------------------------------------ voice-to-voice latency
+
+
+async def _pg_latencies(url: str, since: datetime) -> list[float]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        rows = await conn.fetch(
+            "SELECT voice_to_voice_ms FROM turns "
+            "WHERE voice_to_voice_ms IS NOT NULL AND started_at >= $1",
+            since,
+        )
+    finally:
+        await conn.close()
+    return [float(r[0]) for r in rows]
+
+
+def voice_to_voice(url: str | None, since: datetime) -> tuple[list[float], str]:
+    """The voice_to_voice_ms of turns started since ``since``; ([], why) when unavailable."""
+    if not url:
+        return [], "DATABASE_URL not set"
+    try:
+        if url.startswith("sqlite"):
+            import sqlite3
+
+            path = url.split(":///", 1)[1]
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                rows = con.execute(
+                    "SELECT voice_to_voice_ms, started_at FROM turns "
+                    "WHERE voice_to_voice_ms IS NOT NULL"
+                ).fetchall()
+            finally:
+                con.close()
+            cutoff = since.replace(tzinfo=None).isoformat(sep=" ")
+            return [float(v) for v, t in rows if str(t) >= cutoff], ""
+        pg = "postgresql://" + url.split("://", 1)[1]
+        return asyncio.run(_pg_latencies(pg, since)), ""
+    except Exception as exc:  # a missing table or database must not hide the sipp results
+        return [], f"{type(exc).__name__}: {exc}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+# ------------------------------------------------------------------ report
+
+
+def report(results: list[Result], latencies: list[float], why: str) -> str:
+    lines = ["", "=== callcontrol load test ==="]
+    total = sum(r.calls for r in results)
+    ok = sum(r.successful for r in results)
+    for r in results:
+        lines.append(
+            f"{r.scenario:<10} calls {r.calls:>5}  ok {r.successful:>5}  failed {r.failed:>5}"
+            f"  success {100 * r.success_rate:6.1f} %" + (f"  ({r.note})" if r.note else "")
+        )
+    rate = ok / total if total else 0.0
+    lines.append(f"{'total':<10} calls {total:>5}  ok {ok:>5}  success rate {100 * rate:.1f} %")
+    reasons: Counter[str] = Counter()
+    events: Counter[str] = Counter()
+    for r in results:
+        reasons.update({f"{r.scenario}: {k}": v for k, v in r.reasons.items()})
+        events.update({f"{r.scenario}: {k}": v for k, v in r.errors.items()})
+    lines.append("failed calls by reason:" + ("" if reasons else " none"))
+    lines += [f"  {n:>5}  {k}" for k, n in reasons.most_common()]
+    if events:
+        lines.append("sipp error log events:")
+        lines += [f"  {n:>5}  {k}" for k, n in events.most_common(10)]
+    if latencies:
+        lines.append(
+            f"voice-to-voice latency ({len(latencies)} turns): "
+            f"p50 {percentile(latencies, 0.5):.0f} ms  p90 {percentile(latencies, 0.9):.0f} ms  "
+            f"p99 {percentile(latencies, 0.99):.0f} ms  max {max(latencies):.0f} ms  "
+            f"mean {statistics.fmean(latencies):.0f} ms"
+        )
+    else:
+        lines.append("voice-to-voice latency: no turns found" + (f" ({why})" if why else ""))
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    env = os.environ
+    ap = argparse.ArgumentParser(
+        description="sipp load test of callcontrol", formatter_class=argparse.RawTextHelpFormatter
+    )
+    ap.add_argument("--target", required=True, help="FreeSWITCH SIP host:port")
+    ap.add_argument("--rate", type=float, default=1.0, help="calls per second")
+    ap.add_argument("--calls", type=int, default=10, help="calls per scenario")
+    ap.add_argument(
+        "--scenarios",
+        default=env.get("LOAD_SCENARIOS", "question,hangup,silent"),
+        help=f"comma-separated, from {', '.join(SCENARIOS)}",
+    )
+    ap.add_argument("--service", default=env.get("LOAD_SERVICE", "9000"), help="number called")
+    ap.add_argument("--caller", default=env.get("LOAD_CALLER", "1000"), help="From user")
+    user = env.get("LOAD_SIP_USER", env.get("LOAD_CALLER", "1000"))
+    ap.add_argument("--sip-user", default=user, help="digest username")
+    ap.add_argument(
+        "--sip-password",
+        default=env.get("LOAD_SIP_PASSWORD", env.get(f"FREESWITCH_EXT_{user}_PASSWORD", "")),
+        help="digest password (empty: no authentication)",
+    )
+    ap.add_argument("--wav", type=Path, default=DEFAULT_WAV, help="the question the caller asks")
+    ap.add_argument("--law", choices=sorted(wav2pcap.ENCODERS), default="ulaw")
+    ap.add_argument("--uas-ip", default="127.0.0.1")
+    ap.add_argument("--uas-port", type=int, default=int(env.get("LOAD_UAS_PORT", "5090")))
+    ap.add_argument(
+        "--outbound-dialstring",
+        default=env.get("LOAD_OUTBOUND_DIALSTRING", "sofia/gateway/pstn/15550123"),
+    )
+    ap.add_argument("--outbound-owner", default=env.get("LOAD_OUTBOUND_OWNER", "load-test"))
+    ap.add_argument("--esl-host", default=env.get("CALLCONTROL_ESL__HOST", "127.0.0.1"))
+    ap.add_argument("--esl-port", type=int, default=int(env.get("CALLCONTROL_ESL__PORT", "8021")))
+    ap.add_argument("--esl-password", default=env.get("CALLCONTROL_ESL__PASSWORD", ""))
+    ap.add_argument(
+        "--database-url",
+        default=env.get("CALLCONTROL_DATABASE_URL") or env.get("DATABASE_URL"),
+    )
+    ap.add_argument("--min-success", type=float, default=float(env.get("LOAD_MIN_SUCCESS", "0.95")))
+    ap.add_argument("--out", type=Path, help="working directory (default test-artifacts/load/…)")
+    ap.add_argument(
+        "--sipp-timeout", type=int, help="seconds before sipp gives up (default: sized)"
+    )
+    args = ap.parse_args(argv)
+    if args.rate <= 0 or args.calls <= 0:
+        ap.error("--rate and --calls must be positive")
+    unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
+    if unknown:
+        ap.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not shutil.which("sipp"):
+        print("sipp not found (Debian: apt-get install sip-tester)", file=sys.stderr)
+        return 2
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    workdir = (args.out or REPO / "test-artifacts" / "load" / stamp).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    # The scenarios play question.pcap from sipp's working directory.
+    wav2pcap.wav_to_pcap(args.wav, workdir / "question.pcap", law=args.law)
+    host, _, _port = args.target.rpartition(":")
+    local_ip = local_ip_for(host or args.target)
+    auth = (args.sip_user, args.sip_password) if args.sip_password else None
+    started = datetime.now(UTC)
+    results: list[Result] = []
+    for name in args.scenarios.split(","):
+        print(f"--- {name}: {args.calls} calls at {args.rate:g}/s", flush=True)
+        if name == "outbound":
+            results.append(run_outbound(args, workdir))
+            continue
+        timeout_s = args.sipp_timeout or int(args.calls / args.rate) + CALL_SECONDS[name] + 30
+        cmd = sipp_command(
+            HERE / "scenarios" / SCENARIOS[name],
+            target=args.target,
+            rate=args.rate,
+            calls=args.calls,
+            workdir=workdir,
+            name=name,
+            timeout_s=timeout_s,
+            local_ip=local_ip,
+            service=args.service,
+            caller=args.caller,
+            auth=auth,
+        )
+        results.append(run_sipp(cmd, workdir, name, timeout_s))
+    latencies, why = voice_to_voice(args.database_url, started)
+    print(report(results, latencies, why))
+    print(f"(sipp logs and statistics in {workdir})")
+    total = sum(r.calls for r in results)
+    if not total:
+        return 2
+    rate = sum(r.successful for r in results) / total
+    return 0 if rate >= args.min_success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""tests/load/run.py end to end against sipp UAS stand-ins, and its report pieces."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.load import run
+
+needs_sipp = pytest.mark.skipif(not shutil.which("sipp"), reason="sipp not installed")
+
+REJECT_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="busy">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+  ]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+def _uas(args: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["sipp", *args, "-i", "127.0.0.1", "-nostdin", "-timeout", "20s"],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def uas_port() -> Iterator[int]:
+    yield run.free_udp_port()
+
+
+@needs_sipp
+def test_successful_calls_are_counted(
+    tmp_path: Path, uas_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uas = _uas(["-sn", "uas", "-p", str(uas_port), "-m", "2"], tmp_path)
+    try:
+        rc = run.main(
+            ["--target", f"127.0.0.1:{uas_port}", "--rate", "4", "--calls", "2"]
+            + ["--scenarios", "hangup", "--out", str(tmp_path / "out"), "--database-url", ""]
+        )
+    finally:
+        uas.wait(timeout=30)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "hangup     calls     2  ok     2  failed     0" in out
+    assert "success rate 100.0 %" in out
+    assert "failed calls by reason: none" in out
+    assert "voice-to-voice latency: no turns found" in out
+    assert (tmp_path / "out" / "question.pcap").exists()
+
+
+@needs_sipp
+def test_failed_calls_are_reported_by_reason(
+    tmp_path: Path, uas_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    busy = tmp_path / "busy.xml"
+    busy.write_text(REJECT_UAS)
+    uas = _uas(["-sf", str(busy), "-p", str(uas_port), "-m", "1"], tmp_path)
+    try:
+        rc = run.main(
+            ["--target", f"127.0.0.1:{uas_port}", "--rate", "1", "--calls", "1"]
+            + ["--scenarios", "hangup", "--out", str(tmp_path / "out"), "--database-url", ""]
+        )
+    finally:
+        uas.kill()
+        uas.wait()
+    out = capsys.readouterr().out
+    assert rc == 1, out
+    assert "success rate 0.0 %" in out
+    assert "hangup: UnexpectedMessage" in out, out
+
+
+def test_stat_csv_parsing(tmp_path: Path) -> None:
+    header = (
+        "StartTime;OutgoingCall(C);SuccessfulCall(C);FailedCall(C);FailedMaxUDPRetrans(C);"
+        "FailedUnexpectedMessage(C);FailedCallRejected(C)"
+    )
+    csv = tmp_path / "s.csv"
+    csv.write_text(f"{header}\nx;1;0;0;0;0;0\nx;10;7;3;1;2;0\n")
+    created, ok, failed, reasons = run.parse_stat_csv(csv)
+    assert (created, ok, failed) == (10, 7, 3)
+    assert reasons == {"MaxUDPRetrans": 1, "UnexpectedMessage": 2}
+
+
+def _turns_db(path: Path, rows: list[tuple[str, float | None]]) -> str:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE turns (id TEXT, started_at DATETIME, voice_to_voice_ms FLOAT)")
+    con.executemany(
+        "INSERT INTO turns VALUES (?, ?, ?)", [(str(i), t, v) for i, (t, v) in enumerate(rows)]
+    )
+    con.commit()
+    con.close()
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def test_voice_to_voice_comes_from_the_turns_table(tmp_path: Path) -> None:
+    since = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def ts(sec: int) -> str:
+        return (since + timedelta(seconds=sec)).replace(tzinfo=None).isoformat(sep=" ")
+
+    url = _turns_db(
+        tmp_path / "cc.db", [(ts(-60), 5000.0), (ts(5), 1200.0), (ts(9), 1800.0), (ts(10), None)]
+    )
+    values, why = run.voice_to_voice(url, since)
+    assert sorted(values) == [1200.0, 1800.0] and why == ""
+    text = run.report([run.Result("question", 2, 2)], values, why)
+    assert "voice-to-voice latency (2 turns): p50 1500 ms" in text
+
+
+def test_voice_to_voice_tolerates_no_data(tmp_path: Path) -> None:
+    since = datetime.now(UTC)
+    assert run.voice_to_voice(None, since) == ([], "DATABASE_URL not set")
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    values, why = run.voice_to_voice(f"sqlite+aiosqlite:///{empty}", since)
+    assert values == [] and "turns" in why
+    values, why = run.voice_to_voice("postgresql://u:p@127.0.0.1:1/none", since)
+    assert values == [] and why
+    assert "no turns found" in run.report([run.Result("silent", 1, 1)], [], why)
+
+
+def test_percentiles() -> None:
+    assert run.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert run.percentile([7.0], 0.99) == 7.0
