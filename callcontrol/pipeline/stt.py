@@ -207,11 +207,11 @@ class WhisperSTT:
         self._gate = GateSettings.from_settings(pipeline)
         self._cache = cache
         self._models: dict[ModelKey, WhisperModel] = {}
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
         first, _ = choose_model(None, pipeline.language)
         needed: tuple[ModelKey, ...] = ("en",) if first == "en" else ("multilingual", "en")
         for key in needed if preload is None else preload:
             self._model(key)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
 
     def _model(self, key: ModelKey) -> WhisperModel:
         model = self._models.get(key)

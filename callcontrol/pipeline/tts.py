@@ -104,9 +104,9 @@ class PiperTTS:
         self._cache = cache / "tts"
         self._voices: dict[str, _Voice] = {}
         self._phrases: dict[str, bytes] = {}
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         for language in languages:
             self._voice(language)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
 
     def _voice(self, language: str) -> _Voice:
         base = language.split("-")[0].lower()

