@@ -234,4 +234,9 @@ def measure_pipeline_stages(
 
 
 if __name__ == "__main__":
+    import sys
+
+    import structlog
+
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     print(json.dumps(measure_pipeline_stages(), indent=2))
