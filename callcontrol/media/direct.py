@@ -19,12 +19,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import structlog
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from callcontrol.config import ForkSettings
 from callcontrol.media.base import (
@@ -47,10 +46,7 @@ from callcontrol.media.fork_wire import (
     token_matches,
 )
 from callcontrol.media.resample import resample
-from callcontrol.media.wslink import Refused, SessionStats, WebsocketLink
-
-if TYPE_CHECKING:
-    from callcontrol.media.fork_server import ForkServer
+from callcontrol.media.wslink import Attached, Refused, SessionStats, WebsocketLink
 
 log = structlog.get_logger(__name__)
 
@@ -205,79 +201,67 @@ class DirectPlayback:
         )
 
 
-async def serve_direct(
-    connection: ServerConnection,
-    registry: DirectRegistry,
-    settings: ForkSettings,
-    server: ForkServer,
-) -> None:
-    """Run one direct connection (called by the fork server for ``/direct``)."""
-    call_id = f"direct-{uuid.uuid4().hex[:16]}"
-    try:
-        hello = await _read_hello(connection, settings)
-    except Refused as refused:
-        await server.refuse(connection, refused, call_id=call_id)
-        return
-    except ConnectionClosed:
-        return
-    link = WebsocketLink(connection, call_id)
-    output = DirectPlayback(
-        link,
-        hello.sample_rate,
-        frame_ms=settings.direct_frame_ms,
-        lead_ms=settings.direct_lead_ms,
-    )
-    try:
+class DirectStart:
+    """``/direct``: the hello frame, the optional shared token, the direct registry."""
+
+    def __init__(
+        self, registry: DirectRegistry, settings: ForkSettings, connection: ServerConnection
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.call_id = f"direct-{uuid.uuid4().hex[:16]}"
+        self.link = WebsocketLink(connection, self.call_id)
+        self.output: DirectPlayback | None = None
+
+    def timeout_refusal(self, seconds: float) -> Refused:
+        return Refused(
+            CLOSE_POLICY_VIOLATION, f"no hello text frame within {seconds:g} s", "metadata_timeout"
+        )
+
+    def start(self, text: bool, data: bytes) -> Attached:
+        settings = self.settings
+        if not text:
+            raise Refused(
+                CLOSE_UNSUPPORTED_DATA,
+                "binary frame before the hello text frame",
+                "binary_before_metadata",
+            )
         try:
-            consumer = registry.open_direct(call_id, hello, link, output)
-        except Exception:
-            log.exception("direct.registry_error", call_id=call_id)
-            await server.refuse(
-                connection,
-                Refused(CLOSE_INTERNAL_ERROR, "opening the session failed", "registry_error"),
-                call_id=call_id,
-            )
-            return
-        if consumer is None:
-            await server.refuse(
-                connection,
-                Refused(CLOSE_POLICY_VIOLATION, "session refused", "direct_refused"),
-                call_id=call_id,
-            )
-            return
-        await link.send_text(ready_event(call_id, hello.sample_rate, settings.direct_frame_ms))
-        await server.pump(
-            connection,
-            consumer,
-            SessionStats(call_id, transport="direct"),
-            sample_rate=hello.sample_rate,
-            channels=1,
-            log_info={"owner": hello.owner, "rate": hello.sample_rate},
-        )
-    finally:
-        await output.aclose()
-
-
-async def _read_hello(connection: ServerConnection, settings: ForkSettings) -> DirectHello:
-    try:
-        first = await asyncio.wait_for(connection.recv(), settings.metadata_timeout)
-    except TimeoutError:
-        raise Refused(
-            CLOSE_POLICY_VIOLATION,
-            f"no hello text frame within {settings.metadata_timeout:g} s",
-            "metadata_timeout",
-        ) from None
-    if isinstance(first, bytes):
-        raise Refused(
-            CLOSE_UNSUPPORTED_DATA,
-            "binary frame before the hello text frame",
-            "binary_before_metadata",
-        )
-    try:
-        hello = DirectHello.parse(first)
-    except ForkWireError as exc:
-        raise Refused(exc.close_code, str(exc), "bad_metadata") from exc
-    if settings.direct_token is not None:
-        if not token_matches(settings.direct_token.get_secret_value(), hello.token):
+            hello = DirectHello.parse(data)
+        except ForkWireError as exc:
+            raise Refused(exc.close_code, str(exc), "bad_metadata") from exc
+        if settings.direct_token is not None and not token_matches(
+            settings.direct_token.get_secret_value(), hello.token
+        ):
             raise Refused(CLOSE_POLICY_VIOLATION, "wrong token", "bad_token")
-    return hello
+        self.output = DirectPlayback(
+            self.link,
+            hello.sample_rate,
+            frame_ms=settings.direct_frame_ms,
+            lead_ms=settings.direct_lead_ms,
+        )
+        try:
+            consumer = self.registry.open_direct(self.call_id, hello, self.link, self.output)
+        except Exception as exc:
+            log.exception("direct.registry_error", call_id=self.call_id)
+            raise Refused(
+                CLOSE_INTERNAL_ERROR, "opening the session failed", "registry_error"
+            ) from exc
+        if consumer is None:
+            raise Refused(CLOSE_POLICY_VIOLATION, "session refused", "direct_refused")
+        return Attached(
+            consumer,
+            hello.sample_rate,
+            1,
+            SessionStats(self.call_id, transport="direct"),
+            {"owner": hello.owner, "rate": hello.sample_rate},
+        )
+
+    async def attached(self, attached: Attached) -> None:
+        await self.link.send_text(
+            ready_event(self.call_id, attached.sample_rate, self.settings.direct_frame_ms)
+        )
+
+    async def aclose(self) -> None:
+        if self.output is not None:
+            await self.output.aclose()

@@ -15,6 +15,7 @@ Bad input closes only that connection, with a reason saying what was wrong:
 binary frame before the metadata               1003
 metadata not JSON / bad rate or mix            1003
 odd-length or not whole-sample PCM             1003
+text frame that is not UTF-8                   1007
 metadata without token, wrong token            1008
 unknown call, callId not matching the path     1008
 no metadata in time                            1008
@@ -25,30 +26,30 @@ registry failure                               1011
 Wrong paths and a missing/foreign subprotocol are refused at the HTTP handshake (404/400).
 ``/direct`` is handed to :mod:`callcontrol.media.direct` when a direct registry is given.
 A consumer that raises loses that frame (counted in ``consumer_errors``), nothing else.
+
+Frames are handled synchronously as they are parsed
+(:class:`~callcontrol.media.wslink.SinkConnection`), so the consumer methods run inside
+the protocol callback: they must only queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import http
-import itertools
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed, NegotiationError
+from websockets.exceptions import NegotiationError
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from callcontrol.config import ForkSettings
-from callcontrol.media.base import ForkConsumer, ForkRegistry
-from callcontrol.media.direct import DirectRegistry, serve_direct
+from callcontrol.media.base import ForkRegistry
+from callcontrol.media.direct import DirectRegistry, DirectStart
 from callcontrol.media.fork_wire import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY_VIOLATION,
@@ -56,39 +57,24 @@ from callcontrol.media.fork_wire import (
     CLOSE_UNSUPPORTED_DATA,
     ForkMetadata,
     ForkWireError,
-    caller_samples,
     close_reason,
     is_valid_call_id,
     token_matches,
 )
-from callcontrol.media.wslink import Refused, SessionStats, WebsocketLink
+from callcontrol.media.wslink import (
+    Attached,
+    ForkStats,
+    FrameSession,
+    Refused,
+    SessionStats,
+    SinkConnection,
+    WebsocketLink,
+)
 
 log = structlog.get_logger(__name__)
 
 FORK_PREFIX = "/fork/"
 DIRECT_PATH = "/direct"
-_MAX_LOGGED_CONSUMER_ERRORS = 3
-_connection_ids = itertools.count(1)
-
-
-@dataclass(slots=True)
-class ForkStats:
-    """Totals over the server's life plus the live sessions (plain attributes; the
-    maintainer maps them to prometheus)."""
-
-    connections_total: int = 0
-    accepted_total: int = 0
-    handshakes_refused: int = 0
-    refused: collections.Counter[str] = field(default_factory=collections.Counter)
-    frames_received: int = 0
-    frames_dropped: int = 0
-    bytes_received: int = 0
-    consumer_errors: int = 0
-    sessions: dict[int, SessionStats] = field(default_factory=dict)
-
-    @property
-    def active(self) -> int:
-        return len(self.sessions)
 
 
 def _split_path(request_path: str) -> str:
@@ -140,6 +126,7 @@ class ForkServer:
             max_size=s.max_frame_bytes,
             max_queue=s.receive_queue,
             server_header=None,
+            create_connection=SinkConnection,
         )
         log.info("fork.listening", host=self.host, port=self.port, subprotocol=s.subprotocol)
 
@@ -202,66 +189,115 @@ class ForkServer:
         self.stats.refused[key] += 1
 
     async def _handle(self, connection: ServerConnection) -> None:
+        assert isinstance(connection, SinkConnection)
         request = connection.request
         assert request is not None  # the handshake succeeded
         path = _split_path(request.path)
+        starter: Starter
         if path == DIRECT_PATH and self.direct is not None:
-            await serve_direct(connection, self.direct, self.settings, self)
-            return
-        await self._serve_fork(connection, path[len(FORK_PREFIX) :])
+            starter = DirectStart(self.direct, self.settings, connection)
+        else:
+            starter = ForkStart(self.registry, self.settings, path[len(FORK_PREFIX) :], connection)
+        await self._run(connection, starter)
 
     async def refuse(self, connection: ServerConnection, refused: Refused, **info: Any) -> None:
         self._count_refusal(refused.key)
         log.warning("fork.refused", reason=refused.reason, code=refused.code, **info)
         await connection.close(refused.code, close_reason(refused.reason))
 
-    async def _serve_fork(self, connection: ServerConnection, call_id: str) -> None:
+    async def _run(self, connection: SinkConnection, starter: Starter) -> None:
+        """Drive one connection: first frame within the timeout, then until it closes."""
+        session = FrameSession(
+            self.stats, starter.start, max_frame_bytes=self.settings.max_frame_bytes
+        )
+        connection.sink = session.on_frame
+        closed = asyncio.ensure_future(connection.wait_closed())
         try:
-            metadata = await self._read_metadata(connection, call_id)
-            consumer, link = self._attach(connection, call_id, metadata)
-        except Refused as refused:
-            await self.refuse(connection, refused, call_id=call_id)
-            return
-        except ConnectionClosed as exc:
-            log.info("fork.closed_before_metadata", call_id=call_id, code=_code(exc))
-            return
-        await self.pump(
-            connection,
-            consumer,
-            SessionStats(call_id),
-            sample_rate=metadata.sample_rate,
-            channels=metadata.channels,
-            log_info={"mix": metadata.mix, "rate": metadata.sample_rate},
+            await asyncio.wait(
+                (session.attached, session.refused, closed),
+                timeout=self.settings.metadata_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not (session.attached.done() or session.refused.done() or closed.done()):
+                session.refuse(starter.timeout_refusal(self.settings.metadata_timeout))
+            if session.attached.done():
+                await starter.attached(session.attached.result())
+                await asyncio.wait((session.refused, closed), return_when=asyncio.FIRST_COMPLETED)
+            if session.refused.done() and not closed.done():
+                await self.refuse(connection, session.refused.result(), call_id=starter.call_id)
+            elif _sent_code(connection) == CLOSE_TOO_BIG:
+                self._count_refusal("frame_too_big")
+                log.warning(
+                    "fork.refused",
+                    reason="frame too big",
+                    code=CLOSE_TOO_BIG,
+                    call_id=starter.call_id,
+                )
+            elif not session.attached.done():
+                log.info("fork.closed_before_metadata", call_id=starter.call_id)
+        finally:
+            if not closed.done():
+                closed.cancel()
+            await asyncio.wait([closed])
+            code = connection.close_code if connection.close_code is not None else 1006
+            session.end(code, connection.close_reason or "")
+            await starter.aclose()
+
+
+class Starter(Protocol):
+    """How one kind of endpoint turns its first frame into an attached consumer."""
+
+    call_id: str
+
+    def start(self, text: bool, data: bytes) -> Attached:
+        """Runs inside data_received; raises Refused."""
+
+    def timeout_refusal(self, seconds: float) -> Refused: ...
+
+    async def attached(self, attached: Attached) -> None:
+        """After the consumer is attached, on the connection's task."""
+
+    async def aclose(self) -> None: ...
+
+
+class ForkStart:
+    """``/fork/<call_id>``: the metadata frame, its token, the registry."""
+
+    def __init__(
+        self,
+        registry: ForkRegistry,
+        settings: ForkSettings,
+        call_id: str,
+        connection: ServerConnection,
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.call_id = call_id
+        self.connection = connection
+
+    def timeout_refusal(self, seconds: float) -> Refused:
+        return Refused(
+            CLOSE_POLICY_VIOLATION,
+            f"no metadata text frame within {seconds:g} s",
+            "metadata_timeout",
         )
 
-    async def _read_metadata(self, connection: ServerConnection, call_id: str) -> ForkMetadata:
-        try:
-            first = await asyncio.wait_for(connection.recv(), self.settings.metadata_timeout)
-        except TimeoutError:
-            raise Refused(
-                CLOSE_POLICY_VIOLATION,
-                f"no metadata text frame within {self.settings.metadata_timeout:g} s",
-                "metadata_timeout",
-            ) from None
-        if isinstance(first, bytes):
+    def start(self, text: bool, data: bytes) -> Attached:
+        call_id = self.call_id
+        if not text:
             raise Refused(
                 CLOSE_UNSUPPORTED_DATA,
                 "binary frame before the metadata text frame",
                 "binary_before_metadata",
             )
         try:
-            metadata = ForkMetadata.parse(first, default_rate=self.settings.sample_rate)
+            metadata = ForkMetadata.parse(data, default_rate=self.settings.sample_rate)
         except ForkWireError as exc:
             raise Refused(exc.close_code, str(exc), "bad_metadata") from exc
         if metadata.call_id is not None and metadata.call_id != call_id:
             raise Refused(
                 CLOSE_POLICY_VIOLATION, "metadata callId does not match the path", "call_mismatch"
             )
-        return metadata
-
-    def _attach(
-        self, connection: ServerConnection, call_id: str, metadata: ForkMetadata
-    ) -> tuple[ForkConsumer, WebsocketLink]:
         try:
             expected = self.registry.expected_token(call_id)
         except Exception as exc:
@@ -271,7 +307,7 @@ class ForkServer:
             raise Refused(CLOSE_POLICY_VIOLATION, "unknown call", "unknown_call")
         if not token_matches(expected, metadata.token):
             raise Refused(CLOSE_POLICY_VIOLATION, "wrong token", "bad_token")
-        link = WebsocketLink(connection, call_id)
+        link = WebsocketLink(self.connection, call_id)
         try:
             consumer = self.registry.attach(call_id, metadata, link)
         except Exception as exc:
@@ -281,100 +317,25 @@ class ForkServer:
             ) from exc
         if consumer is None:
             raise Refused(CLOSE_POLICY_VIOLATION, "unknown call", "unknown_call")
-        return consumer, link
+        return Attached(
+            consumer,
+            metadata.sample_rate,
+            metadata.channels,
+            SessionStats(call_id),
+            {"mix": metadata.mix, "rate": metadata.sample_rate},
+        )
 
-    async def pump(
-        self,
-        connection: ServerConnection,
-        consumer: ForkConsumer,
-        session: SessionStats,
-        *,
-        sample_rate: int,
-        channels: int,
-        log_info: dict[str, Any],
-    ) -> None:
-        """Feed one accepted connection's frames to its consumer until the socket ends."""
-        stats = self.stats
-        key = next(_connection_ids)
-        stats.accepted_total += 1
-        stats.sessions[key] = session
-        call_id = session.call_id
-        max_bytes = self.settings.max_frame_bytes
-        log.info("fork.attached", call_id=call_id, transport=session.transport, **log_info)
-        try:
-            async for message in connection:
-                if isinstance(message, str):
-                    session.texts_received += 1
-                    self._call(consumer.on_text, session, message)
-                    continue
-                size = len(message)
-                if size == 0:
-                    log.info("fork.graceful_shutdown", call_id=call_id)
-                    continue
-                session.frames_received += 1
-                session.bytes_received += size
-                stats.frames_received += 1
-                stats.bytes_received += size
-                try:
-                    samples = caller_samples(message, channels=channels, max_bytes=max_bytes)
-                except ForkWireError as exc:
-                    await self.refuse(
-                        connection, Refused(exc.close_code, str(exc), "bad_audio"), call_id=call_id
-                    )
-                    break
-                try:
-                    accepted = consumer.on_audio(samples, sample_rate)
-                except Exception:  # a consumer bug must not end the server or other calls
-                    accepted = self._consumer_failed(session, "on_audio")
-                if accepted is False:
-                    session.frames_dropped += 1
-                    stats.frames_dropped += 1
-        except ConnectionClosed as exc:
-            if _code(exc) == CLOSE_TOO_BIG:
-                self._count_refusal("frame_too_big")
-                log.warning(
-                    "fork.refused", reason="frame too big", code=CLOSE_TOO_BIG, call_id=call_id
-                )
-        finally:
-            del stats.sessions[key]
-            code = connection.close_code if connection.close_code is not None else 1006
-            reason = connection.close_reason or ""
-            self._call(consumer.on_close, session, code, reason)
-            log.info(
-                "fork.detached",
-                call_id=call_id,
-                transport=session.transport,
-                code=code,
-                reason=reason,
-                frames=session.frames_received,
-                dropped=session.frames_dropped,
-                seconds=round(time.monotonic() - session.started_at, 2),
-            )
+    async def attached(self, attached: Attached) -> None:
+        pass
 
-    def _call(self, method: Any, session: SessionStats, *args: Any) -> None:
-        try:
-            method(*args)
-        except Exception:  # a consumer bug must not end the server or other calls
-            self._consumer_failed(session, getattr(method, "__name__", "?"))
-
-    def _consumer_failed(self, session: SessionStats, method: str) -> bool:
-        """Count and log (the first few) consumer exceptions; the frame counts as dropped."""
-        session.consumer_errors += 1
-        self.stats.consumer_errors += 1
-        if session.consumer_errors <= _MAX_LOGGED_CONSUMER_ERRORS:
-            log.exception(
-                "fork.consumer_error",
-                call_id=session.call_id,
-                method=method,
-                errors=session.consumer_errors,
-            )
-        return False
+    async def aclose(self) -> None:
+        pass
 
 
-def _code(exc: ConnectionClosed) -> int | None:
-    """The close code that ended the connection (ours if we sent one first)."""
-    frame = exc.sent if exc.sent is not None else exc.rcvd
-    return frame.code if frame is not None else None
+def _sent_code(connection: ServerConnection) -> int | None:
+    """The close code this side sent (websockets itself sends 1009 for a big frame)."""
+    sent = connection.protocol.close_sent
+    return sent.code if sent is not None else None
 
 
 def _offered(headers: Headers) -> list[str]:

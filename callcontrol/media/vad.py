@@ -69,7 +69,6 @@ def _session(model: bytes, threads: int) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    opts.enable_cpu_mem_arena = False
     opts.log_severity_level = 3
     return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
@@ -144,18 +143,15 @@ class SileroModel:
         return probs, hn, cn
 
 
-def _as_float(samples: Int16Array | Float32Array) -> Float32Array:
-    if samples.dtype == np.int16:
-        out: Float32Array = samples.astype(np.float32) * np.float32(1 / 32768)
-        return out
-    return samples.astype(np.float32, copy=False)
+_SCALE: Final = np.float32(1 / 32768)
 
 
 class _Chunker:
     """Cuts 16 kHz audio into model rows (context + chunk). Used by one thread only.
 
-    Blocks are queued with :meth:`add` and converted to float32 together by
-    :meth:`flush`: one concatenation per tick, not one per 20 ms frame."""
+    Samples are kept in int16 units (float32 input is scaled up once): rows are filled
+    unscaled and the caller scales a whole batch with one multiply (:data:`_SCALE`).
+    Blocks queued with :meth:`add` are joined by :meth:`flush`, once per tick."""
 
     def __init__(self) -> None:
         self._buf = np.zeros(0, dtype=np.float32)
@@ -169,44 +165,45 @@ class _Chunker:
         self.chunk_arrival = 0.0  # when the audio completing the last chunk taken arrived
 
     def add(self, samples: Int16Array | Float32Array, arrival: float = 0.0) -> None:
-        if samples.dtype != np.int16 and samples.dtype != np.float32:
+        if samples.dtype == np.float32:
+            samples = samples * np.float32(32768)
+        elif samples.dtype != np.int16:
             raise MediaError(f"VAD takes int16 or float32 samples, not {samples.dtype}")
         self._blocks.append(samples)
         self._fed += samples.size
         self._arrivals.append((self._fed, arrival))
 
     def flush(self) -> None:
-        if not self._blocks:
+        blocks = self._blocks
+        if not blocks:
             return
-        parts = [_as_float(b) for b in self._blocks]
-        self._blocks.clear()
         rest = self._buf[self._pos :]
         if rest.size:
-            parts.insert(0, rest)
-        self._buf = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            blocks.insert(0, rest)
+        joined = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        self._buf = joined.astype(np.float32, copy=False)
         self._pos = 0
-
-    def feed(self, samples: Int16Array | Float32Array, arrival: float = 0.0) -> None:
-        self.add(samples, arrival)
-        self.flush()
+        blocks.clear()
 
     @property
     def ready(self) -> bool:
         return self._buf.size - self._pos >= CHUNK_SAMPLES
 
     def take(self, row: Float32Array) -> None:
-        """Fill ``row`` (576 floats) with the next chunk; requires :attr:`ready`."""
-        chunk = self._buf[self._pos : self._pos + CHUNK_SAMPLES]
+        """Fill ``row`` (576 values, unscaled) with the next chunk; requires :attr:`ready`."""
+        pos = self._pos
+        chunk = self._buf[pos : pos + CHUNK_SAMPLES]
         row[:CONTEXT_SAMPLES] = self._context
         row[CONTEXT_SAMPLES:] = chunk
-        self._context = chunk[-CONTEXT_SAMPLES:].copy()
-        self._pos += CHUNK_SAMPLES
+        self._context = chunk[-CONTEXT_SAMPLES:]  # a view: buffers are never written to
+        self._pos = pos + CHUNK_SAMPLES
         self.chunks_done += 1
         end = self.chunks_done * CHUNK_SAMPLES
-        while self._arrivals and self._arrivals[0][0] < end:
-            self._arrivals.popleft()
-        if self._arrivals:
-            self.chunk_arrival = self._arrivals[0][1]
+        arrivals = self._arrivals
+        while arrivals and arrivals[0][0] < end:
+            arrivals.popleft()
+        if arrivals:
+            self.chunk_arrival = arrivals[0][1]
 
     @property
     def end_ms(self) -> float:
@@ -226,10 +223,12 @@ class VadStream:
         self._row = np.zeros((1, ROW_SAMPLES), dtype=np.float32)
 
     def push(self, samples: Int16Array | Float32Array) -> list[tuple[float, float]]:
-        self._chunker.feed(samples)
+        self._chunker.add(samples)
+        self._chunker.flush()
         out: list[tuple[float, float]] = []
         while self._chunker.ready:
             self._chunker.take(self._row[0])
+            self._row *= _SCALE
             probs, self._h, self._c = self._model.infer(self._row, self._h, self._c)
             out.append((float(probs[0]), self._chunker.end_ms))
         return out
@@ -427,21 +426,24 @@ class VadWorker:
             self._h, self._c = h, c
 
     def _process_all(self, rows: Float32Array) -> None:
-        channels = self._live_channels()
-        for ch in channels:
-            ch._drain()
+        ready: list[VadChannel] = []
+        for ch in self._live_channels():
+            if ch._inbox:
+                ch._drain()
+            if ch.chunker.ready:
+                ready.append(ch)
         self._ensure_state()
-        while True:
-            ready = [ch for ch in channels if ch.chunker.ready][: self.max_batch]
-            if not ready:
-                return
-            self._process_batch(ready, rows)
+        while ready:
+            batch, ready = ready[: self.max_batch], ready[self.max_batch :]
+            self._process_batch(batch, rows)
+            ready += [ch for ch in batch if ch.chunker.ready]  # more than one chunk queued
 
     def _process_batch(self, ready: list[VadChannel], rows: Float32Array) -> None:
         batch = len(ready)
-        slots = np.fromiter((ch.slot for ch in ready), dtype=np.intp, count=batch)
+        slots = [ch.slot for ch in ready]
         for i, ch in enumerate(ready):
             ch.chunker.take(rows[i])
+        rows[:batch] *= _SCALE
         started = time.monotonic()
         probs, hn, cn = self.model.infer(rows[:batch], self._h[:, slots], self._c[:, slots])
         now = time.monotonic()

@@ -396,7 +396,7 @@ async def test_bad_input_closes_only_that_connection(
         good.stop.set()
         await task
     consumer = registry.consumers["good"]
-    await wait_for(lambda: len(consumer.frames) == good.sent)
+    await wait_for(lambda: len(consumer.frames) == good.sent and bool(consumer.closed))
     assert consumer.closed == [(1000, "")]
     assert server.stats.refused[key] == 1
     assert sum(server.stats.refused.values()) == 1
