@@ -26,6 +26,7 @@ async def test_auth_failure_is_the_recorded_exchange(fake_switch: FakeFreeSwitch
     recorded = b"".join(r.data for r in rec.received("esl-inbound-auth-fail.jsonl"))
     assert bytes(client.raw) == recorded
     assert client.eof
+    await client.close()
 
 
 async def test_status_and_empty_show(esl_client: EslTestClient) -> None:
@@ -226,6 +227,7 @@ async def test_acl_rejection(fake_switch: FakeFreeSwitch) -> None:
         b"Content-Type: text/rude-rejection\nContent-Length: 24\n\nAccess Denied"
     )
     assert client.eof
+    await client.close()
 
 
 async def test_filter_unique_id_hides_other_calls_and_background_jobs(
