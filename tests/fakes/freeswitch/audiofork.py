@@ -93,6 +93,7 @@ class ForkSession:
     temp_files: list[Path] = field(default_factory=list)
     paused: bool = False
     graceful: bool = False
+    origin: float = 0.0
     attached: bool = True
     ws: ClientConnection | None = None
     _texts: deque[str] = field(default_factory=deque)
@@ -149,9 +150,10 @@ class ForkSession:
             return
         self.state = "connected"
         self.event("connect")
+        self.origin = self.sw.now()  # frame 0 starts here; queued caller speech starts with it
         media = self.sw.media_of(self.channel)
         if media.voice_trigger == "fork":
-            media.start_voice(self.sw.now())
+            media.start_voice(self.origin)
         if self.metadata:
             self._texts.append(self.metadata)
         try:
@@ -191,7 +193,7 @@ class ForkSession:
         ch = self.channel
         frame_n = self.rate * ch.ptime_ms // 1000
         period = ch.ptime_ms / 1000
-        origin = self.sw.now()
+        origin = self.origin
         index = 0
         media = self.sw.media_of(ch)
         try:
