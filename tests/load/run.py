@@ -271,7 +271,7 @@ def run_outbound(args: argparse.Namespace, workdir: Path) -> Result:
     name = "outbound"
     timeout_s = int(args.calls / args.rate) + CALL_SECONDS[name] + 30
     cmd = sipp_command(
-        HERE / "scenarios" / SCENARIOS[name],
+        workdir / SCENARIOS[name],
         target=None,
         rate=args.rate,
         calls=args.calls,
@@ -476,8 +476,11 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     workdir = (args.out or REPO / "test-artifacts" / "load" / stamp).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    # The scenarios play question.pcap from sipp's working directory.
+    # The scenarios play question.pcap, which sipp looks for next to the scenario file:
+    # run copies of the scenarios from the working directory, beside the pcap.
     wav2pcap.wav_to_pcap(args.wav, workdir / "question.pcap", law=args.law)
+    for file in SCENARIOS.values():
+        shutil.copy(HERE / "scenarios" / file, workdir / file)
     host, _, _port = args.target.rpartition(":")
     local_ip = local_ip_for(host or args.target)
     auth = (args.sip_user, args.sip_password) if args.sip_password else None
@@ -490,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         timeout_s = args.sipp_timeout or int(args.calls / args.rate) + CALL_SECONDS[name] + 30
         cmd = sipp_command(
-            HERE / "scenarios" / SCENARIOS[name],
+            workdir / SCENARIOS[name],
             target=args.target,
             rate=args.rate,
             calls=args.calls,
