@@ -2,6 +2,7 @@
 
 Audio in (both transports, FreeSWITCH's mod_audio_fork and the direct websocket)::
 
+    server ──expected_token(call_id)──▶ ForkRegistry     (the server compares it itself)
     server ──attach(call_id, metadata, link)──▶ ForkRegistry ──▶ ForkConsumer
     server ──on_audio(int16 caller samples, rate) / on_text / on_close──▶ ForkConsumer
     ForkConsumer ──link.send_…──▶ the socket (playAudio, killAudio, events)
@@ -12,7 +13,9 @@ Audio out with barge-in (after livekit agents ``voice/io.py``)::
     played_ms = await output.clear()              # stop now, drop the queue
     finished = await handle.wait()                # PlaybackFinished(interrupted, position_ms)
 
-``on_audio`` runs on the event loop for every 20–30 ms frame: it must only queue.
+``on_audio`` runs on the event loop, inside the socket's ``data_received``, for every
+20–30 ms frame: it must only queue (:class:`~callcontrol.media.listen.CallAudioInput`
+does exactly that).
 """
 
 from __future__ import annotations
