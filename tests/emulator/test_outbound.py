@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.emulator import recordings as rec
-from tests.fakes.freeswitch import FakeFreeSwitch
+from tests.fakes.freeswitch import Extension, FakeFreeSwitch
 from tests.fakes.freeswitch.client import EslTestClient, OutboundTestServer
 from tests.fakes.freeswitch.wire import Message
 
@@ -235,3 +235,33 @@ async def test_unreachable_socket_target_hangs_up(fake_switch: FakeFreeSwitch) -
     assert fake_switch.outbound.failed_connects == 1
     complete = fake_switch.events_for(uid, "CHANNEL_EXECUTE_COMPLETE")[-1]
     assert complete.get("Application") == "socket"
+
+
+async def test_originate_into_an_outbound_socket(
+    fake_switch: FakeFreeSwitch, esl_client: EslTestClient, outbound_server: OutboundTestServer
+) -> None:
+    fake_switch.extensions["1000"] = Extension.answers(after=0.05)
+    target = f"'127.0.0.1:{outbound_server.port} async full'"  # quoted: the api splits on spaces
+    reply = await esl_client.api(f"originate {{originate_timeout=5}}user/1000 &socket({target})")
+    uid = reply.split()[1]
+    client = await outbound_server.accept()
+    headers = dict(rec.split_message((await client.command("connect")).raw)[0])
+    assert headers["Unique-ID"] == uid and headers["Call-Direction"] == "outbound"
+    assert headers["Socket-Mode"] == "async" and headers["Answer-State"] == "answered"
+    assert (await client.command("api uuid_exists " + uid)).body == b"true"  # `full` allows api
+    assert (await client.command("exit")).get("Reply-Text") == "+OK bye"
+    await client.read_until_eof()
+    await fake_switch.wait_for_channel_state(uid, "destroyed")
+
+
+async def test_single_channel_mode_refuses_api(
+    fake_switch: FakeFreeSwitch, outbound_server: OutboundTestServer
+) -> None:
+    uid, client = await _call(fake_switch, outbound_server, "async")
+    reply = await client.command("connect")
+    assert reply.get("Control") == "single-channel"
+    assert (await client.command("api status")).get("Reply-Text") == "-ERR command not found"
+    assert (await client.sendmsg(None, "answer")).get("Reply-Text") == "+OK"
+    await fake_switch.wait_for_channel_state(uid, "ACTIVE")
+    await fake_switch.far_end_hangup(uid)
+    await client.read_until_eof()
