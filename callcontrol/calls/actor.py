@@ -60,8 +60,15 @@ class Adopt:
 
 @dataclass(frozen=True, slots=True)
 class Reconcile:
+    """FreeSWITCH's channel list, requested at ``as_of`` (``time.monotonic``).
+
+    Only legs seen before ``as_of`` are judged by it: a channel created while the
+    reply was on its way is simply not in the list yet.
+    """
+
     live_uuids: frozenset[str]
     reason: str
+    as_of: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,7 @@ class CallActor:
         self.extension_answered = False
         self.takeover_done = False
         self.finished = False
+        self.leg_seen: dict[str, float] = {self.call.id: time.monotonic()}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._log = log.bind(call=self.call.id)
@@ -184,6 +192,7 @@ class CallActor:
     async def _on_event(self, event: EslEvent) -> None:
         call = self.call
         leg, new_state = call.apply(event)
+        self.leg_seen.setdefault(leg.id, time.monotonic())
         self._record_last()
         self.controller.metrics.esl_events.labels(event.name).inc()
         if new_state is not None:
@@ -263,6 +272,7 @@ class CallActor:
         seconds = call.ring_seconds or settings.ring_seconds(extension)
         leg_id = str(uuidlib.uuid4())
         call.legs[leg_id] = Leg(leg_id, role="extension", number=extension, created_at=now())
+        self.leg_seen[leg_id] = time.monotonic()
         self.ring_leg = leg_id
         self.ring_started = time.monotonic()
         self.controller.register_leg(leg_id, self)
@@ -375,8 +385,13 @@ class CallActor:
     async def _on_reconcile(self, message: Reconcile) -> None:
         if self.finished:
             return
-        live_legs = [leg for leg in self.call.legs.values() if leg.live]
-        gone = [leg for leg in live_legs if leg.id not in message.live_uuids]
+        gone = [
+            leg
+            for leg in self.call.legs.values()
+            if leg.live
+            and leg.id not in message.live_uuids
+            and self.leg_seen.get(leg.id, float("inf")) < message.as_of
+        ]
         if not gone:
             return
         if self.call.caller_leg in gone:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid as uuidlib
 from collections import OrderedDict
 from datetime import UTC, datetime
@@ -23,7 +24,15 @@ from callcontrol.calls.actor import Adopt, CallActor, Gone, Reconcile
 from callcontrol.calls.base import BotHandover, CallRecorder
 from callcontrol.calls.cdr import CdrRecord
 from callcontrol.calls.handle import CallHandle
-from callcontrol.calls.model import VAR_ACTION, VAR_CALL_ID, VAR_OWNER, Call, call_id_for
+from callcontrol.calls.model import (
+    VAR_ACTION,
+    VAR_CALL_ID,
+    VAR_EXTENSION,
+    VAR_OWNER,
+    VAR_RING_SECONDS,
+    Call,
+    call_id_for,
+)
 from callcontrol.calls.snapshot import call_snapshot
 from callcontrol.config import Settings
 from callcontrol.errors import CallError, EslError, EslNotConnectedError
@@ -41,7 +50,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CLAIM_TTL_S = 6 * 3600.0
+ADOPT_VARIABLES = (VAR_CALL_ID, VAR_ACTION, VAR_EXTENSION, VAR_OWNER, VAR_RING_SECONDS)
 _FOREIGN_MAX = 20_000
+_RECENT_MAX = 1_000
 _IGNORED = frozenset({"BACKGROUND_JOB", "HEARTBEAT", "RE_SCHEDULE", "CHANNEL_DESTROY"})
 
 
@@ -70,6 +81,7 @@ class CallController:
         self._tasks: dict[CallActor, asyncio.Task[None]] = {}
         self._foreign: OrderedDict[str, None] = OrderedDict()
         self._finished_waiters: dict[str, asyncio.Future[CdrRecord]] = {}
+        self._recently_finished: OrderedDict[str, CdrRecord] = OrderedDict()
         self._aux_tasks: set[asyncio.Task[None]] = set()
         self._outbound_mode = settings.esl.mode == "outbound"
 
@@ -119,6 +131,9 @@ class CallController:
 
     async def wait_finished(self, call_id: str, timeout: float) -> CdrRecord:
         """Wait for a call's CDR (used by the CLI and tests)."""
+        done = self._recently_finished.get(call_id)
+        if done is not None:
+            return done
         fut = self._finished_waiters.get(call_id)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
@@ -200,10 +215,11 @@ class CallController:
         inbound = self.inbound
         if inbound is None:
             return
+        as_of = time.monotonic()
         reply = await inbound.api("show channels as json", timeout=10)
         rows = parse_show_json(reply.text)
         live = {row["uuid"]: row for row in rows if row.get("uuid")}
-        message = Reconcile(frozenset(live), "channel gone while ESL was disconnected")
+        message = Reconcile(frozenset(live), "channel gone while ESL was disconnected", as_of)
         for actor in list(self._actors.values()):
             if not actor.finished and not actor.socket_legs:
                 actor.post(message)
@@ -229,12 +245,7 @@ class CallController:
             "Channel-Name": row.get("name", ""),
             "Answer-State": "answered" if row.get("callstate") == "ACTIVE" else "ringing",
         }
-        try:
-            dump = await inbound.api(f"uuid_dump {cmd.check_uuid(uuid)} json", timeout=5)
-            if dump.ok:
-                headers.update(_json_headers(dump.text))
-        except (EslError, ValueError) as exc:
-            log.info("uuid_dump failed; adopting from show channels only", error=str(exc))
+        headers.update(await self._channel_variables(uuid))
         event = EslEvent("CHANNEL_DATA", headers)
         call_id = call_id_for(event) or uuid
         if call_id in self._foreign:
@@ -255,6 +266,29 @@ class CallController:
         parked = row.get("application") == "park" and uuid == call_id
         actor.post(Adopt(event, parked=parked))
         return True
+
+    async def _channel_variables(self, uuid: str) -> dict[str, str]:
+        """Our dialplan variables of a live channel: ``uuid_dump``, else ``uuid_getvar``."""
+        inbound = self.inbound
+        assert inbound is not None
+        try:
+            dump = await inbound.api(f"uuid_dump {cmd.check_uuid(uuid)} json", timeout=5)
+            if dump.ok:
+                headers = _json_headers(dump.text)
+                if headers:
+                    return headers
+        except EslError as exc:
+            log.info("uuid_dump failed; asking variable by variable", error=str(exc))
+        found: dict[str, str] = {}
+        for name in ADOPT_VARIABLES:
+            try:
+                reply = await inbound.api(f"uuid_getvar {uuid} {name}", timeout=5)
+            except EslError:
+                continue
+            value = reply.text.strip()
+            if reply.ok and value and value != "_undef_":
+                found[f"variable_{name}"] = value
+        return found
 
     async def still_exists(self, uuid: str) -> bool | None:
         inbound = self.inbound
@@ -303,6 +337,9 @@ class CallController:
             await self.live.release(call.id, self.worker_id)
         except Exception as exc:  # noqa: BLE001
             log.warning("cannot release call ownership", call=call.id, error=str(exc))
+        self._recently_finished[call.id] = record
+        while len(self._recently_finished) > _RECENT_MAX:
+            self._recently_finished.popitem(last=False)
         fut = self._finished_waiters.pop(call.id, None)
         if fut is not None and not fut.done():
             fut.set_result(record)

@@ -9,6 +9,7 @@ the new call is tracked and gets a CDR.
 from __future__ import annotations
 
 import uuid as uuidlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from callcontrol.errors import CallError, EslCommandError
@@ -25,17 +26,21 @@ class CallOps:
         self._esl = esl
         self._controller = controller
 
-    async def _api(self, command: str) -> ApiReply:
+    async def _api(self, build: Callable[[], str]) -> ApiReply:
+        try:
+            command = build()
+        except ValueError as exc:  # a bad UUID, cause, digit… refused before sending
+            raise CallError(str(exc)) from exc
         reply = await self._esl.api(command)
         if not reply.ok:
             raise CallError(f"{command.split(' ', 1)[0]} failed: {reply.error}")
         return reply
 
     async def answer(self, uuid: str) -> None:
-        await self._api(cmd.answer(uuid))
+        await self._api(lambda: cmd.answer(uuid))
 
     async def hangup(self, uuid: str, cause: str = "NORMAL_CLEARING") -> None:
-        await self._api(cmd.hangup(uuid, cause))
+        await self._api(lambda: cmd.hangup(uuid, cause))
 
     async def originate(
         self,
@@ -59,7 +64,10 @@ class CallOps:
             variables["callcontrol_owner"] = owner
         if caller_id:
             variables["origination_caller_id_number"] = caller_id
-        command = cmd.originate(dialstring, uuid=uuid, variables=variables, timeout_s=timeout_s)
+        try:
+            command = cmd.originate(dialstring, uuid=uuid, variables=variables, timeout_s=timeout_s)
+        except ValueError as exc:
+            raise CallError(str(exc)) from exc
         try:
             reply = await self._esl.bgapi(command, timeout=timeout_s + 15)
         except EslCommandError as exc:
@@ -69,26 +77,26 @@ class CallOps:
         return uuid
 
     async def transfer(self, uuid: str, destination: str, context: str = "default") -> None:
-        await self._api(cmd.transfer(uuid, destination, context=context))
+        await self._api(lambda: cmd.transfer(uuid, destination, context=context))
 
     async def bridge(self, uuid_a: str, uuid_b: str) -> None:
-        await self._api(cmd.bridge(uuid_a, uuid_b))
+        await self._api(lambda: cmd.bridge(uuid_a, uuid_b))
 
     async def play(self, uuid: str, path: str) -> None:
-        await self._api(cmd.broadcast(uuid, path, "aleg"))
+        await self._api(lambda: cmd.broadcast(uuid, path, "aleg"))
 
     async def stop_playback(self, uuid: str) -> None:
-        await self._api(cmd.stop_playback(uuid))
+        await self._api(lambda: cmd.stop_playback(uuid))
 
     async def record_start(self, uuid: str, path: str) -> None:
-        await self._api(cmd.record(uuid, "start", path))
+        await self._api(lambda: cmd.record(uuid, "start", path))
 
     async def record_stop(self, uuid: str, path: str) -> None:
-        await self._api(cmd.record(uuid, "stop", path))
+        await self._api(lambda: cmd.record(uuid, "stop", path))
 
     async def send_dtmf(self, uuid: str, digits: str) -> None:
-        await self._api(cmd.send_dtmf(uuid, digits))
+        await self._api(lambda: cmd.send_dtmf(uuid, digits))
 
     async def channels(self) -> list[dict[str, str]]:
-        reply = await self._api("show channels as json")
+        reply = await self._api(lambda: "show channels as json")
         return parse_show_json(reply.text)

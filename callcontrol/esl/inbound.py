@@ -116,13 +116,13 @@ class InboundConnection:
             delay = self._settings.reconnect_initial
             self.status.connects += 1
             self.status.set(ConnectionState.CONNECTED)
-            self._connected.set()
             log.info("connected to FreeSWITCH", address=self.status.address)
             if self._on_connected is not None:
                 try:
                     await self._on_connected()
                 except Exception:  # noqa: BLE001 - reconciliation must not stop the supervisor
                     log.exception("post-connect reconciliation failed")
+            self._connected.set()  # wait_connected(): connected *and* reconciled
             await self._closed.wait()
             self._connected.clear()
             self.status.set(ConnectionState.DISCONNECTED, "connection lost")

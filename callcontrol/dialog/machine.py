@@ -1,0 +1,175 @@
+"""The conversation as one state machine: a single transition table, no I/O.
+
+::
+
+    greeting ─done─▶ listening ─question─▶ thinking ─audio─▶ speaking ─done─▶ listening
+        │               │  │ ▲                 │  │              │
+        │ barge-in      │  │ └──reprompt──┐    │  └─no answer────┤ barge-in ─▶ listening
+        └──────────▶────┘  │   (silence)  │    │                 │
+                           │              │    └─low confidence / person / sensitive ─▶ hold
+                           └─silence, out of reprompts / goodbye ─▶ closing ─done─▶ ended
+    hold ─answer─▶ speaking;  hold ─unavailable/timeout─▶ speaking (follow-up promise)
+    any ─hangup / bridged to a person─▶ ended
+
+The session feeds :class:`Input` values and performs the returned :class:`Action`\\ s.
+Which silence input applies (re-prompt or give up) is decided here, from the
+machine's own counter, before the table is consulted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class State(StrEnum):
+    GREETING = "greeting"
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+    HOLD = "hold"
+    CLOSING = "closing"
+    ENDED = "ended"
+
+
+class Input(StrEnum):
+    START = "start"
+    PLAYBACK_DONE = "playback_done"  # everything queued has been played
+    BARGE_IN = "barge_in"  # the caller talks over the bot
+    QUESTION = "question"  # a turn ended with something to answer
+    EMPTY_TURN = "empty_turn"  # speech that produced no usable text
+    GOODBYE = "goodbye"  # the caller says goodbye
+    WANTS_PERSON = "wants_person"  # "let me talk to a person", or a sensitive topic
+    LOW_CONFIDENCE = "low_confidence"  # retrieval found nothing good enough
+    REPLY_AUDIO = "reply_audio"  # the reply's first audio went out
+    REPLY_DONE = "reply_done"  # generation finished and its audio was played
+    SILENCE = "silence"  # the caller said nothing for a while
+    SILENCE_REPROMPT = "silence_reprompt"
+    SILENCE_GIVE_UP = "silence_give_up"
+    HUMAN_ANSWER = "human_answer"
+    HUMAN_UNAVAILABLE = "human_unavailable"  # nobody available, or the wait timed out
+    REASSURE = "reassure"  # time to tell a waiting caller we are still on it
+    HANGUP = "hangup"
+    BRIDGED = "bridged"  # a person took the call over
+
+
+class Action(StrEnum):
+    SAY_GREETING = "say_greeting"
+    SAY_REPROMPT = "say_reprompt"
+    SAY_GOODBYE = "say_goodbye"
+    SAY_HOLD = "say_hold"
+    SAY_REASSURANCE = "say_reassurance"
+    SAY_FOLLOW_UP = "say_follow_up"
+    SAY_HUMAN_ANSWER = "say_human_answer"
+    ANSWER = "answer"  # run the turn: retrieval → LLM → TTS
+    STOP_PLAYBACK = "stop_playback"  # barge-in: clear the output now
+    CANCEL_REPLY = "cancel_reply"  # stop generating
+    ASK_HUMAN = "ask_human"
+    CANCEL_HUMAN = "cancel_human"
+    ARM_SILENCE = "arm_silence"
+    DISARM_SILENCE = "disarm_silence"
+    ARM_REASSURANCE = "arm_reassurance"
+    HANGUP = "hangup"
+    STOP = "stop"  # end the session (the call is gone or in human hands)
+
+
+S, I, A = State, Input, Action  # noqa: E741 - keeps the table readable
+
+TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
+    (S.GREETING, I.START): (S.GREETING, (A.SAY_GREETING,)),
+    (S.GREETING, I.PLAYBACK_DONE): (S.LISTENING, (A.ARM_SILENCE,)),
+    (S.GREETING, I.BARGE_IN): (S.LISTENING, (A.STOP_PLAYBACK, A.DISARM_SILENCE)),
+    (S.GREETING, I.QUESTION): (S.THINKING, (A.STOP_PLAYBACK, A.ANSWER)),
+    (S.LISTENING, I.BARGE_IN): (S.LISTENING, (A.DISARM_SILENCE,)),
+    (S.LISTENING, I.QUESTION): (S.THINKING, (A.DISARM_SILENCE, A.ANSWER)),
+    (S.LISTENING, I.EMPTY_TURN): (S.LISTENING, (A.ARM_SILENCE,)),
+    (S.LISTENING, I.GOODBYE): (S.CLOSING, (A.DISARM_SILENCE, A.SAY_GOODBYE)),
+    (S.LISTENING, I.WANTS_PERSON): (S.HOLD, (A.DISARM_SILENCE, A.SAY_HOLD, A.ASK_HUMAN)),
+    (S.LISTENING, I.SILENCE_REPROMPT): (S.LISTENING, (A.SAY_REPROMPT, A.ARM_SILENCE)),
+    (S.LISTENING, I.SILENCE_GIVE_UP): (S.CLOSING, (A.SAY_GOODBYE,)),
+    (S.LISTENING, I.PLAYBACK_DONE): (S.LISTENING, ()),
+    (S.THINKING, I.REPLY_AUDIO): (S.SPEAKING, ()),
+    (S.THINKING, I.REPLY_DONE): (S.LISTENING, (A.ARM_SILENCE,)),
+    (S.THINKING, I.LOW_CONFIDENCE): (S.HOLD, (A.SAY_HOLD, A.ASK_HUMAN)),
+    (S.THINKING, I.WANTS_PERSON): (S.HOLD, (A.SAY_HOLD, A.ASK_HUMAN)),
+    (S.THINKING, I.BARGE_IN): (S.LISTENING, (A.CANCEL_REPLY, A.STOP_PLAYBACK)),
+    (S.THINKING, I.GOODBYE): (S.CLOSING, (A.CANCEL_REPLY, A.SAY_GOODBYE)),
+    (S.SPEAKING, I.REPLY_DONE): (S.LISTENING, (A.ARM_SILENCE,)),
+    (S.SPEAKING, I.PLAYBACK_DONE): (S.SPEAKING, ()),
+    (S.SPEAKING, I.BARGE_IN): (S.LISTENING, (A.STOP_PLAYBACK, A.CANCEL_REPLY)),
+    (S.SPEAKING, I.QUESTION): (S.THINKING, (A.STOP_PLAYBACK, A.CANCEL_REPLY, A.ANSWER)),
+    (S.HOLD, I.HUMAN_ANSWER): (S.THINKING, (A.STOP_PLAYBACK, A.SAY_HUMAN_ANSWER)),
+    (S.HOLD, I.HUMAN_UNAVAILABLE): (S.THINKING, (A.STOP_PLAYBACK, A.SAY_FOLLOW_UP)),
+    (S.HOLD, I.PLAYBACK_DONE): (S.HOLD, (A.ARM_REASSURANCE,)),
+    (S.HOLD, I.REASSURE): (S.HOLD, (A.SAY_REASSURANCE,)),
+    (S.HOLD, I.GOODBYE): (S.CLOSING, (A.CANCEL_HUMAN, A.STOP_PLAYBACK, A.SAY_GOODBYE)),
+    (S.CLOSING, I.PLAYBACK_DONE): (S.ENDED, (A.HANGUP, A.STOP)),
+    (S.CLOSING, I.BARGE_IN): (S.CLOSING, ()),
+}
+# Whatever the state: the call ended, or a person took it over.
+for _state in State:
+    if _state is not S.ENDED:
+        TABLE[(_state, I.HANGUP)] = (S.ENDED, (A.CANCEL_REPLY, A.CANCEL_HUMAN, A.STOP))
+        TABLE[(_state, I.BRIDGED)] = (S.ENDED, (A.CANCEL_REPLY, A.CANCEL_HUMAN, A.STOP))
+
+
+@dataclass(slots=True)
+class DialogMachine:
+    """Current state plus the counters the table's guards need."""
+
+    max_reprompts: int = 1
+    state: State = State.GREETING
+    reprompts: int = 0
+    history: list[tuple[State, Input, State]] = field(default_factory=list)
+
+    def feed(self, inp: Input) -> tuple[Action, ...]:
+        """Apply ``inp``; returns the actions to perform (empty when it does not apply)."""
+        if inp is Input.SILENCE:
+            inp = (
+                Input.SILENCE_REPROMPT
+                if self.reprompts < self.max_reprompts
+                else Input.SILENCE_GIVE_UP
+            )
+        entry = TABLE.get((self.state, inp))
+        if entry is None:
+            return ()
+        new_state, actions = entry
+        if inp is Input.SILENCE_REPROMPT:
+            self.reprompts += 1
+        elif inp in (Input.QUESTION, Input.BARGE_IN):
+            self.reprompts = 0
+        self.history.append((self.state, inp, new_state))
+        self.state = new_state
+        return actions
+
+
+# -- classifying what the caller said ------------------------------------------------
+
+_GOODBYE = re.compile(
+    r"^\W*(ok(ay)?,?\s+)?(thanks?( you)?( very much)?,?\s*)?"
+    r"(good\s*bye|bye(\s*bye)?|that'?s all|that is all|nothing else|no,? that'?s it)\b",
+    re.IGNORECASE,
+)
+_PERSON = re.compile(
+    r"\b(talk|speak|put me through|connect me|transfer me)\b.{0,30}"
+    r"\b(person|human|someone|somebody|agent|operator|representative|manager|colleague)\b"
+    r"|\b(real|live) (person|human|agent)\b",
+    re.IGNORECASE,
+)
+
+
+def classify(text: str, sensitive_topics: list[str]) -> tuple[Input, str | None]:
+    """What a caller's utterance asks for: (input, reason)."""
+    cleaned = text.strip()
+    if not re.search(r"\w", cleaned):
+        return Input.EMPTY_TURN, None
+    if _GOODBYE.search(cleaned):
+        return Input.GOODBYE, None
+    if _PERSON.search(cleaned):
+        return Input.WANTS_PERSON, "caller_request"
+    lowered = cleaned.lower()
+    for topic in sensitive_topics:
+        if topic and re.search(rf"\b{re.escape(topic.lower())}", lowered):
+            return Input.WANTS_PERSON, "sensitive"
+    return Input.QUESTION, None

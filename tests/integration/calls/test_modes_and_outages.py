@@ -1,0 +1,195 @@
+"""Outbound-socket mode, a database outage during hangups, the CLI, and /health."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from callcontrol.calls.machine import LegState
+from callcontrol.console.app import create_app
+from callcontrol.store.db import create_engine, migrate
+from callcontrol.store.models import Cdr
+from tests.fakes.freeswitch import FakeFreeSwitch
+from tests.fakes.freeswitch.scenarios import Extension
+from tests.harness import RecordingHandover, eventually, make_settings, running_service
+from tests.tools.tcpproxy import TcpProxy
+
+pytestmark = pytest.mark.integration
+
+
+async def test_outbound_socket_call_goes_to_the_bot(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    handover = RecordingHandover()
+    settings = make_settings(tmp_path, esl_port=fake_switch.esl_port, esl={"mode": "outbound"})
+    async with running_service(settings, handover=handover) as service:
+        assert service.outbound is not None and service.outbound.port
+        uuid = await fake_switch.inbound_call(
+            caller="4444",
+            destination="5000",
+            variables={"callcontrol_action": "bot", "callcontrol_owner": "acme"},
+            socket=f"127.0.0.1:{service.outbound.port} async full",
+        )
+        await handover.wait(timeout=5)
+        handle = handover.handles[0]
+        assert handle.id == uuid and handle.call.state is LegState.BOT
+        assert handle.call.owner == "acme" and handle.call.caller_number == "4444"
+        assert fake_switch.channel(uuid).answered
+        # Commands for this call travel on its own socket.
+        await handle.send_dtmf("12")
+        await fake_switch.far_end_hangup(uuid)
+        record = await service.controller.wait_finished(uuid, 5)
+        assert record.handled_by == "bot" and record.hangup_cause == "NORMAL_CLEARING"
+        assert service.outbound.accepted == 1
+
+
+@pytest.mark.postgres
+async def test_database_down_during_hangups_loses_nothing(
+    fake_switch: FakeFreeSwitch, tmp_path: Path, postgres_url: str
+) -> None:
+    direct = create_engine(postgres_url)
+    await migrate(direct)
+    hostport = postgres_url.split("@", 1)[1].split("/", 1)[0]
+    host, port = hostport.split(":")
+    proxy = TcpProxy(host, int(port))
+    await proxy.start()
+    proxied = postgres_url.replace(hostport, f"127.0.0.1:{proxy.port}")
+    handover = RecordingHandover()
+    settings = make_settings(tmp_path, database_url=proxied, esl_port=fake_switch.esl_port)
+    try:
+        async with running_service(settings, handover=handover) as service:
+            service.writer._retry_initial = 0.1  # probe quickly in the test
+            uuids = [
+                await fake_switch.inbound_call(variables={"callcontrol_action": "bot"})
+                for _ in range(5)
+            ]
+            await handover.wait(5)
+            await service.writer.flush()
+            await proxy.cut()  # PostgreSQL unreachable from callcontrol
+            for uuid in uuids:
+                await fake_switch.far_end_hangup(uuid)
+            for uuid in uuids:
+                await service.controller.wait_finished(uuid, 5)
+            await service.writer.flush()
+            assert not service.writer.healthy
+            assert service.writer.stats.spooled > 0
+            assert service.health()["database"]["down"] is True
+            await proxy.restore()
+            await service.writer.wait_healthy(20)
+            await service.writer.flush()
+            async with direct.connect() as conn:
+                count = (await conn.execute(select(func.count()).select_from(Cdr))).scalar_one()
+                ids = set((await conn.execute(select(Cdr.call_id))).scalars())
+            assert count == 5 and ids == set(uuids)
+    finally:
+        await proxy.stop()
+        await direct.dispose()
+
+
+def _cli(args: list[str], port: int, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CALLCONTROL_ESL__PORT": str(port),
+        "CALLCONTROL_ESL__PASSWORD": "ClueCon",
+        "CALLCONTROL_DATA_DIR": str(tmp_path / "var"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "callcontrol", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=tmp_path,
+    )
+
+
+async def test_cli_call_operations_against_the_switch(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    fake_switch.extensions["2001"] = Extension.answers(0.1)
+    uuid = await fake_switch.inbound_call(caller="1000", destination="9198")
+    port = fake_switch.esl_port
+
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(_cli, list(args), port, tmp_path)
+
+    listed = await cli("calls", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert uuid in listed.stdout
+    assert (await cli("calls", "answer", uuid)).returncode == 0
+    await eventually(lambda: fake_switch.channel(uuid).answered)
+    assert (await cli("calls", "dtmf", uuid, "123")).returncode == 0
+    assert (await cli("calls", "record", uuid, "start", "/tmp/rec.wav")).returncode == 0
+    assert (await cli("calls", "record", uuid, "stop", "/tmp/rec.wav")).returncode == 0
+    assert (await cli("calls", "play", uuid, "/tmp/hello.wav")).returncode == 0
+    assert (await cli("calls", "stop-playback", uuid)).returncode == 0
+    names = {e.name for e in fake_switch.events_for(uuid)}
+    assert {"RECORD_START", "RECORD_STOP"} <= names
+    assert fake_switch.channel(uuid).sent_dtmf == ["123"]  # sent to the caller: no DTMF event
+    made = await cli("calls", "originate", "user/2001", "--timeout", "10")
+    assert made.returncode == 0, made.stderr
+    new_uuid = made.stdout.strip().splitlines()[-1]
+    assert fake_switch.channel(new_uuid).answered
+    assert (await cli("calls", "bridge", uuid, new_uuid)).returncode == 0
+    await eventually(lambda: "CHANNEL_BRIDGE" in {e.name for e in fake_switch.events_for(uuid)})
+    assert (await cli("calls", "hangup", uuid, "--cause", "USER_BUSY")).returncode == 0
+    await eventually(lambda: uuid not in {c.uuid for c in fake_switch.live_channels()})
+    # Errors are one clear line and a non-zero exit, never a traceback.
+    gone = await cli("calls", "hangup", uuid)
+    assert gone.returncode == 1 and "No such channel" in gone.stderr
+    assert "Traceback" not in gone.stderr
+    bad = await cli("calls", "dtmf", "not a uuid", "1")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_cli_reports_bad_configuration_clearly(tmp_path: Path) -> None:
+    env = {**os.environ, "CALLCONTROL_ESL__PORT": "99999"}
+    done = subprocess.run(
+        [sys.executable, "-m", "callcontrol", "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "esl.port (CALLCONTROL_ESL__PORT)" in done.stderr
+    assert "Traceback" not in done.stderr
+    helped = subprocess.run(
+        [sys.executable, "-m", "callcontrol", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    for command in ("serve", "migrate", "calls", "config"):
+        assert command in helped.stdout
+
+
+async def test_health_shows_the_esl_connection(fake_switch: FakeFreeSwitch, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, esl_port=fake_switch.esl_port)
+    async with running_service(settings) as service:
+        app = create_app(service)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cc") as client:
+            health = (await client.get("/health")).json()
+            assert health["esl"]["state"] == "connected"
+            assert (await client.get("/ready")).status_code == 200
+            await fake_switch.inbound.stop()
+            for conn in list(fake_switch.connections):
+                conn.abort()
+            await eventually(lambda: service.inbound is not None and not service.inbound.connected)
+            health = (await client.get("/health")).json()
+            assert health["esl"]["state"] in ("disconnected", "connecting")
+            assert health["esl"]["last_error"]
+            ready = await client.get("/ready")
+            assert ready.status_code == 503 and ready.json()["checks"]["esl"] is False
+            metrics = (await client.get("/metrics")).text
+            assert "callcontrol_esl_connected 0.0" in metrics
