@@ -15,8 +15,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from callcontrol.config import ForkSettings
-from callcontrol.media.base import PlaybackEvent, PlaybackFinished
+from callcontrol.errors import MediaError
+from callcontrol.media.base import AudioOutput, PlaybackEvent, PlaybackFinished
 from callcontrol.media.direct import DirectPlayback
+from callcontrol.media.direct_client import call_direct
 from callcontrol.media.direct_wire import DirectHello, parse_direct_event, ready_event
 from callcontrol.media.fork_server import ForkServer
 from callcontrol.media.fork_wire import ForkWireError
@@ -276,3 +278,67 @@ async def test_playback_resamples_and_frames() -> None:
     assert not result.interrupted
     await out.aclose()
     assert await out.clear() == 0
+
+
+class AnsweringConsumer:
+    """Answers with a 0.3 s tone once it has heard 0.2 s of the caller."""
+
+    def __init__(self, output: AudioOutput) -> None:
+        self.output = output
+        self.received = 0
+        self.texts: list[str] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def on_audio(self, samples: np.ndarray, sample_rate: int) -> bool:
+        self.received += len(samples)
+        if self.task is None and self.received >= sample_rate // 5:
+            self.task = asyncio.get_running_loop().create_task(self._answer())
+        return True
+
+    async def _answer(self) -> None:
+        await self.output.play(np.full(4800, 500, np.int16), 16000, "the answer")
+
+    def on_text(self, text: str) -> None:
+        self.texts.append(text)
+
+    def on_close(self, code: int, reason: str) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+class AnsweringRegistry(FakeRegistry):
+    def open_direct(self, call_id, hello, link, output):  # type: ignore[no-untyped-def]
+        consumer = AnsweringConsumer(output)
+        self.consumers[call_id] = consumer  # type: ignore[assignment]
+        return consumer
+
+
+async def test_call_direct_client() -> None:
+    registry = AnsweringRegistry()
+    async with ForkServer(registry, settings(), direct=registry, host="127.0.0.1") as srv:
+        events: list[dict[str, object]] = []
+        question = np.full(8000, 300, np.int16)  # 1 s at 8 kHz
+        result = await call_direct(
+            f"ws://127.0.0.1:{srv.port}/direct",
+            question,
+            8000,
+            owner="test-cli",
+            linger_s=0.3,
+            realtime=False,
+            on_event=events.append,
+        )
+    assert result.call_id.startswith("direct-") and result.sample_rate == 8000
+    assert [(e["type"], e.get("event")) for e in events] == [
+        ("playback", "started"),
+        ("playback", "finished"),
+    ]
+    assert len(result.bot_audio) == pytest.approx(2400, abs=2)  # 0.3 s at the client's 8 kHz
+    consumer = registry.consumers[result.call_id]
+    assert consumer.received >= 8000  # type: ignore[attr-defined]
+    assert consumer.texts == ['{"type":"hangup"}']
+    assert result.close_code == 1000
+
+
+async def test_call_direct_errors() -> None:
+    with pytest.raises(MediaError, match="failed"):
+        await call_direct("ws://127.0.0.1:9/direct", np.zeros(10, np.int16), 8000, owner="x")
