@@ -140,6 +140,11 @@ def test_every_long_running_service_has_a_healthcheck_and_waits_for_healthy_deps
         assert deps[dep]["condition"] == "service_healthy", dep
     assert deps["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # The recordings volume is first mounted by the callcontrol image (migrate), so it gets
+    # that image's ownership before FreeSWITCH (root) mounts it.
+    fs_deps = services["freeswitch"]["depends_on"]
+    assert fs_deps["migrate"]["condition"] == "service_completed_successfully"
+    assert any(v.startswith("recordings:") for v in services["migrate"]["volumes"])
 
 
 def test_named_volumes_for_the_database_recordings_and_qdrant(
