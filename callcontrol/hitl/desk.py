@@ -257,28 +257,27 @@ class Desk:
             self._recent.popitem(last=False)
 
     def _write(self, row: Message, *, insert: bool) -> None:
+        """The whole row: an upsert must carry the NOT NULL columns even when the row
+        exists (databases check them before resolving the conflict). Operators' own
+        columns (notes, follow-up) are never part of it, so they are never overwritten."""
         columns: dict[str, Any] = {
             "id": row["id"],
+            "call_id": row["call_id"],
+            "owner": row.get("owner"),
+            "caller_number": row.get("caller_number"),
+            "reason": row["reason"],
+            "question": row["question"],
+            "context": row.get("context") or {},
+            "created_at": row["created_at"],
             "status": row["status"],
-            "outcome": row["outcome"],
+            "outcome": row.get("outcome"),
             "operator_id": row.get("operator_id"),
             "answer": row.get("answer"),
             "answered_at": row.get("answered_at"),
             "updated_at": datetime.now(UTC),
         }
-        if insert:
-            columns.update(
-                call_id=row["call_id"],
-                owner=row["owner"],
-                caller_number=row["caller_number"],
-                reason=row["reason"],
-                question=row["question"],
-                context=row["context"],
-                created_at=row["created_at"],
-            )
-            self._writer.submit(Write.insert("hitl_requests", **columns))
-        else:
-            self._writer.submit(Write.upsert("hitl_requests", **columns))
+        make = Write.insert if insert else Write.upsert
+        self._writer.submit(make("hitl_requests", **columns))
 
     async def _announce(self, row: Message) -> None:
         bus, _ = self._require()

@@ -1,0 +1,288 @@
+"""Live calls, call pages, actions and history against the FreeSWITCH emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from callcontrol.app import Service
+from callcontrol.store.models import Call, Cdr, Turn
+from tests.console.conftest import Console, add_user, console_settings, running_service, serve
+from tests.fakes.freeswitch import FakeFreeSwitch
+from tests.fakes.freeswitch.scenarios import Extension
+from tests.harness import RecordingHandover, eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def switched(
+    fake_switch: FakeFreeSwitch, tmp_path: Path, sqlite_url: str
+) -> AsyncIterator[tuple[Console, FakeFreeSwitch, RecordingHandover]]:
+    """A console whose worker controls calls on the emulator (a stand-in bot takes them)."""
+    settings = console_settings(
+        tmp_path,
+        sqlite_url,
+        esl={
+            "inbound_enabled": True,
+            "port": fake_switch.esl_port,
+            "reconnect_initial": 0.05,
+            "command_timeout": 3,
+        },
+        recordings_dir=None,
+    )
+    handover = RecordingHandover()
+    async with Service(settings, handover=handover) as service:
+        assert service.inbound is not None
+        await service.inbound.wait_connected(5)
+        await add_user(service, "alice", extension="1001")
+        async with serve(service) as url:
+            console = Console(service, url)
+            try:
+                yield console, fake_switch, handover
+            finally:
+                await console.aclose()
+
+
+async def bot_call(sw: FakeFreeSwitch, handover: RecordingHandover, caller: str) -> str:
+    uuid = await sw.inbound_call(
+        caller=caller, destination="9198", variables={"callcontrol_action": "bot"}
+    )
+    await handover.wait(len(handover.handles) + 1)
+    return uuid
+
+
+async def test_inbound_call_is_live_then_hung_up_by_an_operator(
+    switched: tuple[Console, FakeFreeSwitch, RecordingHandover],
+) -> None:
+    console, sw, handover = switched
+    client, _ = await console.signed_in("alice")
+    cookie = f"cc_session={client.cookies['cc_session']}"
+    ws_url = console.url.replace("http://", "ws://") + "/ws/live?topics=calls"
+    async with connect(ws_url, additional_headers={"Cookie": cookie}) as ws:
+        assert json.loads(await ws.recv())["calls"] == []
+        uuid = await bot_call(sw, handover, "+15550123")
+        seen: dict[str, str] = {}
+        while seen.get(uuid) != "bot":
+            frame = json.loads(await ws.recv())
+            for m in frame["messages"]:
+                seen[m["data"]["id"]] = m["data"]["state"]
+        active = (await client.get("/api/calls/active")).json()
+        assert [(c["id"], c["caller"], c["handled_by"]) for c in active] == [
+            (uuid, "+15550123", "bot")
+        ]
+        page = await client.get(f"/calls/{uuid}")
+        assert page.status_code == 200 and "+15550123" in page.text
+        hung = await client.post(f"/api/calls/{uuid}/hangup")
+        assert hung.status_code == 200, hung.text
+        while seen.get(uuid) != "hangup":
+            frame = json.loads(await ws.recv())
+            for m in frame["messages"]:
+                seen[m["data"]["id"]] = m["data"]["state"]
+    await console.service.controller.wait_finished(uuid, 5)
+    assert not sw.channels.get(uuid)
+    await console.service.writer.flush()
+    history = (await client.get("/api/history", params={"number": "0123"})).json()
+    assert [c["call_id"] for c in history["calls"]] == [uuid]
+    assert (await client.get("/api/calls/active")).json() == []
+    detail = (await client.get(f"/api/calls/{uuid}")).json()
+    assert detail["cdr"]["handled_by"] == "bot"
+    names = [e["name"] for e in detail["events"]]
+    assert "CHANNEL_HANGUP_COMPLETE" in names
+    again = await client.post(f"/api/calls/{uuid}/hangup")
+    assert again.status_code == 409  # no such channel any more
+
+
+async def test_take_over_bridges_the_operators_phone(
+    switched: tuple[Console, FakeFreeSwitch, RecordingHandover],
+) -> None:
+    console, sw, handover = switched
+    sw.extensions["1001"] = Extension.answers(0.1)
+    client, _ = await console.signed_in("alice")
+    uuid = await bot_call(sw, handover, "+15550999")
+    taken = await client.post(f"/api/calls/{uuid}/takeover", json={})
+    assert taken.status_code == 200, taken.text
+    leg = taken.json()["result"]
+    await eventually(lambda: sw.state_matches(uuid, "ACTIVE") and leg in sw.channels)
+    assert sw.channel(leg).answered
+    await eventually(lambda: bool(sw.events_for(uuid, "CHANNEL_BRIDGE")))
+    call = console.service.controller.calls[uuid]
+    await eventually(lambda: call.handled_by == "both")
+    assert (await client.get("/api/me")).json()["status"] == "busy"
+    await sw.far_end_hangup(uuid)
+    record = await console.service.controller.wait_finished(uuid, 5)
+    assert record.handled_by == "both"
+
+
+async def test_transfer_and_bad_destinations(
+    switched: tuple[Console, FakeFreeSwitch, RecordingHandover],
+) -> None:
+    console, sw, handover = switched
+    sw.extensions["1002"] = Extension.answers(0.1)
+    client, _ = await console.signed_in("alice")
+    uuid = await bot_call(sw, handover, "+15550777")
+    for bad in ("1002 XML default", "&park()", "a/b", ""):
+        refused = await client.post(f"/api/calls/{uuid}/transfer", json={"destination": bad})
+        assert refused.status_code == 422, bad
+    moved = await client.post(f"/api/calls/{uuid}/transfer", json={"destination": "1002"})
+    assert moved.status_code == 200, moved.text
+    await eventually(lambda: bool(sw.events_for(uuid, "CHANNEL_BRIDGE")))
+    await sw.far_end_hangup(uuid)
+
+
+async def test_actions_without_freeswitch_say_so(console: Console) -> None:
+    client, _ = await console.signed_in("alice")
+    response = await client.post("/api/calls/abc/hangup")
+    assert response.status_code == 503
+    admin, _ = await console.signed_in("root")  # root has no extension
+    no_phone = await admin.post("/api/calls/abc/takeover", json={})
+    assert no_phone.status_code == 422 and "extension" in no_phone.json()["detail"]
+    missing = await client.get("/calls/nope")
+    assert missing.status_code == 404
+    bad_id = await client.get("/api/calls/" + "x" * 80)
+    assert bad_id.status_code == 422
+
+
+async def _seed(service: Service) -> None:
+    now = datetime.now(UTC)
+    async with service.sessions() as s:
+        for i, (caller, handled, outcome, v2v) in enumerate(
+            [
+                ("+15550001", "bot", "bot", [800.0, 900.0, 1000.0]),
+                ("+15550002", "human", "human", []),
+                ("+15550003", "both", "bot_then_human", [1200.0]),
+                ("+15550004", "none", "missed", []),
+            ]
+        ):
+            cid = f"hist-{i}"
+            start = now - timedelta(minutes=10 * (i + 1))
+            s.add(
+                Call(
+                    id=cid,
+                    caller_number=caller,
+                    callee_number="9198",
+                    handled_by=handled,
+                    state="hangup",
+                    created_at=start,
+                )
+            )
+            s.add(
+                Cdr(
+                    id=cid,
+                    call_id=cid,
+                    caller=caller,
+                    callee="9198",
+                    direction="inbound",
+                    start_at=start,
+                    end_at=start + timedelta(seconds=30),
+                    duration_s=30,
+                    hangup_cause="NORMAL_CLEARING",
+                    handled_by=handled,
+                    outcome=outcome,
+                )
+            )
+            for seq, ms in enumerate(v2v):
+                s.add(
+                    Turn(
+                        call_id=cid,
+                        seq=seq,
+                        speaker="bot",
+                        text="ok",
+                        started_at=start,
+                        voice_to_voice_ms=ms,
+                    )
+                )
+        old = now - timedelta(days=40)
+        s.add(Call(id="old", caller_number="+1999", handled_by="bot", created_at=old))
+        s.add(
+            Cdr(
+                id="old",
+                call_id="old",
+                caller="+1999",
+                callee="9198",
+                direction="inbound",
+                start_at=old,
+                end_at=old,
+                hangup_cause="NORMAL_CLEARING",
+                handled_by="bot",
+                outcome="bot",
+            )
+        )
+        await s.commit()
+
+
+async def test_history_search_and_dashboard(console: Console) -> None:
+    await _seed(console.service)
+    client, _ = await console.signed_in("alice")
+    everything = (await client.get("/api/history")).json()
+    assert everything["total"] == 5
+    assert [c["call_id"] for c in everything["calls"]][:4] == [f"hist-{i}" for i in range(4)]
+    assert (await client.get("/api/history", params={"number": "0002"})).json()["total"] == 1
+    assert (await client.get("/api/history", params={"handled_by": "bot"})).json()["total"] == 2
+    assert (await client.get("/api/history", params={"outcome": "missed"})).json()["total"] == 1
+    today = datetime.now().astimezone().date()
+    ranged = await client.get(
+        "/api/history",
+        params={"since": (today - timedelta(days=1)).isoformat(), "until": today.isoformat()},
+    )
+    assert ranged.json()["total"] == 4
+    assert (await client.get("/api/history", params={"since": "yesterday"})).status_code == 422
+    assert (await client.get("/api/history", params={"handled_by": "robot"})).status_code == 422
+    assert (await client.get("/api/history", params={"number": "%"})).json()["total"] == 0
+    page = await client.get("/history", params={"number": "0003"})
+    assert page.status_code == 200 and "+15550003" in page.text and "+15550001" not in page.text
+    bad_page = await client.get("/history", params={"since": "13/13/2020"})
+    assert bad_page.status_code == 422 and "Cannot search" in bad_page.text
+    stats = (await client.get("/api/dashboard", params={"period": "7d"})).json()
+    assert stats["calls"] == 4
+    assert stats["bot_calls"] == 2 and stats["bot_share"] == 0.5
+    assert stats["v2v_turns"] == 4
+    assert stats["v2v_p50_ms"] == pytest.approx(950.0)
+    assert stats["v2v_p95_ms"] == pytest.approx(1170.0)
+    assert (await client.get("/api/dashboard", params={"period": "year"})).status_code == 422
+    home = await client.get("/")
+    assert home.status_code == 200 and "Voice to voice" in home.text
+
+
+async def test_recordings_are_served_only_from_the_recordings_dir(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    (recordings / "good.wav").write_bytes(b"RIFF....WAVEfmt ")
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(b"secret")
+    (recordings / "link.wav").symlink_to(secret)
+    settings = console_settings(tmp_path, sqlite_url, calls={"recordings_dir": str(recordings)})
+    async with running_service(settings) as service:
+        await add_user(service, "alice")
+        async with service.sessions() as s:
+            for cid, path in [
+                ("good", str(recordings / "good.wav")),
+                ("relative", "good.wav"),
+                ("escape", str(recordings / ".." / "secret.wav")),
+                ("dots", "../secret.wav"),
+                ("link", str(recordings / "link.wav")),
+                ("missing", str(recordings / "missing.wav")),
+            ]:
+                s.add(Call(id=cid, recording_path=path))
+            await s.commit()
+        async with serve(service) as url:
+            console = Console(service, url)
+            client, _ = await console.signed_in("alice")
+            for cid in ("good", "relative"):
+                r = await client.get(f"/calls/{cid}/recording")
+                assert r.status_code == 200 and r.content.startswith(b"RIFF"), cid
+                assert r.headers["content-type"] == "audio/x-wav"
+            for cid in ("escape", "dots", "link", "missing", "nosuchcall"):
+                r = await client.get(f"/calls/{cid}/recording")
+                assert r.status_code == 404, cid
+                assert b"secret" not in r.content
+            page = await client.get("/calls/good")
+            assert "/calls/good/recording" in page.text
+            await console.aclose()
