@@ -42,6 +42,8 @@ async def dashboard(
     console: ConsoleDep,
     period: Annotated[Period, Query()] = "today",
 ) -> HTMLResponse:
+    await console.presence.announce(user.operator)  # whoever is looking is here
+    await console.presence.heartbeat(user.operator)
     return render(
         request,
         console,
