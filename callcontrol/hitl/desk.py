@@ -17,8 +17,8 @@ process and across workers sharing Redis:
    final state the same way. Timeout and cancellation (the caller hung up) end it
    ``unresolved`` with outcome ``timeout``/``cancelled``: the follow-up list.
 
-Rows go through the :class:`~callcontrol.store.writer.DurableWriter` (the call path
-never waits for the database).
+Rows go through the service's durable writer (the call path never waits for the
+database).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -39,7 +39,7 @@ from callcontrol.live import topics
 from callcontrol.live.base import EventBus, LiveState, Message, Subscription
 from callcontrol.metrics import Metrics
 from callcontrol.store.models import new_id
-from callcontrol.store.writer import DurableWriter, Write
+from callcontrol.store.writer import Write
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +53,12 @@ MAX_ANSWER_CHARS = 4000
 _RECENT_MAX = 500
 
 AnswerStatus = Literal["answered", "conflict", "gone", "unconfirmed"]
+
+
+class WriteSink(Protocol):
+    """Where rows go without waiting (the service's durable writer)."""
+
+    def submit(self, write: Write) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,7 @@ class Desk:
 
     def __init__(
         self,
-        writer: DurableWriter,
+        writer: WriteSink,
         *,
         metrics: Metrics,
         worker_id: str,
