@@ -71,7 +71,6 @@ class ForkSettings(BaseModel):
     # FreeSWITCH's env MOD_AUDIO_FORK_SUBPROTOCOL_NAME renames it.
     subprotocol: str = "audio.drachtio.org"
     metadata_timeout: float = Field(5.0, gt=0, description="seconds to wait for the metadata")
-    receive_queue: int = Field(64, ge=4, description="frames buffered per socket")
     play_max_message_bytes: int = Field(600_000, ge=4096, description="module refuses ~650 KB")
     play_event_timeout: float = Field(3.0, gt=0, description="playAudio → play_audio event")
     # The direct endpoint (/direct on the same port): `callcontrol call`, the browser page.

@@ -124,7 +124,6 @@ class ForkServer:
             process_response=self._process_response,
             compression=None,
             max_size=s.max_frame_bytes,
-            max_queue=s.receive_queue,
             server_header=None,
             create_connection=SinkConnection,
         )

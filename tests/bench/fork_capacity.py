@@ -123,7 +123,7 @@ async def _level(
             return consumer
 
     model = SileroModel()
-    settings = ForkSettings(port=0, receive_queue=64)
+    settings = ForkSettings(port=0)
     loop_lag = _LoopLag()
     async with VadWorker(model) as worker:
         registry = Registry(worker)
