@@ -118,6 +118,7 @@ async def login(
     if needs_rehash(operator.password_hash):
         new_hash = await hash_password_async(password)
         await console.operators.update(operator.id, password_hash=new_hash)
+    await console.sessions.purge_expired()  # housekeeping, cheap and rare enough here
     cookie, session_id = console.tokens.issue()
     now = utcnow()
     await console.sessions.create(
