@@ -3,8 +3,9 @@
 The browser talks only to the console's origin (cookie auth, CSRF-free because it is
 a same-origin websocket with an ``Origin`` check); the console opens the direct
 endpoint (``/direct`` on the fork server, see ``media/direct_wire.py``) on its behalf,
-writes the hello itself — so the direct token never reaches a browser and the
-``owner`` names the signed-in operator — and relays frames both ways:
+writes the hello itself — so the direct token never reaches a browser; ``owner`` is
+the knowledge owner chosen on the page (whose knowledge the bot answers from) and
+``operator`` the signed-in user — and relays frames both ways:
 
 browser → console: first a JSON text ``{"sampleRate": 16000, "knowledgeOwner": "…"}``,
 then binary L16 LE mono frames, and optional ``{"type": "hangup"|"dtmf", …}`` texts.
@@ -63,14 +64,14 @@ def build_hello(settings: Settings, user: Authed, first: str) -> dict[str, Any]:
     kb_owner = params.get("knowledgeOwner")
     if kb_owner is not None and (not isinstance(kb_owner, str) or len(kb_owner) > 128):
         raise TalkError("knowledgeOwner must be a short string")
+    # The bot answers from the knowledge of ``owner`` (as for a call to that number);
+    # without one, the operator is the owner, like the CLI's ``callcontrol call``.
     hello: dict[str, Any] = {
-        "owner": f"console:{user.username}",
+        "owner": kb_owner or f"console:{user.username}",
         "sampleRate": rate,
         "operator": user.username,
         "source": "console",
     }
-    if kb_owner:
-        hello["knowledgeOwner"] = kb_owner
     if settings.fork.direct_token is not None:
         hello["token"] = settings.fork.direct_token.get_secret_value()
     return hello

@@ -322,5 +322,6 @@ async def test_talk_page_streams_the_microphone(tmp_path: Path, sqlite_url: str)
             task.cancel()
         await asyncio.gather(*bot.tasks, return_exceptions=True)
     [hello] = bot.hellos
-    assert hello.sample_rate == 16000 and json.loads(hello.to_json())["knowledgeOwner"] == "9198"
+    assert hello.sample_rate == 16000 and hello.owner == "9198"
+    assert json.loads(hello.to_json())["operator"] == "alice"
     assert bot.samples > 16000 * 0.3  # 16 kHz audio from the fake device arrived

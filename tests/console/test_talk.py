@@ -110,8 +110,8 @@ async def test_talking_to_the_bot_through_the_console(talking: tuple[Console, Ec
         ready = json.loads(await ws.recv())
         assert ready["type"] == "ready" and ready["sampleRate"] == 16000
         [hello] = bot.hellos
-        assert hello.owner == "console:alice" and hello.token == "direct-secret-123"
-        assert hello.extra["knowledgeOwner"] == "9198" and hello.extra["operator"] == "alice"
+        assert hello.owner == "9198" and hello.token == "direct-secret-123"
+        assert hello.extra["operator"] == "alice" and hello.extra["source"] == "console"
         frame = (np.zeros(320, dtype=np.int16)).tobytes()
         for _ in range(12):
             await ws.send(frame)
