@@ -31,7 +31,10 @@ def console_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Set
     unless ``esl`` says otherwise, a fixed console secret."""
     console = {"secret_key": "test-secret-key-0123456789abcdef", **overrides.pop("console", {})}
     esl = {"inbound_enabled": False, "outbound_port": 0, **overrides.pop("esl", {})}
+    # No voice models unless a test asks for them (pipeline={"enabled": True}).
+    pipeline = {"enabled": False, **overrides.pop("pipeline", {})}
     return load_settings(
+        pipeline=pipeline,
         _env_file=None,
         data_dir=overrides.pop("data_dir", tmp_path / "var"),
         database_url=database_url,
