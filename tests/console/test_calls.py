@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from callcontrol.app import Service
-from callcontrol.store.models import Call, Cdr, Turn
+from callcontrol.store.models import Call, Cdr, HitlRequest, Turn
 from tests.console.conftest import Console, add_user, console_settings, running_service, serve
 from tests.fakes.freeswitch import FakeFreeSwitch
 from tests.fakes.freeswitch.scenarios import Extension
@@ -197,6 +197,21 @@ async def _seed(service: Service) -> None:
                         voice_to_voice_ms=ms,
                     )
                 )
+        for n, (cid, outcome, wait_s) in enumerate(
+            [("hist-0", "answered", 10), ("hist-0", "answered", 30), ("hist-2", "timeout", None)]
+        ):
+            created = now - timedelta(minutes=5, seconds=n)
+            s.add(
+                HitlRequest(
+                    call_id=cid,
+                    reason="low_confidence",
+                    question="q",
+                    status="answered" if wait_s else "unresolved",
+                    outcome=outcome,
+                    created_at=created,
+                    answered_at=created + timedelta(seconds=wait_s) if wait_s else None,
+                )
+            )
         old = now - timedelta(days=40)
         s.add(Call(id="old", caller_number="+1999", handled_by="bot", created_at=old))
         s.add(
@@ -217,6 +232,22 @@ async def _seed(service: Service) -> None:
 
 
 async def test_history_search_and_dashboard(console: Console) -> None:
+    await _history_and_dashboard(console)
+
+
+@pytest.mark.postgres
+async def test_history_search_and_dashboard_on_postgres(tmp_path: Path, postgres_url: str) -> None:
+    async with running_service(console_settings(tmp_path, postgres_url)) as service:
+        await add_user(service, "alice")
+        async with serve(service) as url:
+            console = Console(service, url)
+            try:
+                await _history_and_dashboard(console)
+            finally:
+                await console.aclose()
+
+
+async def _history_and_dashboard(console: Console) -> None:
     await _seed(console.service)
     client, _ = await console.signed_in("alice")
     everything = (await client.get("/api/history")).json()
@@ -241,6 +272,10 @@ async def test_history_search_and_dashboard(console: Console) -> None:
     stats = (await client.get("/api/dashboard", params={"period": "7d"})).json()
     assert stats["calls"] == 4
     assert stats["bot_calls"] == 2 and stats["bot_share"] == 0.5
+    assert stats["hitl_requests"] == 3 and stats["hitl_calls"] == 2
+    assert stats["hitl_rate"] == 0.5 and stats["hitl_answered"] == 2
+    assert stats["hitl_unresolved"] == 1
+    assert stats["hitl_answer_s_median"] == pytest.approx(20.0)
     assert stats["v2v_turns"] == 4
     assert stats["v2v_p50_ms"] == pytest.approx(950.0)
     assert stats["v2v_p95_ms"] == pytest.approx(1170.0)
