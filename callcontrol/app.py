@@ -33,7 +33,7 @@ from callcontrol.store.cdr_log import CdrLog
 from callcontrol.store.db import create_engine, migrate, sessionmaker
 from callcontrol.store.recorder import StoreRecorder
 from callcontrol.store.repos import AppSettingsRepo
-from callcontrol.store.writer import DurableWriter
+from callcontrol.store.writer_thread import ThreadedWriter
 
 if TYPE_CHECKING:
     from callcontrol.console.kb import KnowledgeAdmin
@@ -62,7 +62,8 @@ class Service:
         self.metrics = Metrics()
         self.engine = create_engine(settings.effective_database_url)
         self.sessions = sessionmaker(self.engine)
-        self.writer = DurableWriter(self.engine, settings.data_dir / "spool")
+        url = settings.effective_database_url
+        self.writer = ThreadedWriter(lambda: create_engine(url), settings.data_dir / "spool")
         self.cdr_log = CdrLog(settings.data_dir / "cdr") if settings.calls.cdr_jsonl else None
         self.recorder = StoreRecorder(self.writer, self.cdr_log)
         self._live = live
@@ -95,6 +96,12 @@ class Service:
         # ``service.ready_checks["models"] = lambda: pipeline.loaded``.
         self.kb: KnowledgeAdmin | None = None
         self.ready_checks: dict[str, Callable[[], bool]] = {}
+        # The bot takes calls unless a handover was injected (tests) or it is disabled.
+        self._bot_enabled = handover is None and settings.pipeline.enabled
+        self.bot: Any = None
+        self.fork_server: Any = None
+        self._voice_task: asyncio.Task[None] | None = None
+        self._voice_stop = asyncio.Event()
         self._run_migrations = run_migrations
         self._stack = AsyncExitStack()
         self.started = asyncio.Event()
@@ -143,6 +150,8 @@ class Service:
             self.controller.inbound = self.inbound
             await self.inbound.start()
             stack.push_async_callback(self.inbound.stop)
+        if self._bot_enabled:
+            await self._start_bot()
         if settings.esl.mode == "outbound" or settings.esl.outbound_port:
             self.outbound = OutboundServer(
                 settings.esl, self.gevent, self.controller.on_outbound_channel
@@ -157,6 +166,53 @@ class Service:
             redis=bool(settings.redis_url),
         )
         self.started.set()
+
+    async def _start_bot(self) -> None:
+        """The voice bot: fork/direct websocket server now, models loading in the background."""
+        from callcontrol.dialog.manager import BotManager
+        from callcontrol.dialog.session import TurnSink
+        from callcontrol.media.fork_server import ForkServer
+
+        settings, stack = self.settings, self._stack
+        bot = BotManager(
+            settings, sink=TurnSink(self.writer.submit, self.bus, self.metrics), desk=self.desk
+        )
+        self.bot = bot
+        self.controller.handover = bot
+        stack.push_async_callback(self._stop_voice)
+        stack.push_async_callback(bot.stop)
+        self.fork_server = ForkServer(bot, settings.fork, direct=bot)
+        await self.fork_server.start()
+        stack.push_async_callback(self.fork_server.aclose)
+        if not settings.fork.public_url:
+            bot.fork_base = f"ws://{settings.fork.host}:{self.fork_server.port}"
+        self.ready_checks["models"] = lambda: bot.loaded
+        self._voice_task = asyncio.create_task(self._load_voice(bot), name="voice-models")
+
+    async def _load_voice(self, bot: Any) -> None:
+        from callcontrol.dialog.voice import open_voice_pipeline
+        from callcontrol.store.repos import KnowledgeDocumentRepo
+
+        try:
+            async with open_voice_pipeline(
+                self.settings, KnowledgeDocumentRepo(self.sessions)
+            ) as voice:
+                bot.set_voice(voice)
+                self.kb = voice.kb
+                await self._voice_stop.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported on /ready and to waiting calls
+            log.error(
+                "the voice models could not be loaded; the bot cannot take calls", error=str(exc)
+            )
+            bot.voice_failed(exc)
+
+    async def _stop_voice(self) -> None:
+        self._voice_stop.set()
+        task = self._voice_task
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
     async def stop(self) -> None:
         await self._stack.aclose()

@@ -110,14 +110,19 @@ class ModelsSettings(BaseModel):
 class PipelineSettings(BaseModel):
     """Voice pipeline behaviour."""
 
+    enabled: bool = Field(True, description="load the models and let the bot take calls")
     language: str = Field("en", description="'en', a language code, or 'auto'")
     detect_languages: list[str] = Field(
         default_factory=list, description="with 'auto': the languages to pick from (empty: any)"
     )
     vad_threshold: float = Field(0.5, gt=0, lt=1)
     endpoint_silence_ms: int = Field(500, ge=100)
-    min_speech_ms: int = Field(250, ge=0)
-    backchannel_max_ms: int = Field(600, ge=0)
+    # Speech shorter than this is not a turn (clicks, coughs).
+    min_speech_ms: int = Field(150, ge=0)
+    # While the bot talks, caller speech interrupts it once it has lasted this long: shorter
+    # backchannels ("mm") do not. Barge-in reacts ~this + ~60 ms after speech starts, so a
+    # higher value tolerates longer "uh-huh"s at the cost of a slower interruption.
+    backchannel_max_ms: int = Field(150, ge=0)
     vad_neg_threshold: float | None = Field(None, gt=0, lt=1, description="default: -0.15")
     pause_ms: int = Field(200, ge=32, description="silence that starts speculative STT")
     max_turn_ms: int = Field(30_000, ge=1000)
@@ -130,9 +135,9 @@ class PipelineSettings(BaseModel):
     llm_max_tokens: int = Field(96, ge=8)
     history_turns: int = Field(6, ge=0)
     system_prompt: str = (
-        "You are a friendly phone assistant. Answer in one or two short sentences, "
-        "using only the facts given. If the facts do not answer the question, say you "
-        "will pass it to a colleague."
+        "You are a friendly phone assistant. Answer the question in one short sentence "
+        "using the exact words of the facts. Never change days, times or numbers. If the "
+        "facts do not answer the question, say you will pass it to a colleague."
     )
     greeting: str = "Hello, thanks for calling. How can I help you?"
     reprompt: str = "Are you still there?"

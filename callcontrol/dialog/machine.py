@@ -100,7 +100,8 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.SPEAKING, I.BARGE_IN): (S.LISTENING, (A.STOP_PLAYBACK, A.CANCEL_REPLY)),
     (S.SPEAKING, I.QUESTION): (S.THINKING, (A.STOP_PLAYBACK, A.CANCEL_REPLY, A.ANSWER)),
     (S.HOLD, I.HUMAN_ANSWER): (S.THINKING, (A.STOP_PLAYBACK, A.SAY_HUMAN_ANSWER)),
-    (S.HOLD, I.HUMAN_UNAVAILABLE): (S.THINKING, (A.STOP_PLAYBACK, A.SAY_FOLLOW_UP)),
+    # Nobody to ask: the follow-up promise is queued after the hold phrase, not cut into it.
+    (S.HOLD, I.HUMAN_UNAVAILABLE): (S.THINKING, (A.SAY_FOLLOW_UP,)),
     (S.HOLD, I.PLAYBACK_DONE): (S.HOLD, (A.ARM_REASSURANCE,)),
     (S.HOLD, I.REASSURE): (S.HOLD, (A.SAY_REASSURANCE,)),
     (S.HOLD, I.GOODBYE): (S.CLOSING, (A.CANCEL_HUMAN, A.STOP_PLAYBACK, A.SAY_GOODBYE)),
@@ -146,11 +147,13 @@ class DialogMachine:
 
 # -- classifying what the caller said ------------------------------------------------
 
-_GOODBYE = re.compile(
-    r"^\W*(ok(ay)?,?\s+)?(thanks?( you)?( very much)?,?\s*)?"
-    r"(good\s*bye|bye(\s*bye)?|that'?s all|that is all|nothing else|no,? that'?s it)\b",
+_FAREWELL = re.compile(r"\b(good\s*-?\s*bye|bye(\s*bye)?|farewell|see you)\b", re.IGNORECASE)
+_DONE = re.compile(
+    r"^\W*(ok(ay)?\W+)?(that'?s (all|it)|that is all|nothing else|no\W+thanks?( you)?"
+    r"|no\W+that'?s (all|it))\W*$",
     re.IGNORECASE,
 )
+MAX_GOODBYE_WORDS = 8
 _PERSON = re.compile(
     r"\b(talk|speak|put me through|connect me|transfer me)\b.{0,30}"
     r"\b(person|human|someone|somebody|agent|operator|representative|manager|colleague)\b"
@@ -164,7 +167,8 @@ def classify(text: str, sensitive_topics: list[str]) -> tuple[Input, str | None]
     cleaned = text.strip()
     if not re.search(r"\w", cleaned):
         return Input.EMPTY_TURN, None
-    if _GOODBYE.search(cleaned):
+    short = len(cleaned.split()) <= MAX_GOODBYE_WORDS
+    if (short and _FAREWELL.search(cleaned)) or _DONE.match(cleaned):
         return Input.GOODBYE, None
     if _PERSON.search(cleaned):
         return Input.WANTS_PERSON, "caller_request"

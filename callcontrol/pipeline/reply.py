@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from callcontrol.pipeline.base import ChatMessage, LanguageModel, TextToSpeech
@@ -42,8 +42,14 @@ async def speak(
     language: str = "en",
     max_tokens: int = 96,
     first_clause_words: int = 5,
+    review: Callable[[str], str | None] | None = None,
 ) -> AsyncIterator[SpokenSegment]:
-    """Yield the reply's audio phrase by phrase, the first as early as possible."""
+    """Yield the reply's audio phrase by phrase, the first as early as possible.
+
+    ``review(phrase)`` runs on each phrase before it is synthesized: None lets it
+    through; a string is said *instead*, and the reply ends after it (generation
+    stops) — e.g. a guard replacing an unsupported claim with the fact itself.
+    """
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def generate() -> None:
@@ -67,10 +73,16 @@ async def speak(
             if isinstance(item, Exception):
                 raise item
             assert isinstance(item, str)
+            replacement = review(item) if review is not None else None
+            if replacement is not None:
+                producer.cancel()
+                item = replacement
             pcm = await tts.synthesize(item, sample_rate, language)
             if pcm:
                 yield SpokenSegment(index, item, pcm, sample_rate)
                 index += 1
+            if replacement is not None:
+                break
     finally:
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -6,13 +6,13 @@ from callcontrol.calls.cdr import CdrRecord
 from callcontrol.calls.model import Call, Leg, TimelineEntry
 from callcontrol.store.cdr_log import CdrLog
 from callcontrol.store.models import new_id
-from callcontrol.store.writer import DurableWriter, Write
+from callcontrol.store.writer import Write, WriteSink
 
 
 class StoreRecorder:
-    """Implements :class:`callcontrol.calls.base.CallRecorder` on a :class:`DurableWriter`."""
+    """Implements :class:`callcontrol.calls.base.CallRecorder` on the durable writer."""
 
-    def __init__(self, writer: DurableWriter, cdr_log: CdrLog | None) -> None:
+    def __init__(self, writer: WriteSink, cdr_log: CdrLog | None) -> None:
         self._writer = writer
         self._cdr_log = cdr_log
 

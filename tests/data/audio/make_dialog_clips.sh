@@ -1,0 +1,23 @@
+#!/bin/sh
+# Regenerates the dialog tests' caller clips: 8 kHz G.711 mu-law WAV, as a phone sends.
+# Needs espeak-ng and sox (Debian: apt-get install espeak-ng sox); -R -D keep the output
+# stable for a given espeak-ng/sox version.
+set -eu
+cd "$(dirname "$0")"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+say() {  # say NAME RATE TEXT
+    espeak-ng -v en-us -s "$2" -w "$tmp/raw-$1.wav" "$3"
+    sox -R -D "$tmp/raw-$1.wav" "$tmp/$1.wav" silence 1 0.01 1% reverse silence 1 0.01 1% reverse
+}
+say question 130 "When is the weekly meeting?"
+say interrupt 140 "Sorry, stop. Wait a moment please."
+say person 130 "Can I talk to a person please?"
+say bye 130 "Thank you, goodbye."
+# 0.3 s before the words, 1.5 s of silence after (the caller waits for the answer)
+sox -R -D "$tmp/question.wav" -r 8000 -c 1 -e mu-law dialog_question.wav pad 0.3 1.5
+sox -R -D "$tmp/interrupt.wav" -r 8000 -c 1 -e mu-law dialog_interrupt.wav pad 0 1.5
+sox -R -D "$tmp/person.wav" -r 8000 -c 1 -e mu-law dialog_person.wav pad 0.3 1.5
+sox -R -D "$tmp/bye.wav" -r 8000 -c 1 -e mu-law dialog_bye.wav pad 0.3 1.5
+ls -l dialog_*.wav

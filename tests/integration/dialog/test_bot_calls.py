@@ -1,0 +1,189 @@
+"""The voice bot end to end: FreeSWITCH emulator → fork → VAD → Whisper → Qdrant → llama.cpp
+→ Piper → playAudio → play_audio event → uuid_broadcast → what the caller heard.
+
+Real models, real speech (espeak-ng clips at 8 kHz μ-law), one service for the module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from callcontrol.app import Service
+from callcontrol.dialog.machine import State
+from callcontrol.store.models import Turn
+from tests.fakes.freeswitch import FakeFreeSwitch
+from tests.harness import eventually
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.asyncio(loop_scope="module"),
+]
+
+AUDIO = Path(__file__).parents[2] / "data" / "audio"
+
+
+async def start_call(sw: FakeFreeSwitch, service: Service, owner: str, caller: str) -> str:
+    uuid = await sw.inbound_call(
+        caller=caller,
+        destination="5000",
+        variables={"callcontrol_action": "bot", "callcontrol_owner": owner},
+    )
+    # The greeting is played (and finished) before the caller speaks.
+    await eventually(lambda: _done_playbacks(sw, uuid) >= 1, timeout=30)
+    session = await eventually(lambda: service.bot.session(uuid), timeout=10)
+    await eventually(lambda: session.machine.state is State.LISTENING, timeout=10)
+    return uuid
+
+
+def _done_playbacks(sw: FakeFreeSwitch, uuid: str) -> int:
+    return sum(1 for p in sw.captured_audio(uuid).playbacks if p.status == "done")
+
+
+async def reply_after(
+    sw: FakeFreeSwitch, service: Service, uuid: str, before: int, timeout: float = 60
+) -> Any:
+    """The playbacks after the first ``before``, once the bot has answered and listens again."""
+    session = service.bot.session(uuid)
+    assert session is not None
+    await eventually(lambda: len(sw.captured_audio(uuid).playbacks) > before, timeout=timeout)
+    await eventually(
+        lambda: (
+            session.machine.state in (State.LISTENING, State.ENDED)
+            and len(sw.events_for(uuid, "PLAYBACK_START"))
+            == len(sw.events_for(uuid, "PLAYBACK_STOP"))
+        ),
+        timeout=timeout,
+    )
+    return sw.captured_audio(uuid).playbacks[before:]
+
+
+async def test_grounded_answer_and_owner_isolation(
+    switch: FakeFreeSwitch, bot_service: Service, transcribe: Any
+) -> None:
+    # The owner's caller asks when the meeting is.
+    uuid = await start_call(switch, bot_service, "acme", "+15550001")
+    heard_before = len(switch.captured_audio(uuid).playbacks)
+    switch.caller_says(uuid, AUDIO / "dialog_question.wav")
+    reply = await reply_after(switch, bot_service, uuid, heard_before)
+    pcm = b"".join(p.pcm for p in reply)
+    text = transcribe(pcm, reply[0].sample_rate).lower()
+    session = bot_service.bot.session(uuid)
+    assert session is not None
+    said = [(t["speaker"], t["text"]) for t in session.turns]
+    assert "monday" in text, (text, said)
+    assert "10" in text or "ten" in text, text
+    session = bot_service.bot.session(uuid)
+    assert session is not None
+    caller_turns = [t for t in session.turns if t["speaker"] == "caller"]
+    assert "meeting" in caller_turns[0]["text"].lower()
+    bot_turn = next(t for t in session.turns if t["speaker"] == "bot" and t["timings"])
+    waterfall = bot_turn["timings"]
+    for stage in ("stt_done", "retrieval_done", "llm_first_token", "first_audio_sent"):
+        assert stage in waterfall, waterfall
+    assert bot_turn["voice_to_voice_ms"] > 0
+    await switch.far_end_hangup(uuid)
+    await bot_service.controller.wait_finished(uuid, 10)
+
+    # Another owner's caller asks the same and must not get acme's answer.
+    other = await start_call(switch, bot_service, "globex", "+15550002")
+    heard_before = len(switch.captured_audio(other).playbacks)
+    switch.caller_says(other, AUDIO / "dialog_question.wav")
+    reply = await reply_after(switch, bot_service, other, heard_before)
+    text = transcribe(b"".join(p.pcm for p in reply), reply[0].sample_rate).lower()
+    assert "monday" not in text and "room 3" not in text, text
+    await switch.far_end_hangup(other)
+    await bot_service.controller.wait_finished(other, 10)
+
+    # Every turn is persisted with its waterfall.
+    await bot_service.writer.flush()
+    async with bot_service.sessions() as db:
+        rows = list((await db.execute(select(Turn).where(Turn.call_id == uuid))).scalars())
+    speakers = [r.speaker for r in sorted(rows, key=lambda r: r.seq)]
+    assert speakers[:2] == ["bot", "caller"] and "bot" in speakers[2:]
+    answered = [r for r in rows if r.voice_to_voice_ms]
+    assert answered and answered[0].timings["first_audio_sent"] > 0
+
+
+async def test_barge_in_stops_playback_quickly_and_history_keeps_what_was_heard(
+    switch: FakeFreeSwitch, bot_service: Service
+) -> None:
+    uuid = await start_call(switch, bot_service, "acme", "+15550003")
+    before = len(switch.captured_audio(uuid).playbacks)
+    starts = len(switch.events_for(uuid, "PLAYBACK_START"))
+    switch.caller_says(uuid, AUDIO / "dialog_question.wav")
+    # Soon after the answer starts playing, the caller talks over it.
+    await eventually(lambda: len(switch.events_for(uuid, "PLAYBACK_START")) > starts, timeout=60)
+    await asyncio.sleep(0.3)
+    loop_start = switch.caller_says(uuid, AUDIO / "dialog_interrupt.wav")
+    # caller_says answers in loop time; playback records carry wall-clock times.
+    speech_start = time.time() - (asyncio.get_running_loop().time() - loop_start)
+    session = bot_service.bot.session(uuid)
+    assert session is not None
+    turn = await eventually(
+        lambda: next(
+            (t for t in session.turns if t["speaker"] == "bot" and t["interrupted"]), None
+        ),
+        timeout=20,
+    )
+    records = switch.captured_audio(uuid).playbacks
+    broken = [p for p in records[before:] if p.status == "break"]
+    assert broken, [(p.status, p.played_seconds) for p in records]
+    stopped_after = broken[0].stopped_at - speech_start
+    assert 0 < stopped_after <= 0.3, stopped_after
+    # The history keeps only the part of the reply the caller heard.
+    assistant = [m.content for m in session.history if m.role == "assistant"]
+    assert assistant and assistant[-1] == turn["text"]
+    full = " ".join(
+        t["text"] for t in session.turns if t["speaker"] == "bot" and not t["interrupted"]
+    )
+    assert turn["text"] not in ("", full)
+    await switch.far_end_hangup(uuid)
+    await bot_service.controller.wait_finished(uuid, 10)
+
+
+@pytest.mark.parametrize("clip", ["silence.wav", "noise.wav", "pipeline_noise.wav"])
+async def test_silence_and_noise_make_no_turns(
+    switch: FakeFreeSwitch, bot_service: Service, clip: str
+) -> None:
+    uuid = await start_call(switch, bot_service, "acme", "+15550004")
+    session = bot_service.bot.session(uuid)
+    assert session is not None
+    switch.caller_says(uuid, AUDIO / clip)
+    started = time.monotonic()
+    while time.monotonic() - started < 4.0:
+        await asyncio.sleep(0.2)
+    assert [t for t in session.turns if t["speaker"] == "caller"] == []
+    assert session.machine.state is State.LISTENING
+    await switch.far_end_hangup(uuid)
+    await bot_service.controller.wait_finished(uuid, 10)
+
+
+async def test_asking_for_a_person_with_nobody_available_records_a_follow_up(
+    switch: FakeFreeSwitch, bot_service: Service, transcribe: Any
+) -> None:
+    uuid = await start_call(switch, bot_service, "acme", "+15550005")
+    before = len(switch.captured_audio(uuid).playbacks)
+    switch.caller_says(uuid, AUDIO / "dialog_person.wav")
+    reply = await reply_after(switch, bot_service, uuid, before)
+    text = transcribe(b"".join(p.pcm for p in reply), reply[0].sample_rate).lower()
+    assert "colleague" in text or "call you back" in text, text
+    await bot_service.writer.flush()
+    from callcontrol.store.models import HitlRequest
+
+    async with bot_service.sessions() as db:
+        rows = list(
+            (await db.execute(select(HitlRequest).where(HitlRequest.call_id == uuid))).scalars()
+        )
+    assert len(rows) == 1 and rows[0].reason == "caller_request"
+    assert rows[0].status == "unresolved"
+    # The caller says goodbye: a farewell, then the bot hangs up.
+    switch.caller_says(uuid, AUDIO / "dialog_bye.wav")
+    record = await bot_service.controller.wait_finished(uuid, 40)
+    assert record.handled_by == "bot"
