@@ -18,7 +18,7 @@ class Metrics:
         )
         self.event_latency = Histogram(
             "callcontrol_esl_event_handling_seconds",
-            "From an ESL event reaching the event loop to its handling being done",
+            "From an ESL event's bytes being read off the socket to its handling being done",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
             registry=r,
         )

@@ -33,6 +33,8 @@ def make_settings(
             **esl,
         ),
     }
+    # No voice models unless a test asks for them: pipeline={"enabled": True, …}.
+    base["pipeline"] = {"enabled": False, **overrides.pop("pipeline", {})}
     base.update(overrides)
     return Settings(**base)
 

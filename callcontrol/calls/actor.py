@@ -161,7 +161,9 @@ class CallActor:
     async def _on(self, message: Message) -> None:
         if isinstance(message, Stamped):
             await self._on_event(message.event)
-            self.controller.metrics.event_latency.observe(time.perf_counter() - message.received)
+            # From the bytes leaving the socket (or, unknown, reaching the loop) to done.
+            since = message.event.received_at or message.received
+            self.controller.metrics.event_latency.observe(time.perf_counter() - since)
         elif isinstance(message, Timer):
             await self._on_timer(message.name)
         elif isinstance(message, OriginateDone):

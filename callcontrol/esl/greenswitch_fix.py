@@ -14,6 +14,7 @@ Everything here runs on the gevent thread (see :mod:`callcontrol.esl.bridge`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,7 @@ class FixedProtocolMixin:
     # greenswitch's own queue sees it. It must only hand the event over.
     event_sink: EventSink | None = None
     protocol_errors: int = 0
+    _read_at: float = 0.0
 
     def receive_events(self) -> None:
         parser = EslParser()
@@ -84,6 +86,7 @@ class FixedProtocolMixin:
             if not data:
                 break
             parser.feed(data)
+            self._read_at = time.perf_counter()
             for item in parser.messages():
                 if isinstance(item, EslProtocolError):
                     self._protocol_error(item)
@@ -136,7 +139,7 @@ class FixedProtocolMixin:
             self._reply(message)
         elif ctype in _EVENT_TYPES:
             try:
-                event: EslEvent = parse_event(message)
+                event: EslEvent = parse_event(message, self._read_at)
             except EslProtocolError as exc:
                 self._protocol_error(exc)
                 return

@@ -19,9 +19,11 @@ next call continues with the bytes after it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import unquote
 
 from callcontrol.errors import EslProtocolError
@@ -67,6 +69,8 @@ class EslEvent:
     name: str
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     body: str | None = None
+    # time.perf_counter() when its bytes were read off the socket (0.0 when unknown).
+    received_at: float = field(default=0.0, compare=False)
 
     @property
     def subclass(self) -> str | None:
@@ -101,24 +105,69 @@ class EslEvent:
         return self.headers.get(f"variable_{name}", default)
 
 
+# A header block: "Name: value" lines (name: printable ASCII, no ':' or space).
+_HEADER = re.compile(r"([!-9;-~]+):[ ]?([^\r\n]*)\r?\n")
+_BLOCK = re.compile(r"(?:[!-9;-~]+:[^\n]*\n)*")
+
+
 def _parse_header_block(block: bytes, *, url_decoded: bool) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_line in block.split(b"\n"):
-        line = raw_line.rstrip(b"\r")
-        if not line:
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name != name.strip() or b" " in name:
+    # One C-level regex pass over the whole block: events carry ~100 headers and arrive
+    # by the thousand per second; per-line Python handling cost ~140 us an event.
+    text = block.decode("utf-8", errors="replace")
+    if not text.endswith("\n"):
+        text += "\n"
+    text = text.lstrip("\r\n")
+    if _BLOCK.fullmatch(text.replace("\n\n", "\n")) is None:
+        _raise_bad_line(text)
+    pairs = _HEADER.findall(text)
+    if url_decoded:
+        return UrlDecodedHeaders(pairs)
+    return dict(pairs)
+
+
+class UrlDecodedHeaders(dict[str, str]):
+    """Header values URL-decoded on first read: of an event's ~100 headers a handler
+    reads a dozen, and ``unquote`` was a third of the parsing time."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__(pairs)
+        self._raw = {k for k, v in pairs if "%" in v}
+
+    def _decoded(self, key: str) -> str:
+        value = dict.__getitem__(self, key)
+        if key in self._raw:
+            value = unquote(value)
+            dict.__setitem__(self, key, value)
+            self._raw.discard(key)
+        return value
+
+    def __getitem__(self, key: str) -> str:
+        return self._decoded(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._decoded(key) if dict.__contains__(self, key) else default
+
+    def values(self) -> Any:
+        return [self._decoded(k) for k in self]
+
+    def items(self) -> Any:
+        return [(k, self._decoded(k)) for k in self]
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self.items())
+
+
+def _raise_bad_line(text: str) -> None:
+    for line in text.split("\n"):
+        line = line.rstrip("\r")
+        if line and _BLOCK.fullmatch(line + "\n") is None:
             raise EslProtocolError(f"malformed ESL header line {line[:80]!r}")
-        try:
-            name_s = name.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise EslProtocolError(f"non-ASCII ESL header name {name[:80]!r}") from exc
-        if value.startswith(b" "):
-            value = value[1:]
-        text = value.decode("utf-8", errors="replace")
-        headers[name_s] = unquote(text) if url_decoded and "%" in text else text
-    return headers
+    raise EslProtocolError("malformed ESL header block")
 
 
 def parse_headers(block: bytes) -> dict[str, str]:
@@ -227,17 +276,17 @@ class EslParser:
         return None
 
 
-def parse_event(message: EslMessage) -> EslEvent:
+def parse_event(message: EslMessage, received_at: float = 0.0) -> EslEvent:
     """Turn a ``text/event-plain`` or ``text/event-json`` message into an :class:`EslEvent`."""
     ctype = message.content_type
     if ctype == "text/event-plain":
-        return _parse_plain_event(message.body)
+        return _parse_plain_event(message.body, received_at)
     if ctype == "text/event-json":
-        return _parse_json_event(message.body)
+        return _parse_json_event(message.body, received_at)
     raise EslProtocolError(f"not an event: Content-Type {ctype!r}")
 
 
-def _parse_plain_event(body: bytes) -> EslEvent:
+def _parse_plain_event(body: bytes, received_at: float = 0.0) -> EslEvent:
     # Stop header parsing at the first blank line: a body may contain header-like text.
     end = body.find(b"\n\n")
     block, rest = (body, b"") if end < 0 else (body[:end], body[end + 2 :])
@@ -253,10 +302,10 @@ def _parse_plain_event(body: bytes) -> EslEvent:
     name = headers.get("Event-Name")
     if not name:
         raise EslProtocolError("plain event without Event-Name")
-    return EslEvent(name=name, headers=MappingProxyType(headers), body=event_body)
+    return EslEvent(name, MappingProxyType(headers), event_body, received_at)
 
 
-def _parse_json_event(body: bytes) -> EslEvent:
+def _parse_json_event(body: bytes, received_at: float = 0.0) -> EslEvent:
     try:
         obj = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -269,7 +318,7 @@ def _parse_json_event(body: bytes) -> EslEvent:
     if not name:
         raise EslProtocolError("JSON event without Event-Name")
     event_body = raw_body if isinstance(raw_body, str) else None
-    return EslEvent(name=name, headers=MappingProxyType(headers), body=event_body)
+    return EslEvent(name, MappingProxyType(headers), event_body, received_at)
 
 
 def encode_command(command: str, headers: Mapping[str, str] | None = None, body: str = "") -> bytes:

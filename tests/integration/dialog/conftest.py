@@ -39,7 +39,7 @@ async def bot_service(
         tmp,
         esl_port=switch.esl_port,
         fork={"port": 0},
-        pipeline={"cache_dir": model_cache, "silence_reprompt_s": 30},
+        pipeline={"enabled": True, "cache_dir": model_cache, "silence_reprompt_s": 30},
         console={"hitl_timeout_s": 5},
     )
     async with Service(settings) as service:
