@@ -10,8 +10,9 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -304,6 +305,85 @@ def user_passwd(
     password = _read_password(password_stdin)
     _run(set_password(settings, username, password))
     out.print(f"password changed for {username}")
+
+
+# -- knowledge base ---------------------------------------------------------------------
+@asynccontextmanager
+async def _knowledge() -> AsyncIterator[Any]:
+    """The knowledge base the service uses: SQL rows + Qdrant (embedded or QDRANT_URL)."""
+    from callcontrol.pipeline.rag import open_knowledge_service
+    from callcontrol.store.db import create_engine, migrate, sessionmaker
+    from callcontrol.store.repos import KnowledgeDocumentRepo
+
+    settings = _settings()
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await migrate(engine)
+        repo = KnowledgeDocumentRepo(sessionmaker(engine))
+        async with open_knowledge_service(settings, repo) as kb:
+            yield kb
+    finally:
+        await engine.dispose()
+
+
+def _mount_kb() -> None:
+    from callcontrol.pipeline.kb_cli import kb_app, set_kb_factory
+
+    set_kb_factory(_knowledge)
+    app.add_typer(kb_app, name="kb", help="Manage the knowledge base (add, search, list, delete).")
+
+
+_mount_kb()
+
+
+# -- talking to the bot without a phone -----------------------------------------------------
+@app.command("call")
+def call_bot(
+    audio: Annotated[Path, typer.Argument(help="a WAV file (any rate; PCM or G.711)")],
+    owner: Annotated[str, typer.Option(help="whose knowledge answers (DID or tenant)")] = "default",
+    url: Annotated[
+        str | None, typer.Option(help="the worker's direct endpoint, ws://host:port/direct")
+    ] = None,
+    save: Annotated[Path, typer.Option("--out", help="where to save the bot's reply audio")] = Path(
+        "reply.wav"
+    ),
+    token: Annotated[str | None, typer.Option(help="the fork server's direct token")] = None,
+) -> None:
+    """Talk to a running worker as a caller would: stream AUDIO in real time, print the
+    transcript and the bot's replies, save the reply audio."""
+    settings = _settings()
+    from callcontrol.media.codecs import read_wav, write_wav
+    from callcontrol.media.direct_client import call_direct
+
+    try:
+        clip = read_wav(audio)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]cannot read {audio}[/red]: {exc}")
+        raise typer.Exit(2) from exc
+    target = url or f"{settings.fork_public_url}/direct"
+    secret = token or (
+        settings.fork.direct_token.get_secret_value() if settings.fork.direct_token else None
+    )
+
+    def show(event: dict[str, Any]) -> None:
+        if event.get("type") == "turn":
+            speaker = str(event.get("speaker", "?"))
+            colour = {"caller": "cyan", "bot": "green"}.get(speaker, "yellow")
+            note = " [dim](interrupted)[/dim]" if event.get("interrupted") else ""
+            ms = event.get("voice_to_voice_ms")
+            lag = f" [dim]{ms:.0f} ms[/dim]" if isinstance(ms, int | float) else ""
+            out.print(f"[{colour}]{speaker:>6}[/{colour}]: {event.get('text', '')}{note}{lag}")
+
+    result = _run(
+        call_direct(
+            target, clip.samples, clip.sample_rate, owner=owner, token=secret, on_event=show
+        )
+    )
+    reply = result.bot_audio
+    if clip.channels > 1:
+        err.print("note: only the first channel of a multi-channel file was sent")
+    write_wav(save, reply, result.sample_rate)
+    out.print(f"saved {len(reply) / result.sample_rate:.1f} s of bot audio to {save}")
 
 
 def main() -> None:

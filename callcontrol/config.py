@@ -119,10 +119,11 @@ class PipelineSettings(BaseModel):
     endpoint_silence_ms: int = Field(500, ge=100)
     # Speech shorter than this is not a turn (clicks, coughs).
     min_speech_ms: int = Field(150, ge=0)
-    # While the bot talks, caller speech interrupts it once it has lasted this long: shorter
-    # backchannels ("mm") do not. Barge-in reacts ~this + ~60 ms after speech starts, so a
-    # higher value tolerates longer "uh-huh"s at the cost of a slower interruption.
-    backchannel_max_ms: int = Field(150, ge=0)
+    # While the bot talks, caller speech interrupts it once this much of it is voiced:
+    # shorter backchannels ("mm") do not. Playback stops ~this + ~120 ms after the caller
+    # starts (a soft onset is not yet voiced), so raising it tolerates longer "uh-huh"s at
+    # the cost of a slower interruption; 100 keeps barge-in under 300 ms.
+    backchannel_max_ms: int = Field(100, ge=0)
     vad_neg_threshold: float | None = Field(None, gt=0, lt=1, description="default: -0.15")
     pause_ms: int = Field(200, ge=32, description="silence that starts speculative STT")
     max_turn_ms: int = Field(30_000, ge=1000)

@@ -184,6 +184,7 @@ class DialogSession:
         self._task: asyncio.Task[None] | None = None
         self.ended = asyncio.Event()
         self.turns: list[dict[str, Any]] = []
+        self.barge_ins: list[float] = []  # wall times: barge-in seen, output cleared
         output.subscribe(self._on_playback)
         self._log = log.bind(call=call_id)
 
@@ -308,8 +309,11 @@ class DialogSession:
             if self.machine.state is State.LISTENING:
                 await self._feed(Input.BARGE_IN)  # the caller talks: stop the silence clock
         elif isinstance(event, BargeIn):
-            self._log.info("barge-in", voiced_ms=event.voiced_ms)
+            lag = time.monotonic() - self._wall(event.at_ms)
+            self._log.info("barge-in", voiced_ms=event.voiced_ms, detect_lag_ms=round(lag * 1000))
+            self.barge_ins.append(time.time())
             await self._feed(Input.BARGE_IN)
+            self.barge_ins.append(time.time())
         elif isinstance(event, SpeechPaused):
             await self._speculate(event)
         elif isinstance(event, SpeechResumed):

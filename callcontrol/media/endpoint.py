@@ -9,8 +9,9 @@ at the chunk's end; get back events:
 * :class:`SpeechResumed` if speech returns before the endpoint: drop the speculation.
 * :class:`SpeechEnded` after ``endpoint_silence_ms`` of silence (``end_of_turn=True``), or
   when a turn reaches ``max_turn_ms`` (``end_of_turn=False``, speech may go on).
-* :class:`BargeIn` while ``bot_speaking`` is set, once the turn has ``backchannel_max_ms``
-  of voiced audio ("uh-huh" and other short backchannels do not interrupt).
+* :class:`BargeIn` while ``bot_speaking`` is set, once ``backchannel_max_ms`` of voiced
+  audio has accumulated — even before the burst counts as a turn (``min_speech_ms``) —
+  so shorter backchannels ("mm") do not interrupt and longer speech does at once.
 
 A chunk is speech at ``prob >= threshold`` and silence at ``prob < neg_threshold``; in
 between it keeps the previous classification (hysteresis).
@@ -59,13 +60,15 @@ class Action(enum.Enum):
 S, L, Q, P, E, T = Symbol  # short names for the table only
 
 TRANSITIONS: Final[dict[tuple[State, Symbol], tuple[State, tuple[Action, ...]]]] = {
-    (State.IDLE, S): (State.PENDING, (Action.BEGIN,)),
+    (State.IDLE, S): (State.PENDING, (Action.BEGIN, Action.CHECK_BARGE_IN)),
     (State.IDLE, L): (State.SPEAKING, (Action.BEGIN, Action.STARTED, Action.CHECK_BARGE_IN)),
     (State.IDLE, Q): (State.IDLE, ()),
     (State.IDLE, P): (State.IDLE, ()),
     (State.IDLE, E): (State.IDLE, ()),
     (State.IDLE, T): (State.SPEAKING, (Action.BEGIN, Action.STARTED, Action.CHECK_BARGE_IN)),
-    (State.PENDING, S): (State.PENDING, ()),
+    # Barge-in may fire before the burst is long enough to be a turn (backchannel_max_ms
+    # can be shorter than min_speech_ms): interrupting the bot must not wait for it.
+    (State.PENDING, S): (State.PENDING, (Action.CHECK_BARGE_IN,)),
     (State.PENDING, L): (State.SPEAKING, (Action.STARTED, Action.CHECK_BARGE_IN)),
     (State.PENDING, Q): (State.PENDING, ()),
     (State.PENDING, P): (State.IDLE, (Action.DISCARD,)),

@@ -12,7 +12,7 @@ say() {  # say NAME RATE TEXT
     sox -R -D "$tmp/raw-$1.wav" "$tmp/$1.wav" silence 1 0.01 1% reverse silence 1 0.01 1% reverse
 }
 say question 130 "When is the weekly meeting?"
-say interrupt 140 "Sorry, stop. Wait a moment please."
+say interrupt 140 "Wait, wait. I have another question."
 say person 130 "Can I talk to a person please?"
 say bye 130 "Thank you, goodbye."
 # 0.3 s before the words, 1.5 s of silence after (the caller waits for the answer)
