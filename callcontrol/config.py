@@ -91,6 +91,7 @@ class ModelsSettings(BaseModel):
     # 1, not 2: llama.cpp's threads spin on barriers, and on a shared 2-core box a
     # second thread made first tokens 10x slower whenever anything else ran.
     llm_threads: int = Field(1, ge=1)
+    llm_batch_threads: int = Field(2, ge=1, description="threads for prompt evaluation")
     llm_context: int = Field(2048, ge=256)
     embed_threads: int = Field(1, ge=1)
     tts_threads: int = Field(1, ge=1)
@@ -125,7 +126,7 @@ class PipelineSettings(BaseModel):
     # the cost of a slower interruption; 100 keeps barge-in under 300 ms.
     backchannel_max_ms: int = Field(100, ge=0)
     vad_neg_threshold: float | None = Field(None, gt=0, lt=1, description="default: -0.15")
-    pause_ms: int = Field(200, ge=32, description="silence that starts speculative STT")
+    pause_ms: int = Field(150, ge=32, description="silence that starts speculative STT")
     max_turn_ms: int = Field(30_000, ge=1000)
     no_speech_threshold: float = Field(0.6, ge=0, le=1)
     top_k: int = Field(3, ge=1)
@@ -134,7 +135,9 @@ class PipelineSettings(BaseModel):
     kb_chunk_words: int = Field(100, ge=10, description="knowledge chunk size, in words")
     kb_overlap_words: int = Field(20, ge=0, description="words repeated between chunks")
     llm_max_tokens: int = Field(96, ge=8)
-    history_turns: int = Field(6, ge=0)
+    # Exchanges of history in each prompt: every prompt token costs first-token latency
+    # (~1-2 ms here), and the bundled 135M model uses little context well.
+    history_turns: int = Field(2, ge=0)
     system_prompt: str = (
         "You are a friendly phone assistant. Answer the question in one short sentence "
         "using the exact words of the facts. Never change days, times or numbers. If the "

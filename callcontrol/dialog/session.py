@@ -551,7 +551,7 @@ class DialogSession:
         text, interrupted = run.heard()
         if not run.handles:
             return
-        if text:
+        if text and run.text_source != "phrase":  # canned phrases would be parroted back
             self.history.append(ChatMessage("assistant", text))
         await self._record_turn(
             "bot", text, timings=run.timings, interrupted=interrupted, retrieval=run.passages

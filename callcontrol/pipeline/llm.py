@@ -167,7 +167,9 @@ class LlamaCppLLM:
                     model_path=str(path),
                     n_ctx=models.llm_context,
                     n_threads=models.llm_threads,
-                    n_threads_batch=models.llm_threads,
+                    # Prompt evaluation happens while nothing else computes (STT is done,
+                    # TTS has not started): it can have both cores; generation overlaps TTS.
+                    n_threads_batch=models.llm_batch_threads,
                     n_batch=512,
                     verbose=False,
                 )
