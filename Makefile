@@ -36,8 +36,8 @@ check: install ## ruff (lint + format check) and mypy --strict on callcontrol/
 	$(BIN)/ruff format --check callcontrol tests
 	$(BIN)/mypy callcontrol
 
-bench: install ## run the benchmarks; JSON results land in bench-results/
-	$(BIN)/python -m tests.bench
+bench: install ## run the benchmarks (BENCH=name… for some); JSON in bench-results/
+	$(BIN)/python -m tests.bench $(BENCH)
 
 load: install ## sipp load test: make load TARGET=host:port RATE=1 CALLS=10
 	$(BIN)/python -m tests.load.run --target "$(TARGET)" --rate "$(or $(RATE),1)" --calls "$(or $(CALLS),10)"

@@ -186,6 +186,9 @@ class Service:
         stack.push_async_callback(self.fork_server.aclose)
         if not settings.fork.public_url:
             bot.fork_base = f"ws://{settings.fork.host}:{self.fork_server.port}"
+        if not settings.console.direct_url and not settings.fork.port:
+            # An ephemeral fork port: tell the console's talk page where it landed.
+            settings.console.direct_url = f"ws://127.0.0.1:{self.fork_server.port}/direct"
         self.ready_checks["models"] = lambda: bot.loaded
         self._voice_task = asyncio.create_task(self._load_voice(bot), name="voice-models")
 

@@ -1,0 +1,218 @@
+"""Contract tests against a real FreeSWITCH 1.10 with mod_audio_fork (marker ``freeswitch``).
+
+Run with the project's own configuration (``freeswitch/conf`` + ``dialplan``) loaded::
+
+    CALLCONTROL_TEST_ESL=127.0.0.1:8021:<password> pytest -m freeswitch tests/contract
+
+Optional: ``CALLCONTROL_TEST_BOT_NUMBER`` (9000), ``CALLCONTROL_TEST_EXTENSION`` (an
+extension of the directory that is not registered, 1001), ``CALLCONTROL_TEST_FORK_HOST``
+(the address FreeSWITCH uses to reach this machine's websocket server, 127.0.0.1).
+Calls are made with ``loopback/`` so no SIP phone is needed. Without the variable every
+test here is skipped: FreeSWITCH cannot be installed where CI runs, and the same
+scenarios run against the emulator in tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from callcontrol.calls.machine import LegState
+from callcontrol.config import EslSettings
+from callcontrol.esl.bridge import GeventThread
+from callcontrol.esl.commands import parse_show_json
+from callcontrol.esl.inbound import InboundConnection
+from callcontrol.esl.protocol import EslEvent
+from callcontrol.media.base import ForkConsumer, ForkLink
+from callcontrol.media.fork_server import ForkServer
+from callcontrol.media.fork_wire import (
+    ForkMetadata,
+    PlayAudio,
+    build_fork_start_command,
+    build_fork_stop_command,
+)
+from tests.harness import RecordingHandover, eventually, make_settings, running_service
+
+pytestmark = [pytest.mark.freeswitch, pytest.mark.integration]
+
+TARGET = os.environ.get("CALLCONTROL_TEST_ESL")
+BOT = os.environ.get("CALLCONTROL_TEST_BOT_NUMBER", "9000")
+EXTENSION = os.environ.get("CALLCONTROL_TEST_EXTENSION", "1001")
+FORK_HOST = os.environ.get("CALLCONTROL_TEST_FORK_HOST", "127.0.0.1")
+
+if not TARGET:
+    pytest.skip(
+        "no real FreeSWITCH: set CALLCONTROL_TEST_ESL=host:port:password", allow_module_level=True
+    )
+
+HOST, PORT, PASSWORD = TARGET.split(":", 2)
+
+
+def esl_settings(**extra: object) -> EslSettings:
+    return EslSettings(
+        host=HOST,
+        port=int(PORT),
+        password=PASSWORD,
+        outbound_port=0,
+        reconnect_initial=0.1,
+        reconnect_max=1.0,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest_asyncio.fixture
+async def esl() -> AsyncIterator[InboundConnection]:
+    thread = GeventThread()
+    events: list[EslEvent] = []
+    conn = InboundConnection(esl_settings(), thread, on_event=events.append)
+    conn.captured = events  # type: ignore[attr-defined]
+    await conn.start()
+    await conn.wait_connected(10)
+    try:
+        yield conn
+    finally:
+        await conn.api("hupall NORMAL_CLEARING")
+        await conn.stop()
+        thread.stop()
+
+
+async def test_commands_replies_and_background_jobs(esl: InboundConnection) -> None:
+    status = await esl.api("status")
+    assert status.ok and "FreeSWITCH" in status.text
+    rows = parse_show_json((await esl.api("show channels as json")).text)
+    assert isinstance(rows, list)
+    job = await esl.bgapi("status", timeout=10)
+    assert "FreeSWITCH" in job.text
+    missing = await esl.api("uuid_kill 00000000-0000-4000-8000-000000000000")
+    assert not missing.ok and "No such channel" in missing.text
+    assert (await esl.api("module_exists mod_audio_fork")).text.strip() == "true"
+
+
+async def test_bot_number_reaches_the_bot_and_leaves_a_cdr(tmp_path: Path) -> None:
+    handover = RecordingHandover()
+    settings = make_settings(tmp_path, esl_port=int(PORT), esl={"host": HOST, "password": PASSWORD})
+    async with running_service(settings, handover=handover) as service:
+        assert service.inbound is not None
+        await service.inbound.api(f"originate loopback/{BOT}/default &park()", timeout=15)
+        await handover.wait(timeout=10)
+        handle = handover.handles[0]
+        assert handle.call.state is LegState.BOT and handle.call.action == "bot"
+        await handle.hangup()
+        record = await service.controller.wait_finished(handle.id, 10)
+        assert record.handled_by == "bot" and record.answer_at is not None
+        assert record.hangup_cause == "NORMAL_CLEARING"
+        await service.inbound.api("hupall NORMAL_CLEARING")
+
+
+async def test_unanswered_extension_is_taken_over_by_the_bot(tmp_path: Path) -> None:
+    handover = RecordingHandover()
+    settings = make_settings(tmp_path, esl_port=int(PORT), esl={"host": HOST, "password": PASSWORD})
+    async with running_service(settings, handover=handover) as service:
+        assert service.inbound is not None
+        await service.inbound.api(f"originate loopback/{EXTENSION}/default &park()", timeout=15)
+        await handover.wait(timeout=20)
+        call = handover.handles[0].call
+        assert call.action == "extension" and call.extension == EXTENSION
+        takeover = next(e for e in call.timeline if e.name == "no_answer_takeover")
+        assert takeover.data["reason"].startswith("extension ")
+        await service.inbound.api("hupall NORMAL_CLEARING")
+        await service.controller.wait_finished(call.id, 10)
+
+
+class _Capture:
+    """A fork registry/consumer that keeps what FreeSWITCH streams."""
+
+    def __init__(self, call_id: str, token: str) -> None:
+        self.call_id, self.token = call_id, token
+        self.metadata: ForkMetadata | None = None
+        self.link: ForkLink | None = None
+        self.samples = 0
+        self.frames = 0
+        self.texts: list[str] = []
+        self.closed: tuple[int, str] | None = None
+        self.attached = asyncio.Event()
+
+    def expected_token(self, call_id: str) -> str | None:
+        return self.token if call_id == self.call_id else None
+
+    def attach(self, call_id: str, metadata: ForkMetadata, link: ForkLink) -> ForkConsumer:
+        self.metadata, self.link = metadata, link
+        self.attached.set()
+        return self
+
+    def on_audio(self, samples: np.ndarray, sample_rate: int) -> bool:
+        self.samples += len(samples)
+        self.frames += 1
+        return True
+
+    def on_text(self, text: str) -> None:
+        self.texts.append(text)
+
+    def on_close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+async def test_audio_fork_streams_and_plays_back(esl: InboundConnection) -> None:
+    events: list[EslEvent] = esl.captured  # type: ignore[attr-defined]
+    # Nobody runs the bot here: answer the parked loopback leg ourselves.
+    uuid = "cc-contract-fork"
+    job = asyncio.create_task(
+        esl.bgapi(
+            f"originate {{origination_uuid={uuid}}}loopback/{BOT}/default &park()", timeout=30
+        )
+    )
+
+    async def other_leg() -> str | None:
+        rows = parse_show_json((await esl.api("show channels as json")).text)
+        return next((r["uuid"] for r in rows if r["name"].endswith(f"{BOT}-b")), None)
+
+    b_leg = await eventually(other_leg, timeout=10)
+    assert (await esl.api(f"uuid_answer {b_leg}")).ok
+    assert (await job).ok
+    capture = _Capture(uuid, "tok123")
+    async with ForkServer(capture, host="0.0.0.0", port=0) as server:
+        url = f"ws://{FORK_HOST}:{server.port}/fork/{uuid}"
+        start = build_fork_start_command(
+            uuid, url, mix="mono", rate=16000, metadata={"callId": uuid, "token": "tok123"}
+        )
+        assert (await esl.api(start)).ok
+        await asyncio.wait_for(capture.attached.wait(), 10)
+        assert capture.metadata is not None and capture.metadata.to_dict()["token"] == "tok123"
+        await eventually(lambda: capture.samples >= 16000, timeout=10)  # a second of audio
+        # playAudio → the module writes a file and fires play_audio naming it.
+        tone = (np.sin(np.arange(8000) * 2 * np.pi * 440 / 16000) * 8000).astype(np.int16)
+        assert capture.link is not None
+        await capture.link.send_message(PlayAudio(tone.tobytes(), 16000))
+        play = await eventually(
+            lambda: next(
+                (
+                    e
+                    for e in events
+                    if e.subclass == "mod_audio_fork::play_audio" and e.unique_id == uuid
+                ),
+                None,
+            ),
+            timeout=10,
+        )
+        body = json.loads(play.body or "{}")
+        assert body["file"].endswith(".r16") and "audioContent" not in body
+        assert (await esl.api(f"uuid_broadcast {uuid} {body['file']} aleg")).ok
+        await eventually(
+            lambda: any(e.name == "PLAYBACK_STOP" and e.unique_id == uuid for e in events),
+            timeout=10,
+        )
+        assert (await esl.api(build_fork_stop_command(uuid, text='{"bye":1}'))).ok
+        await eventually(lambda: capture.closed is not None, timeout=10)
+        assert capture.closed is not None and capture.closed[0] == 1000
+        assert capture.texts == ['{"bye":1}']
+    started = time.monotonic()
+    connect = [e for e in events if e.subclass == "mod_audio_fork::connect" and e.unique_id == uuid]
+    assert connect, f"no connect event within {time.monotonic() - started:.1f}s"
