@@ -101,7 +101,10 @@ async def test_bot_number_reaches_the_bot_and_leaves_a_cdr(tmp_path: Path) -> No
     settings = make_settings(tmp_path, esl_port=int(PORT), esl={"host": HOST, "password": PASSWORD})
     async with running_service(settings, handover=handover) as service:
         assert service.inbound is not None
-        await service.inbound.api(f"originate loopback/{BOT}/default &park()", timeout=15)
+        # bgapi: a synchronous `api originate` blocks this connection until the call is
+        # answered, and the answer (uuid_answer) has to travel on the same connection.
+        made = await service.inbound.bgapi(f"originate loopback/{BOT}/default &park()", timeout=15)
+        assert made.ok, made.text
         await handover.wait(timeout=10)
         handle = handover.handles[0]
         assert handle.call.state is LegState.BOT and handle.call.action == "bot"
@@ -117,7 +120,10 @@ async def test_unanswered_extension_is_taken_over_by_the_bot(tmp_path: Path) -> 
     settings = make_settings(tmp_path, esl_port=int(PORT), esl={"host": HOST, "password": PASSWORD})
     async with running_service(settings, handover=handover) as service:
         assert service.inbound is not None
-        await service.inbound.api(f"originate loopback/{EXTENSION}/default &park()", timeout=15)
+        made = await service.inbound.bgapi(
+            f"originate loopback/{EXTENSION}/default &park()", timeout=30
+        )
+        assert made.ok, made.text
         await handover.wait(timeout=20)
         call = handover.handles[0].call
         assert call.action == "extension" and call.extension == EXTENSION
