@@ -1,11 +1,11 @@
-"""End to end with the real bot: these need the dialog wired into ``Service``.
+"""End to end with the real bot: the service's own dialog, the real models, the emulator.
 
 They drive the documented seams only — an emulated call handed to the service's own
 bot (``Service(settings)`` without a stand-in handover), the HITL desk the dialog
-calls, and the media direct endpoint behind the talk page — so they pass as soon as
-the wiring exists, and skip (saying why) until then:
+calls, and the media direct endpoint behind the talk page:
 
-* the transcript the real bot produces shows on the call page as it speaks;
+* a knowledge entry an operator adds in the page answers the next caller, and the
+  transcript shows on the call page as the bot speaks;
 * a question the bot cannot answer reaches the HITL queue, and the operator's answer
   is spoken to the caller;
 * the talk page answers a question spoken through Chromium's fake microphone.
@@ -75,7 +75,7 @@ async def real_bot(
     )
     async with Service(settings) as service:
         if service.controller.handover is None:
-            pytest.skip(NEEDS_DIALOG)
+            pytest.fail(NEEDS_DIALOG)
         assert service.inbound is not None
         await service.inbound.wait_connected(5)
         fork = getattr(service, "fork_server", None)
@@ -104,17 +104,24 @@ async def real_bot(
                 await console.aclose()
 
 
-async def test_real_bot_transcript_shows_on_the_call_page(
+async def test_kb_entry_added_in_the_page_answers_the_next_caller(
     chromium: Browser, real_bot: Console, fake_switch: FakeFreeSwitch, tmp_path: Path
 ) -> None:
     page = await sign_in(chromium, real_bot.url, "alice")
+    # An operator teaches the bot a fact in the knowledge-base page…
+    await page.goto(real_bot.url + "/kb?owner=9198")
+    await page.fill("#add-title", "Weekly meeting")
+    await page.fill("#add-text", "The weekly meeting is on Monday at 10 am in room 3.")
+    await page.click("#add-form button[type=submit]")
+    await expect(page.locator("#docs")).to_contain_text("Weekly meeting")
+    # …and the next caller who asks hears it, live on the call page.
     await page.goto(real_bot.url + "/calls")
     await connected(page)
     call_id = await fake_switch.inbound_call(
         caller="+15550400",
         destination="9198",
         variables={"callcontrol_action": "bot", "callcontrol_owner": "9198"},
-        audio=pcm_wav("parking", tmp_path / "parking.wav", before_s=5.0),  # after the greeting
+        audio=pcm_wav("question", tmp_path / "question.wav", before_s=5.0),  # after the greeting
     )
     await page.locator(f'#calls tr[data-id="{call_id}"]').get_by_role("link").click()
     transcript = page.locator("#transcript")
@@ -122,9 +129,9 @@ async def test_real_bot_transcript_shows_on_the_call_page(
     await expect(transcript.locator(".turn.bot").first).to_contain_text(
         greeting.split(",")[0], timeout=30_000
     )
-    await expect(transcript.locator(".turn.caller")).to_contain_text("park", timeout=60_000)
+    await expect(transcript.locator(".turn.caller")).to_contain_text("meeting", timeout=60_000)
     answer = transcript.locator(".turn.bot").nth(1)
-    await expect(answer).to_contain_text("garage", timeout=60_000)  # from the knowledge base
+    await expect(answer).to_contain_text("Monday", timeout=60_000)  # from the page's entry
     await expect(answer.locator(".waterfall")).to_contain_text("voice to voice")
     await screenshot(page, "e2e-call")
 
@@ -159,7 +166,7 @@ async def test_talk_page_answers_a_spoken_question(tmp_path: Path, real_bot: Con
         async with connect(url, open_timeout=2):
             pass
     except OSError:
-        pytest.skip(f"no direct endpoint at {url}: needs the fork server wired into Service")
+        pytest.fail(f"no direct endpoint at {url}: the fork server should be wired into Service")
     clip = pcm_wav("parking", tmp_path / "parking.wav")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(

@@ -147,7 +147,8 @@ def environment(service: Mapping[str, Any]) -> dict[str, str]:
 
 
 def compose_binary() -> list[str] | None:
-    """A Compose v2 CLI if one is installed (`docker compose` plugin or `docker-compose`)."""
+    """A real Compose CLI if one is installed: the v2 plugin (`docker compose`), or a
+    standalone `docker-compose` (v2, or Debian's v1.29 — CI installs that one)."""
     docker = shutil.which("docker")
     if docker:
         probe = subprocess.run(
@@ -158,6 +159,11 @@ def compose_binary() -> list[str] | None:
     standalone = shutil.which("docker-compose")
     if standalone:
         probe = subprocess.run([standalone, "version"], capture_output=True, text=True, check=False)
-        if probe.returncode == 0 and "v2" in probe.stdout:
+        if probe.returncode == 0:
             return [standalone]
     return None
+
+
+def compose_is_v1(cli: list[str]) -> bool:
+    probe = subprocess.run([*cli, "version"], capture_output=True, text=True, check=False)
+    return "version 1." in probe.stdout
