@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from callcontrol.aio import first_done
 from callcontrol.console.context import Console
 from callcontrol.console.deps import Authed
 from callcontrol.live import topics as bus_topics
@@ -135,13 +136,7 @@ async def serve_live(
                 _receive(websocket),
                 _heartbeat(console, user),
             ]
-            tasks = [asyncio.create_task(job) for job in jobs]
-            try:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            done = await first_done(*jobs)
             for task in done:
                 error = task.exception()
                 if isinstance(error, Resync):

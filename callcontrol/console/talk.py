@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from callcontrol.aio import first_done
 from callcontrol.config import Settings
 from callcontrol.console.deps import Authed
 
@@ -134,16 +135,9 @@ async def serve_talk(websocket: WebSocket, settings: Settings, user: Authed) -> 
     close_code, reason = 1000, ""
     async with upstream:
         await upstream.send(json.dumps(hello, separators=(",", ":")))
-        tasks = [
-            asyncio.create_task(_browser_to_bot(websocket, upstream)),
-            asyncio.create_task(_bot_to_browser(upstream, websocket)),
-        ]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        done = await first_done(
+            _browser_to_bot(websocket, upstream), _bot_to_browser(upstream, websocket)
+        )
         for task in done:
             error = task.exception()
             if isinstance(error, TalkError):

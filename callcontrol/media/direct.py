@@ -25,6 +25,7 @@ import numpy as np
 import structlog
 from websockets.asyncio.server import ServerConnection
 
+from callcontrol.aio import cancel_and_wait
 from callcontrol.config import ForkSettings
 from callcontrol.media.base import (
     AudioOutput,
@@ -97,13 +98,9 @@ class DirectPlayback:
 
     async def _stop_task(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        # wait() neither raises the task's CancelledError nor swallows our own cancellation
-        await asyncio.wait([task])
-        if not task.cancelled() and task.exception() is not None:
-            log.error("direct.playback_failed", exc_info=task.exception())
+        error = await cancel_and_wait(task)
+        if error is not None:
+            log.error("direct.playback_failed", exc_info=error)
 
     # --- AudioOutput -----------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import structlog
 
+from callcontrol.aio import cancel_and_wait
 from callcontrol.media.base import (
     ForkLink,
     PlaybackControl,
@@ -219,12 +220,9 @@ class ForkPlayback:
 
     async def _stop_task(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        await asyncio.wait([task])  # never swallows our own cancellation
-        if not task.cancelled() and task.exception() is not None:
-            log.error("playback.task_failed", exc_info=task.exception())
+        error = await cancel_and_wait(task)
+        if error is not None:
+            log.error("playback.task_failed", exc_info=error)
 
     async def _run(self) -> None:
         while True:
