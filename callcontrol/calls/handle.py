@@ -51,7 +51,7 @@ class CallHandle:
             try:
                 listener(event)
             except Exception:  # noqa: BLE001 - a listener bug must not break the call
-                log.exception("call listener failed", call=self.id, event=event.key)
+                log.exception("call listener failed", call=self.id, esl_event=event.key)
 
     async def api(self, command: str, *, timeout: float | None = None) -> ApiReply:
         reply = await self.commands.api(command, timeout=timeout)

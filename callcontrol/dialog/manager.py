@@ -197,6 +197,11 @@ class BotManager:
                 await bot.handle.hangup("NORMAL_TEMPORARY_FAILURE")
             return
         await asyncio.sleep(0.5 * bot.attempts)
+        # A fork that failed to connect (or was dropped) keeps its media bug attached, and a
+        # start with the same bug name is refused ("bug audio_fork already attached",
+        # seen on FreeSWITCH 1.10.12): stop it first.
+        with contextlib.suppress(EslError, CallControlError):
+            await bot.handle.commands.api(build_fork_stop_command(bot.handle.id))
         try:
             await self._start_fork(bot)
         except (EslError, CallControlError) as exc:
@@ -284,7 +289,7 @@ class BotManager:
         try:
             fork_event = parse_fork_event(key, event.body)
         except ForkProtocolError as exc:
-            log.warning("unreadable mod_audio_fork event", event=key, error=str(exc))
+            log.warning("unreadable mod_audio_fork event", esl_event=key, error=str(exc))
             return
         kind = key.split("::", 1)[1]
         metrics.fork_events.labels(kind).inc()
@@ -294,7 +299,7 @@ class BotManager:
         if isinstance(fork_event, ConnectEvent):
             log.info("audio fork connected", call=call_id)
         elif isinstance(fork_event, ConnectFailedEvent):
-            log.warning("audio fork could not connect", call=call_id, event=repr(fork_event))
+            log.warning("audio fork could not connect", call=call_id, details=repr(fork_event))
             self._spawn(self._retry_fork(bot, "connect_failed"), f"fork-retry-{call_id}", bot.tasks)
         elif isinstance(fork_event, DisconnectEvent):
             session = bot.session

@@ -191,7 +191,7 @@ class InboundConnection:
             try:
                 self._on_event(event)
             except Exception:  # noqa: BLE001 - one bad handler must not stop delivery
-                log.exception("event handler failed", event=event.key)
+                log.exception("event handler failed", esl_event=event.key)
 
     def _job_done(self, job: str, body: str) -> None:
         fut = self._jobs.pop(job, None)

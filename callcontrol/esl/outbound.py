@@ -67,7 +67,7 @@ class OutboundChannel:
         try:
             listener(item)
         except Exception:  # noqa: BLE001 - a handler bug must not drop the call
-            log.exception("outbound event handler failed", uuid=self.uuid, event=item.key)
+            log.exception("outbound event handler failed", uuid=self.uuid, esl_event=item.key)
 
     def listen(self, listener: EventListener) -> None:
         """Start receiving this call's events (those that came meanwhile first)."""

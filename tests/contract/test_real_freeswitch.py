@@ -133,6 +133,28 @@ async def test_unanswered_extension_is_taken_over_by_the_bot(tmp_path: Path) -> 
         await service.controller.wait_finished(call.id, 10)
 
 
+async def parked_loopback_call(esl: InboundConnection, uuid: str) -> None:
+    """An answered, parked loopback call whose a-leg is ``uuid`` (no worker runs here,
+    so the bot number's leg is answered by hand)."""
+
+    async def channels() -> set[str]:
+        rows = parse_show_json((await esl.api("show channels as json")).text)
+        return {r["uuid"] for r in rows if r["name"].endswith(f"{BOT}-b")}
+
+    before = await channels()
+    job = asyncio.create_task(
+        esl.bgapi(
+            f"originate {{origination_uuid={uuid}}}loopback/{BOT}/default &park()", timeout=30
+        )
+    )
+
+    async def new_leg() -> str | None:
+        return next(iter(await channels() - before), None)
+
+    assert (await esl.api(f"uuid_answer {await eventually(new_leg, timeout=10)}")).ok
+    assert (await job).ok
+
+
 class _Capture:
     """A fork registry/consumer that keeps what FreeSWITCH streams."""
 
@@ -168,21 +190,8 @@ class _Capture:
 
 async def test_audio_fork_streams_and_plays_back(esl: InboundConnection) -> None:
     events: list[EslEvent] = esl.captured  # type: ignore[attr-defined]
-    # Nobody runs the bot here: answer the parked loopback leg ourselves.
     uuid = "cc-contract-fork"
-    job = asyncio.create_task(
-        esl.bgapi(
-            f"originate {{origination_uuid={uuid}}}loopback/{BOT}/default &park()", timeout=30
-        )
-    )
-
-    async def other_leg() -> str | None:
-        rows = parse_show_json((await esl.api("show channels as json")).text)
-        return next((r["uuid"] for r in rows if r["name"].endswith(f"{BOT}-b")), None)
-
-    b_leg = await eventually(other_leg, timeout=10)
-    assert (await esl.api(f"uuid_answer {b_leg}")).ok
-    assert (await job).ok
+    await parked_loopback_call(esl, uuid)
     capture = _Capture(uuid, "tok123")
     async with ForkServer(capture, host="0.0.0.0", port=0) as server:
         url = f"ws://{FORK_HOST}:{server.port}/fork/{uuid}"
@@ -222,3 +231,23 @@ async def test_audio_fork_streams_and_plays_back(esl: InboundConnection) -> None
     started = time.monotonic()
     connect = [e for e in events if e.subclass == "mod_audio_fork::connect" and e.unique_id == uuid]
     assert connect, f"no connect event within {time.monotonic() - started:.1f}s"
+
+
+async def test_a_failed_fork_keeps_its_bug_until_stopped(esl: InboundConnection) -> None:
+    """Seen on 1.10.12: after connect_failed the media bug stays attached, so a restart
+    with the same bug name is refused until the fork is stopped (the bot's retry does)."""
+    events: list[EslEvent] = esl.captured  # type: ignore[attr-defined]
+    uuid = "cc-contract-refork"
+    await parked_loopback_call(esl, uuid)
+    dead = build_fork_start_command(uuid, f"ws://{FORK_HOST}:9/fork/{uuid}", metadata={"a": 1})
+    assert (await esl.api(dead)).ok  # +OK even though nothing listens
+    await eventually(
+        lambda: any(
+            e.subclass == "mod_audio_fork::connect_failed" and e.unique_id == uuid for e in events
+        ),
+        timeout=10,
+    )
+    again = await esl.api(dead)
+    assert not again.ok, again.text  # -ERR Operation Failed: bug already attached
+    assert (await esl.api(build_fork_stop_command(uuid))).ok
+    assert (await esl.api(dead)).ok

@@ -188,3 +188,24 @@ async def test_asking_for_a_person_with_nobody_available_records_a_follow_up(
     switch.caller_says(uuid, AUDIO / "dialog_bye.wav")
     record = await bot_service.controller.wait_finished(uuid, 40)
     assert record.handled_by == "bot"
+
+
+async def test_unreachable_fork_is_retried_counted_and_the_call_ended(
+    switch: FakeFreeSwitch, bot_service: Service
+) -> None:
+    bot = bot_service.bot
+    saved, bot.fork_base = bot.fork_base, "ws://127.0.0.1:9"  # nothing listens there
+    metric = bot_service.metrics.fork_events.labels("connect_failed")
+    before = metric._value.get()
+    try:
+        uuid = await switch.inbound_call(
+            caller="+15550006", variables={"callcontrol_action": "bot", "callcontrol_owner": "acme"}
+        )
+        record = await bot_service.controller.wait_finished(uuid, 20)
+    finally:
+        bot.fork_base = saved
+    retries = bot_service.settings.fork.connect_retries
+    assert metric._value.get() - before == retries + 1  # every attempt failed and was counted
+    starts = [e for e in switch.events_for(uuid) if e.name == "CUSTOM"]
+    assert len([e for e in starts if e.subclass == "mod_audio_fork::connect_failed"]) == retries + 1
+    assert record.hangup_cause == "NORMAL_TEMPORARY_FAILURE"
