@@ -193,3 +193,46 @@ async def test_health_shows_the_esl_connection(fake_switch: FakeFreeSwitch, tmp_
             assert ready.status_code == 503 and ready.json()["checks"]["esl"] is False
             metrics = (await client.get("/metrics")).text
             assert "callcontrol_esl_connected 0.0" in metrics
+
+
+async def _migrate_with_the_cli(url: str, tmp_path: Path) -> set[str]:
+    env = {**os.environ, "DATABASE_URL": url, "CALLCONTROL_DATA_DIR": str(tmp_path / "var")}
+    for _ in range(2):  # idempotent: a second run changes nothing and succeeds
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "callcontrol", "migrate"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "schema is current" in done.stdout
+    from sqlalchemy import inspect
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+EXPECTED_TABLES = {
+    "alembic_version", "calls", "legs", "call_events", "turns", "cdrs", "hitl_requests",
+    "operators", "knowledge_documents", "app_settings", "console_sessions",
+}  # fmt: skip
+
+
+async def test_migrate_command_creates_the_schema_in_sqlite(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    assert EXPECTED_TABLES <= await _migrate_with_the_cli(sqlite_url, tmp_path)
+
+
+@pytest.mark.postgres
+async def test_migrate_command_creates_the_schema_in_postgres(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    assert EXPECTED_TABLES <= await _migrate_with_the_cli(postgres_url, tmp_path)
