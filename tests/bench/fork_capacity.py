@@ -31,6 +31,7 @@ REC = (
     Path(__file__).parents[1]
     / "data"
     / "recordings"
+    / "freeswitch-1.10.12"
     / "ws-fork-mono-16k.audio-L16LE-16000Hz-1ch.raw"
 )
 SUBPROTOCOL = "audio.drachtio.org"

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from callcontrol.errors import EslProtocolError
 from callcontrol.esl.protocol import EslMessage, EslParser, encode_command, parse_event
+from tests.recordings import esl_captures, recv_bytes
 
-REC = Path(__file__).parents[2] / "data" / "recordings"
-
-RECORDINGS = sorted(REC.glob("*.recv.bin"))
+RECORDINGS = esl_captures()
 
 
 def frame_all(data: bytes, chunk: int) -> list[EslMessage | EslProtocolError]:
@@ -27,9 +25,9 @@ def frame_all(data: bytes, chunk: int) -> list[EslMessage | EslProtocolError]:
     return out
 
 
-@pytest.mark.parametrize("path", RECORDINGS, ids=lambda p: p.name)
-def test_recordings_frame_identically_whatever_the_chunking(path: Path) -> None:
-    data = path.read_bytes()
+@pytest.mark.parametrize("name", RECORDINGS)
+def test_recordings_frame_identically_whatever_the_chunking(name: str) -> None:
+    data = recv_bytes(name)
     whole = frame_all(data, len(data))
     assert whole and not any(isinstance(m, EslProtocolError) for m in whole)
     # Byte at a time and odd chunk sizes (split UTF-8 sequences) give the same messages.
@@ -46,7 +44,7 @@ def test_recordings_frame_identically_whatever_the_chunking(path: Path) -> None:
 
 
 def _fork_json_bodies(name: str) -> list[str]:
-    data = (REC / name).read_bytes()
+    data = recv_bytes(name)
     bodies = []
     for message in frame_all(data, 13):
         assert isinstance(message, EslMessage)
@@ -58,7 +56,7 @@ def _fork_json_bodies(name: str) -> list[str]:
     return bodies
 
 
-@pytest.mark.parametrize("name", ["audio-fork-esl-plain.recv.bin", "audio-fork-esl-json.recv.bin"])
+@pytest.mark.parametrize("name", ["audio-fork-esl-plain", "audio-fork-esl-json"])
 def test_mod_audio_fork_json_bodies_arrive_intact(name: str) -> None:
     compact, pretty = _fork_json_bodies(name)
     data = json.loads(compact)["data"]
@@ -78,7 +76,7 @@ def test_mod_audio_fork_json_bodies_arrive_intact(name: str) -> None:
 
 
 def test_play_audio_event_carries_the_temp_file() -> None:
-    data = (REC / "audio-fork-esl-plain.recv.bin").read_bytes()
+    data = recv_bytes("audio-fork-esl-plain")
     files = []
     for message in frame_all(data, len(data)):
         assert isinstance(message, EslMessage)
@@ -93,7 +91,7 @@ def test_play_audio_event_carries_the_temp_file() -> None:
 
 
 def test_outbound_connect_reply_has_channel_headers_and_no_body() -> None:
-    data = (REC / "esl-outbound-async-full-linger.recv.bin").read_bytes()
+    data = recv_bytes("esl-outbound-async-full-linger")
     first = frame_all(data, 5)[0]
     assert isinstance(first, EslMessage)
     assert first.content_type == "command/reply"

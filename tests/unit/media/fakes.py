@@ -15,7 +15,7 @@ from callcontrol.media.base import AudioOutput, ForkConsumer, ForkLink, MediaLin
 from callcontrol.media.direct_wire import DirectHello
 from callcontrol.media.fork_wire import ForkMetadata, Int16Array, new_fork_token
 
-REC = Path(__file__).parents[2] / "data" / "recordings"
+REC = Path(__file__).parents[2] / "data" / "recordings" / "freeswitch-1.10.12"
 
 
 class RecordingConsumer:

@@ -28,8 +28,9 @@ from callcontrol.media.fork_wire import (
     PlayAudioEvent,
     Transcription,
 )
+from tests.recordings import recv_bytes
 
-REC = Path(__file__).parents[2] / "data" / "recordings"
+REC = Path(__file__).parents[2] / "data" / "recordings" / "freeswitch-1.10.12"
 UUID = "8bb39c01-0730-4849-bec0-2025c7656f2c"
 
 
@@ -264,7 +265,7 @@ def test_bad_event_bodies(subclass: str, body: str | None) -> None:
 def test_every_recorded_fork_event_parses(name: str) -> None:
     """Replay FreeSWITCH's ESL bytes for the fork session and parse each CUSTOM body."""
     parser = EslParser()
-    parser.feed((REC / f"{name}.recv.bin").read_bytes())
+    parser.feed(recv_bytes(name))
     seen: list[object] = []
     for message in parser.messages():
         assert isinstance(message, EslMessage), message
