@@ -160,10 +160,7 @@ class CallActor:
 
     async def _on(self, message: Message) -> None:
         if isinstance(message, Stamped):
-            await self._on_event(message.event)
-            # From the bytes leaving the socket (or, unknown, reaching the loop) to done.
-            since = message.event.received_at or message.received
-            self.controller.metrics.event_latency.observe(time.perf_counter() - since)
+            await self._on_event(message.event, message.event.received_at or message.received)
         elif isinstance(message, Timer):
             await self._on_timer(message.name)
         elif isinstance(message, OriginateDone):
@@ -191,15 +188,20 @@ class CallActor:
         self._record_last()
 
     # -- events -----------------------------------------------------------------------
-    async def _on_event(self, event: EslEvent) -> None:
+    async def _on_event(self, event: EslEvent, since: float) -> None:
         call = self.call
         leg, new_state = call.apply(event)
         self.leg_seen.setdefault(leg.id, time.monotonic())
         self._record_last()
-        self.controller.metrics.esl_events.labels(event.name).inc()
+        metrics = self.controller.metrics
+        metrics.esl_events.labels(event.name).inc()
         if new_state is not None:
             await self._changed(leg)
         self.handle.notify(event)
+        # Handled: applied, recorded, published, listeners told — from the bytes leaving the
+        # socket. What it causes (uuid_answer…) is sent next; FreeSWITCH's time to answer
+        # those commands is not callcontrol's and is not counted.
+        metrics.event_latency.observe(time.perf_counter() - since)
         if self.finished:
             return
         if leg.id == call.id:

@@ -135,8 +135,13 @@ async def send_command(
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[EslMessage] = loop.create_future()
 
+    poster = client.poster
+
     def post(message: EslMessage | None, exc: BaseException | None) -> None:
-        loop.call_soon_threadsafe(_settle, fut, message, exc)
+        if poster is not None:
+            poster.post(_settle, fut, message, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, fut, message, exc)
 
     slot = ReplySlot(post)
     thread.submit(lambda: client.send_nowait(command, slot))

@@ -24,6 +24,7 @@ import structlog
 from greenswitch import esl as gs
 
 from callcontrol.errors import EslNotConnectedError, EslProtocolError
+from callcontrol.esl.poster import LoopPoster
 from callcontrol.esl.protocol import EslEvent, EslMessage, EslParser, parse_event
 
 log = structlog.get_logger(__name__)
@@ -72,6 +73,9 @@ class FixedProtocolMixin:
     # Called on the reader greenlet for every event and disconnect notice, before
     # greenswitch's own queue sees it. It must only hand the event over.
     event_sink: EventSink | None = None
+    # Hands replies to asyncio in order with the events (see callcontrol.esl.poster).
+    poster: LoopPoster | None = None
+    event_handlers: dict[str, Any]
     protocol_errors: int = 0
     _read_at: float = 0.0
 
@@ -163,7 +167,8 @@ class FixedProtocolMixin:
         sink = self.event_sink
         if sink is not None:
             sink(item)
-        self._esl_event_queue.put(item)
+        if self.event_handlers:  # greenswitch's own handlers (outbound sessions) only
+            self._esl_event_queue.put(item)
 
     def send_nowait(self, data: str, slot: ReplySlot) -> None:
         """Write a command; its reply goes to ``slot`` (FIFO, like greenswitch's own)."""

@@ -30,6 +30,7 @@ from callcontrol.esl.client import (
 )
 from callcontrol.esl.commands import ApiReply
 from callcontrol.esl.greenswitch_fix import FixedInboundESL
+from callcontrol.esl.poster import LoopPoster
 from callcontrol.esl.protocol import EslEvent, EslMessage, encode_command
 
 log = structlog.get_logger(__name__)
@@ -60,6 +61,7 @@ class InboundConnection:
         self._events = tuple(dict.fromkeys(("BACKGROUND_JOB", "HEARTBEAT", *events)))
         self._custom = tuple(custom_events)
         self._client: Any = None
+        self._poster: LoopPoster | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = asyncio.Event()
         self._connected = asyncio.Event()
@@ -136,6 +138,7 @@ class InboundConnection:
         assert loop is not None
         self._closed.clear()
         subscription = subscribe_command(settings.event_format, self._events, self._custom)
+        poster = self._poster = LoopPoster(loop)
 
         def build_and_connect() -> Any:
             client = FixedInboundESL(
@@ -153,6 +156,7 @@ class InboundConnection:
 
             client.on_closed = closed
             client.on_protocol_error = protocol_error
+            client.poster = poster
             client.event_sink = self._from_gevent
             client.connect()
             reply: EslMessage = client.send(subscription, timeout=settings.command_timeout)
@@ -180,9 +184,9 @@ class InboundConnection:
     # -- events ------------------------------------------------------------------
     def _from_gevent(self, event: EslEvent | EslMessage) -> None:
         """greenswitch handler (gevent thread): hand over, never block."""
-        loop = self._loop
-        if loop is not None and isinstance(event, EslEvent):
-            loop.call_soon_threadsafe(self._deliver, event)
+        poster = self._poster
+        if poster is not None and isinstance(event, EslEvent):
+            poster.post(self._deliver, event)
 
     def _deliver(self, event: EslEvent) -> None:
         if event.name == "BACKGROUND_JOB" and event.job_uuid:

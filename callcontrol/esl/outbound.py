@@ -25,6 +25,7 @@ from callcontrol.esl.bridge import GeventThread, send_command
 from callcontrol.esl.client import AUDIO_FORK_EVENTS, EventListener, subscribe_command
 from callcontrol.esl.commands import ApiReply, check_uuid
 from callcontrol.esl.greenswitch_fix import FixedOutboundSession
+from callcontrol.esl.poster import LoopPoster
 from callcontrol.esl.protocol import EslEvent, EslMessage, encode_command
 
 log = structlog.get_logger(__name__)
@@ -169,12 +170,13 @@ class OutboundServer:
         done = gevent.event.Event()
         session = FixedOutboundSession(address, sock)
         session.on_closed = done.set
+        poster = session.poster = LoopPoster(loop)
         box: list[OutboundChannel] = []
         pending: list[EslEvent | EslMessage] = []
 
         def sink(item: EslEvent | EslMessage) -> None:
             if box:
-                loop.call_soon_threadsafe(box[0]._deliver, item)
+                poster.post(box[0]._deliver, item)
             else:
                 pending.append(item)
 
@@ -199,11 +201,11 @@ class OutboundServer:
         channel = OutboundChannel(self._thread, session, reply.headers, settings.command_timeout)
         box.append(channel)
         for item in pending:
-            loop.call_soon_threadsafe(channel._deliver, item)
+            poster.post(channel._deliver, item)
         self.accepted += 1
         loop.call_soon_threadsafe(self._spawn, channel)
         done.wait()
-        loop.call_soon_threadsafe(channel.closed.set)
+        poster.post(channel.closed.set)  # after the last events, in order
 
     # -- asyncio side -----------------------------------------------------------------
     def _spawn(self, channel: OutboundChannel) -> None:
