@@ -190,6 +190,13 @@ class Service:
             # An ephemeral fork port: tell the console's talk page where it landed.
             settings.console.direct_url = f"ws://127.0.0.1:{self.fork_server.port}/direct"
         self.ready_checks["models"] = lambda: bot.loaded
+        # What an admin changes in the console (greeting, phrases, threshold…) applies live.
+        from callcontrol.dialog.overrides import PipelineOverrides
+        from callcontrol.store.repos import AppSettingsRepo
+
+        overrides = PipelineOverrides(settings, self.bus, AppSettingsRepo(self.sessions).all)
+        await overrides.start()
+        stack.push_async_callback(overrides.stop)
         self._voice_task = asyncio.create_task(self._load_voice(bot), name="voice-models")
 
     async def _load_voice(self, bot: Any) -> None:

@@ -11,6 +11,8 @@
   worker runs that call.
 * ``operators`` — {id, username, status} when an operator's status changes.
 * ``bot.handover`` — {call_id, owner} when call control hands a call to the bot.
+* ``settings`` — {key, value} when an admin changes a setting in the console (value null:
+  back to the configured default); the desk and the bot apply their own keys live.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ HITL = "hitl"
 HITL_ANSWER = "hitl.answer"
 OPERATORS = "operators"
 BOT_HANDOVER = "bot.handover"
+SETTINGS = "settings"
 
 
 def call_topic(call_id: str) -> str:
