@@ -145,7 +145,6 @@ class Service:
                 self.gevent,
                 on_event=self.controller.on_inbound_event,
                 on_connected=self.controller.reconcile,
-                events=_inbound_events(settings),
             )
             self.controller.inbound = self.inbound
             await self.inbound.start()
@@ -255,11 +254,3 @@ class Service:
             "database": self.writer.stats.as_dict(),
             "calls_active": len(self.controller.calls),
         }
-
-
-def _inbound_events(settings: Settings) -> tuple[str, ...]:
-    from callcontrol.esl.client import CHANNEL_EVENTS
-
-    # In outbound mode calls arrive on their own sockets, but the inbound
-    # connection still follows channels so legs we originate (extensions) are seen.
-    return CHANNEL_EVENTS

@@ -40,6 +40,7 @@ from callcontrol.esl import commands as cmd
 from callcontrol.esl.client import EslCommands
 from callcontrol.esl.commands import ApiReply, parse_show_json
 from callcontrol.esl.protocol import EslEvent
+from callcontrol.live import topics
 from callcontrol.live.base import EventBus, LiveState
 from callcontrol.metrics import Metrics
 
@@ -321,7 +322,7 @@ class CallController:
     async def hand_to_bot(self, handle: CallHandle) -> None:
         call = handle.call
         log.info("call handed to the bot", call=call.id, owner=call.owner)
-        await self.bus.publish("bot.handover", {"call_id": call.id, "owner": call.owner})
+        await self.bus.publish(topics.BOT_HANDOVER, {"call_id": call.id, "owner": call.owner})
         if self.handover is None:
             return
         try:

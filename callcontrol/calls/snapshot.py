@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from callcontrol.calls.model import Call, TimelineEntry
+from callcontrol.calls.model import Call
 
 
 def call_snapshot(call: Call) -> dict[str, Any]:
@@ -26,14 +26,4 @@ def call_snapshot(call: Call) -> dict[str, Any]:
             leg.id: {"role": leg.role, "state": leg.state.value, "number": leg.number}
             for leg in call.legs.values()
         },
-    }
-
-
-def timeline_entry(call: Call, entry: TimelineEntry) -> dict[str, Any]:
-    return {
-        "call_id": call.id,
-        "at": entry.at.isoformat(),
-        "name": entry.name,
-        "leg": entry.leg_id,
-        "data": entry.data,
     }

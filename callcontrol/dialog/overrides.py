@@ -16,11 +16,11 @@ from typing import Any
 import structlog
 
 from callcontrol.config import PipelineSettings, Settings
+from callcontrol.live import topics
 from callcontrol.live.base import EventBus
 
 log = structlog.get_logger(__name__)
 
-TOPIC = "settings"
 PREFIX = "pipeline."
 
 
@@ -64,7 +64,7 @@ class PipelineOverrides:
         self._task = asyncio.create_task(self._follow(), name="pipeline-overrides")
 
     async def _follow(self) -> None:
-        async with self._bus.subscribe(TOPIC) as subscription:
+        async with self._bus.subscribe(topics.SETTINGS) as subscription:
             async for _topic, message in subscription:
                 key = message.get("key")
                 if isinstance(key, str):

@@ -18,28 +18,6 @@ _UUID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _CAUSE = re.compile(r"^[A-Z_]{2,40}$")
 _DTMF = re.compile(r"^[0-9A-Da-d*#wW]{1,64}(@\d{1,5})?$")
 
-HANGUP_CAUSES = frozenset(
-    {
-        "NORMAL_CLEARING",
-        "USER_BUSY",
-        "NO_ANSWER",
-        "NO_USER_RESPONSE",
-        "CALL_REJECTED",
-        "ORIGINATOR_CANCEL",
-        "MEDIA_TIMEOUT",
-        "NORMAL_TEMPORARY_FAILURE",
-        "UNALLOCATED_NUMBER",
-        "SUBSCRIBER_ABSENT",
-        "LOSE_RACE",
-        "MANAGER_REQUEST",
-        "SYSTEM_SHUTDOWN",
-        "RECOVERY_ON_TIMER_EXPIRE",
-        "DESTINATION_OUT_OF_ORDER",
-        "NORMAL_UNSPECIFIED",
-        "ALLOTTED_TIMEOUT",
-    }
-)
-
 
 def check_uuid(value: str) -> str:
     if not _UUID.match(value):
@@ -135,12 +113,6 @@ def send_dtmf(uuid: str, digits: str) -> str:
 
 def exists(uuid: str) -> str:
     return f"uuid_exists {check_uuid(uuid)}"
-
-
-def setvar(uuid: str, name: str, value: str) -> str:
-    _check_arg(name, "variable name")
-    _check_arg(value, "variable value")
-    return f"uuid_setvar {check_uuid(uuid)} {name} {value}"
 
 
 @dataclass(frozen=True, slots=True)

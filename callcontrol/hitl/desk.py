@@ -45,7 +45,7 @@ log = structlog.get_logger(__name__)
 
 HITL_NS = "hitl"
 # Admin changes from the console ({"key", "value"}; see console/overrides.py).
-SETTINGS_TOPIC = "settings"
+SETTINGS_TOPIC = topics.SETTINGS
 TIMEOUT_KEY = "console.hitl_timeout_s"
 OPERATORS_NS = "operators"
 PRESENCE_NS = "presence"
