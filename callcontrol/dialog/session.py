@@ -185,6 +185,7 @@ class DialogSession:
         self.ended = asyncio.Event()
         self.turns: list[dict[str, Any]] = []
         self.barge_ins: list[float] = []  # wall times: barge-in seen, output cleared
+        self.handoffs: list[dict[str, Any]] = []  # every question handed to a person
         output.subscribe(self._on_playback)
         self._log = log.bind(call=call_id)
 
@@ -593,6 +594,10 @@ class DialogSession:
 
         self._human = self._spawn(wait(), "hitl")
         self._log.info("question handed to a person", reason=reason)
+        handoff = {"type": "handoff", "reason": reason, "question": self._human_question}
+        self.handoffs.append(handoff)
+        if self._notify_client is not None:
+            self._spawn(self._notify_client(handoff), "notify-handoff")
 
     async def _on_human(self, outcome: HitlOutcome) -> None:
         self._human = None

@@ -85,6 +85,26 @@ def test_kb_serve_and_call_from_the_command_line(
         audio = read_wav(reply)
         heard = transcribe(audio.samples.tobytes(), audio.sample_rate).lower()
         assert "monday" in heard, (heard, called.stdout)
+
+        # A question that starts with its first sample barges in on the greeting; once the
+        # file has been sent the client waits for the bot to answer it (it used to hang up
+        # there: the bot had been quiet since the barge-in, and printed no answer).
+        called = subprocess.run(
+            [*cli, "call", str(AUDIO / "dialog_barge_question.wav"), "--owner", "acme",
+             "--url", f"ws://127.0.0.1:{fork}/direct", "--out", str(reply)],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert called.returncode == 0, called.stdout + called.stderr
+        lines = [line.strip() for line in called.stdout.splitlines()]
+        said = [i for i, line in enumerate(lines) if line.startswith("caller:")]
+        assert said and "meeting" in lines[said[-1]].lower(), called.stdout
+        replies = [line for line in lines[said[-1] :] if line.startswith("bot:")]
+        assert replies, called.stdout  # the answer, after the caller's words
+        assert "monday" in replies[-1].lower(), called.stdout
+        assert "(interrupted)" not in replies[-1], called.stdout
+        assert "voice-to-voice" in replies[-1], called.stdout
+        greeting = [line for line in lines[: said[0]] if line.startswith("bot:")]
+        assert greeting and "(interrupted)" in greeting[0], called.stdout  # the clip cut it
     finally:
         server.send_signal(signal.SIGTERM)
         try:
