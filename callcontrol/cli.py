@@ -328,7 +328,11 @@ def user_passwd(
 # -- knowledge base ---------------------------------------------------------------------
 @asynccontextmanager
 async def _knowledge() -> AsyncIterator[Any]:
-    """The knowledge base the service uses: SQL rows + Qdrant (embedded or QDRANT_URL)."""
+    """The knowledge base the service uses: SQL rows and chunks (+ QDRANT_URL's vectors).
+
+    Running workers pick the changes up from the database within
+    ``pipeline.kb_refresh_s``: no need to stop them.
+    """
     from callcontrol.pipeline.rag import open_knowledge_service
     from callcontrol.store.db import create_engine, migrate, sessionmaker
     from callcontrol.store.repos import KnowledgeDocumentRepo
@@ -338,7 +342,7 @@ async def _knowledge() -> AsyncIterator[Any]:
     try:
         await migrate(engine)
         repo = KnowledgeDocumentRepo(sessionmaker(engine))
-        async with open_knowledge_service(settings, repo) as kb:
+        async with open_knowledge_service(settings, repo, watch=False) as kb:
             yield kb
     finally:
         await engine.dispose()
@@ -366,12 +370,21 @@ def call_bot(
         "reply.wav"
     ),
     token: Annotated[str | None, typer.Option(help="the fork server's direct token")] = None,
+    linger: Annotated[
+        float, typer.Option(help="hang up once the bot has answered and been quiet this long (s)")
+    ] = 3.0,
+    timeout: Annotated[
+        float, typer.Option(help="give up this many seconds after the file has been sent")
+    ] = 120.0,
 ) -> None:
-    """Talk to a running worker as a caller would: stream AUDIO in real time, print the
-    transcript and the bot's replies, save the reply audio."""
+    """Talk to a running worker as a caller would: stream AUDIO in real time, wait for the
+    bot's answer to your last words, print the transcript and the bot's replies, save the
+    reply audio."""
     settings = _settings()
+    from rich.markup import escape
+
     from callcontrol.media.codecs import read_wav, write_wav
-    from callcontrol.media.direct_client import call_direct
+    from callcontrol.media.direct_client import CallEnd, call_direct
 
     try:
         clip = read_wav(audio)
@@ -382,26 +395,59 @@ def call_bot(
     secret = token or (
         settings.fork.direct_token.get_secret_value() if settings.fork.direct_token else None
     )
+    if clip.channels > 1:
+        err.print("note: only the first channel of a multi-channel file is sent")
+
+    handoff_reasons = {
+        "caller_request": "you asked for one",
+        "low_confidence": "the knowledge base has no confident answer",
+        "sensitive": "a sensitive topic",
+    }
 
     def show(event: dict[str, Any]) -> None:
-        if event.get("type") == "turn":
+        kind = event.get("type")
+        if kind == "turn":
             speaker = str(event.get("speaker", "?"))
             colour = {"caller": "cyan", "bot": "green"}.get(speaker, "yellow")
+            text = escape(" ".join(str(event.get("text") or "").split())) or "[dim]…[/dim]"
             note = " [dim](interrupted)[/dim]" if event.get("interrupted") else ""
             ms = event.get("voice_to_voice_ms")
-            lag = f" [dim]{ms:.0f} ms[/dim]" if isinstance(ms, int | float) else ""
-            out.print(f"[{colour}]{speaker:>6}[/{colour}]: {event.get('text', '')}{note}{lag}")
+            lag = f" [dim](voice-to-voice {ms:.0f} ms)[/dim]" if isinstance(ms, int | float) else ""
+            line = f"[{colour}]{speaker:>8}[/{colour}]: {text}{note}{lag}"
+            out.print(line, soft_wrap=True)
+        elif kind == "handoff":
+            reason = str(event.get("reason") or "")
+            why = escape(handoff_reasons.get(reason, reason or "no reason given"))
+            out.print(f"[yellow]{'hand-off':>8}[/yellow]: to a person ({why})", soft_wrap=True)
 
     result = _run(
         call_direct(
-            target, clip.samples, clip.sample_rate, owner=owner, token=secret, on_event=show
+            target,
+            clip.mono(),
+            clip.sample_rate,
+            owner=owner,
+            token=secret,
+            linger_s=linger,
+            max_s=clip.duration_s + timeout,
+            on_event=show,
         )
     )
     reply = result.bot_audio
-    if clip.channels > 1:
-        err.print("note: only the first channel of a multi-channel file was sent")
     write_wav(save, reply, result.sample_rate)
-    out.print(f"saved {len(reply) / result.sample_rate:.1f} s of bot audio to {save}")
+    out.print(
+        f"saved {len(reply) / result.sample_rate:.1f} s of bot audio to {save}", soft_wrap=True
+    )
+    waiting = f" waiting for {result.waiting_for}" if result.waiting_for else ""
+    if result.ended is CallEnd.HUNG_UP:
+        out.print("the bot ended the call")
+    elif result.ended is CallEnd.NO_REPLY:
+        err.print(
+            f"note: the bot sent nothing for {result.reply_timeout_s:g} s while the call was"
+            f"{waiting}: hung up (the bot drops sounds it takes for noise)"
+        )
+    elif result.ended is CallEnd.TIMEOUT:
+        err.print(f"[red]gave up[/red] {timeout:g} s after the file{waiting}")
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ class Editable:
 
 EDITABLE: tuple[Editable, ...] = (
     Editable("console.hitl_timeout_s", "number", "Seconds a caller waits for an operator"),
-    Editable("pipeline.min_retrieval_score", "number", "Retrieval score the bot answers from"),
+    Editable("pipeline.min_confidence", "number", "Retrieval confidence the bot answers from"),
     Editable("pipeline.sensitive_topics", "list", "Topics always handed to a person"),
     Editable("pipeline.greeting", "text", "Greeting"),
     Editable("pipeline.hold_phrase", "text", "Hold phrase (asking a colleague)"),

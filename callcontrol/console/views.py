@@ -139,6 +139,9 @@ def passage_view(p: Passage, min_score: float) -> dict[str, Any]:
         "title": p.title,
         "chunk": p.chunk,
         "text": p.text,
+        "context": p.context,
         "score": round(p.score, 4),
+        "dense": p.dense,
+        "coverage": p.coverage,
         "confident": p.score >= min_score,
     }

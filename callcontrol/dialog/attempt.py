@@ -24,10 +24,11 @@ from callcontrol.dialog.grounding import FactGuard
 from callcontrol.dialog.machine import Input, classify
 from callcontrol.dialog.voice import TimedLLM, VoicePipeline
 from callcontrol.media.codecs import Float32Array
+from callcontrol.pipeline.answer import Answer, compose, search_query
 from callcontrol.pipeline.base import ChatMessage, Passage, Transcript
 from callcontrol.pipeline.prompt import build_messages, select_passages
 from callcontrol.pipeline.rag import is_confident
-from callcontrol.pipeline.reply import SpokenSegment, speak
+from callcontrol.pipeline.reply import FixedText, SpokenSegment, speak
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +92,7 @@ class TurnAttempt:
     task: asyncio.Task[None] | None = None
     guard: FactGuard | None = None
     guarded: bool = False
+    answer: Answer | None = None
 
     def start(
         self,
@@ -136,17 +138,26 @@ class TurnAttempt:
             if self.kind in (Input.GOODBYE, Input.EMPTY_TURN):
                 self._decide("not_a_question")
                 return
-            passages = await voice.kb.search(owner or "default", transcript.text, settings.top_k)
+            earlier = [m.content for m in history if m.role == "user"]
+            if earlier and earlier[-1] == transcript.text:
+                earlier.pop()  # the session may already have added this turn
+            query = search_query(transcript.text, earlier)
+            passages = await voice.kb.search(owner or "default", query, settings.top_k)
             self.passages = passages
             self.timings.retrieval_done = time.monotonic()
             if self.kind is not Input.QUESTION:
                 self._decide("not_a_question")
                 return
-            if not is_confident(passages, settings.min_retrieval_score):
+            answer = compose(transcript.text, passages) if passages else None
+            if answer is None or not is_confident(passages, settings.min_confidence):
                 self._decide("low_confidence")
                 return
             self._decide("answer")
-            chosen = select_passages(passages, min_score=settings.min_retrieval_score)
+            self.answer = answer
+            if settings.answer_style == "extractive":
+                await self._speak_text(voice, answer.text, sample_rate, transcript.language)
+                return
+            chosen = select_passages(passages, min_score=settings.min_confidence)
             messages = build_messages(
                 settings.system_prompt,
                 transcript.text,
@@ -154,7 +165,12 @@ class TurnAttempt:
                 history,
                 history_turns=settings.history_turns,
             )
-            self.guard = FactGuard([p.text for p in chosen], transcript.text)
+            self.guard = FactGuard(
+                [p.text for p in chosen],
+                transcript.text,
+                fallback=answer.text,
+                system_prompt=settings.system_prompt,
+            )
             await self._speak(voice, messages, sample_rate, transcript.language, settings)
         except asyncio.CancelledError:
             raise
@@ -183,6 +199,17 @@ class TurnAttempt:
     def _decide(self, verdict: Verdict) -> None:
         if not self.verdict.done():
             self.verdict.set_result(verdict)
+
+    async def _speak_text(
+        self, voice: VoicePipeline, text: str, sample_rate: int, language: str
+    ) -> None:
+        """Say a composed answer: phrase by phrase, the first as soon as it is synthesized."""
+        stream = speak(FixedText(text), voice.tts, [], sample_rate=sample_rate, language=language)
+        async with contextlib.aclosing(cast(AsyncGenerator[SpokenSegment, None], stream)) as it:
+            async for segment in it:
+                if self.timings.first_audio_ready is None:
+                    self.timings.first_audio_ready = time.monotonic()
+                self.segments.put_nowait(segment)
 
     async def _speak(
         self,

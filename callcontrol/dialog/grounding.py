@@ -1,13 +1,19 @@
-"""A guard against a small model speaking specifics that are not in the facts. Pure.
+"""The verifier between the language model and the caller's ear. Pure.
 
-The bundled LLM (SmolLM2-135M) mostly copies the retrieved facts, but now and
-then swaps them: "room 10" for "room 3 at 10 am", "monthly" for "weekly". On a
-phone line a wrong day, time or number is worse than a plain answer, so every
-phrase is checked *before* it is synthesized: each specific it contains — a
-number, a time, a weekday, a month, an ordinal, a frequency word — must appear in
-the facts together with a neighbouring word ("room 3", "10 am", "on Monday").
-When a phrase fails, the reply ends there and the caller hears instead the fact
-sentence that best matches their question, word for word.
+A model rephrasing facts can still swap them ("room 10" for "room 3 at 10 am"),
+negate them ("you can't return…"), invent a name, or read its own instructions
+back. Every phrase is checked *before* it is synthesized:
+
+* each specific it contains — a number, a time, a weekday, a month, an ordinal, a
+  frequency word — must appear in the facts next to a neighbouring word
+  ("room 3", "10 am", "on Monday");
+* each name (a capitalized word inside a sentence) must appear in the facts or in
+  the caller's question;
+* a negation ("not", "never", "closed", "n't") must be in the facts too;
+* it must not repeat the system prompt (four words in a row from it).
+
+When a phrase fails, the reply ends there and the caller hears instead the
+extractive answer (``pipeline/answer.py``): the fact itself, cleaned for speech.
 """
 
 from __future__ import annotations
@@ -62,24 +68,53 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
 
 
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+(?:[-'][A-Za-z]+)?)\b")
+_NEGATION = re.compile(r"\b(not|never|no|cannot|closed|none|nobody)\b|n't\b", re.IGNORECASE)
+_LEADING_ANSWER = re.compile(r"^\s*(yes|no)\b[.,!]?\s*", re.IGNORECASE)
+
+
+def _ngrams(text: str, n: int = 4) -> set[tuple[str, ...]]:
+    words = tokens(text)
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
 @dataclass
 class FactGuard:
     """Checks reply phrases against the facts a turn retrieved."""
 
     facts: list[str]
     question: str
+    fallback: str = ""  # said instead of an unsupported phrase; default: best fact sentence
+    system_prompt: str = ""
     _bigrams: set[tuple[str, str]] = field(init=False, default_factory=set)
     _vocab: set[str] = field(init=False, default_factory=set)
+    _names: set[str] = field(init=False, default_factory=set)
+    _negated: bool = field(init=False, default=False)
+    _prompt_grams: set[tuple[str, ...]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         for fact in self.facts:
             words = [w for w in tokens(fact) if w not in STOPWORDS]
             self._vocab.update(words)
             self._bigrams.update(zip(words, words[1:], strict=False))
+            self._names.update(w.lower() for w in re.findall(r"[A-Za-z]+", fact))
+            self._negated = self._negated or bool(_NEGATION.search(fact))
+        self._names.update(w.lower() for w in re.findall(r"[A-Za-z]+", self.question))
+        self._prompt_grams = _ngrams(self.system_prompt) - set().union(
+            *(_ngrams(f) for f in self.facts)
+        )
 
     def supported(self, phrase: str) -> bool:
-        """Every specific in ``phrase`` stands in the facts next to the same neighbour."""
-        words = [w for w in tokens(phrase) if w not in STOPWORDS]
+        """Every specific, name and negation in ``phrase`` is backed by the facts."""
+        body = _LEADING_ANSWER.sub("", phrase)
+        if self._prompt_grams and _ngrams(body) & self._prompt_grams:
+            return False
+        for match in _NAME.finditer(body):
+            if match.start() > 0 and match.group(1).lower() not in self._names:
+                return False
+        if _NEGATION.search(body) and not self._negated:
+            return False
+        words = [w for w in tokens(body) if w not in STOPWORDS]
         for i, word in enumerate(words):
             if not is_specific(word):
                 continue
@@ -113,4 +148,4 @@ class FactGuard:
         """None if ``phrase`` may be said; otherwise what to say instead (the reply ends)."""
         if self.supported(phrase):
             return None
-        return self.best_sentence() or None
+        return self.fallback or self.best_sentence() or None

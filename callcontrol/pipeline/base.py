@@ -43,15 +43,48 @@ class Transcript:
         return not self.text
 
 
+Vector = NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A fact-sized chunk as stored: the fact, its context and its embedding."""
+
+    doc_id: str
+    title: str
+    index: int
+    text: str  # the fact, plain and speakable
+    context: str  # title > headings (> a list's lead-in): for retrieval, never spoken
+    vector: Vector = field(repr=False)
+
+    @property
+    def passage(self) -> str:
+        return f"{self.context}\n{self.text}" if self.context else self.text
+
+
 @dataclass(frozen=True, slots=True)
 class Passage:
-    """One retrieved chunk. ``score`` is the cosine similarity (see ``rag.py``)."""
+    """One retrieved chunk, best first in a result.
+
+    ``score`` is retrieval's confidence in [0, 1] that this chunk answers the question
+    (see ``retrieval.py``); ``dense``, ``coverage`` and ``lexical`` are the signals it
+    was computed from. ``text`` is the fact as it may be spoken, ``context`` where it
+    stands in its document.
+    """
 
     text: str
     score: float
     doc_id: str
     title: str
     chunk: int = 0
+    context: str = ""
+    dense: float = 0.0
+    coverage: float = 0.0
+    lexical: float = 0.0
+
+    @property
+    def passage(self) -> str:
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
 
 @dataclass(frozen=True, slots=True)

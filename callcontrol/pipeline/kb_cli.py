@@ -130,7 +130,7 @@ def make_kb_app(factory: KbFactory | None = None) -> typer.Typer:
         k: Annotated[int, typer.Option("-k", min=1, help="passages to show")] = 3,
         min_score: Annotated[
             float, typer.Option(help="the bot's answer threshold, for the verdict column")
-        ] = PipelineSettings().min_retrieval_score,
+        ] = PipelineSettings().min_confidence,
     ) -> None:
         """Show the passages a caller's question would retrieve, with their scores."""
 
@@ -139,10 +139,12 @@ def make_kb_app(factory: KbFactory | None = None) -> typer.Typer:
             if not passages:
                 console.print(f"no knowledge for owner {owner!r}")
                 return
-            table = Table("score", "answers?", "title", "passage")
+            table = Table("confidence", "answers?", "cosine", "title", "fact")
             for p in passages:
                 verdict = "[green]yes[/green]" if p.score >= min_score else "[yellow]no[/yellow]"
-                table.add_row(f"{p.score:.3f}", verdict, p.title, _shorten(p.text))
+                table.add_row(
+                    f"{p.score:.3f}", verdict, f"{p.dense:.3f}", p.title, _shorten(p.text)
+                )
             console.print(table)
 
         run(go)

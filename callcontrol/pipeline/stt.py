@@ -176,6 +176,35 @@ def gate_text(
     return None
 
 
+_NAME_RUN = re.compile(r"\b([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*)")
+_COMMON = frozenset(
+    """a an the we our you your if for in on at to and or but this that these those it
+    its there here what when where who how why which please all any each every our
+    monday tuesday wednesday thursday friday saturday sunday""".split()
+)
+_LONG_WORD = re.compile(r"\b[a-z][a-z-]{7,}\b")
+
+
+def vocabulary_prompt(text: str, max_terms: int = 80) -> str:
+    """Whisper's prompt for one owner: the knowledge's names and long words.
+
+    Given as previous text, it biases decoding toward the owner's own terms
+    ("periodontist", "Westside", "Linda Moore") that 8 kHz audio leaves ambiguous.
+    Most frequent first; ~``max_terms`` terms stay well inside Whisper's prompt budget.
+    """
+    counts: dict[str, int] = {}
+    for sentence in re.split(r"(?<=[.!?:;\n])\s+", text):
+        for match in _NAME_RUN.finditer(sentence):
+            name = match.group(1)
+            if match.start() == 0 or name.split()[0].lower() in _COMMON or len(name) < 3:
+                continue
+            counts[name] = counts.get(name, 0) + 1
+        for word in _LONG_WORD.findall(sentence):
+            counts[word] = counts.get(word, 0) + 1
+    terms = sorted(counts, key=lambda t: (-counts[t], t))[:max_terms]
+    return ", ".join(terms) + "." if terms else ""
+
+
 def choose_model(language: str | None, default: str) -> tuple[ModelKey, str | None]:
     """Which model and fixed language (None = detect) a turn uses."""
     lang = (language or default or "auto").lower()
@@ -285,7 +314,12 @@ class WhisperSTT:
         return str(ranked[0][0])[2:-2]
 
     def _decode_short(
-        self, model: WhisperModel, audio: AudioF32, language: str | None
+        self,
+        model: WhisperModel,
+        audio: AudioF32,
+        language: str | None,
+        prompt: str | None = None,
+        beam_size: int = 1,
     ) -> tuple[str, str, float, float]:
         import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
@@ -305,13 +339,16 @@ class WhisperSTT:
         tokenizer = Tokenizer(
             model.hf_tokenizer, multilingual, task="transcribe", language=language
         )
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        previous: list[int] = []
+        if prompt:
+            previous = [tokenizer.sot_prev, *tokenizer.encode(" " + prompt.strip())[-200:]]
+        tokens_in = [*previous, *tokenizer.sot_sequence, tokenizer.no_timestamps]
         budget = int(16 + 10 * len(audio) / STT_SAMPLE_RATE)
         result = model.model.generate(
             encoded,
-            [prompt],
-            beam_size=1,
-            max_length=min(448, len(prompt) + budget),
+            [tokens_in],
+            beam_size=beam_size,
+            max_length=min(448, len(tokens_in) + budget),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -229,6 +230,25 @@ class KnowledgeDocument(Base):
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
+
+
+class KnowledgeChunk(Base):
+    """One fact-sized chunk of a document, with its embedding (float32 bytes).
+
+    Written in the same transaction as its document, so every worker (and the
+    ``kb`` CLI in another process) sees a document and its chunks together and can
+    build its in-memory search index from this table alone.
+    """
+
+    __tablename__ = "knowledge_chunks"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # "<doc id>:<index>"
+    doc_id: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    idx: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    context: Mapped[str] = mapped_column(Text, default="")
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class AppSetting(Base):

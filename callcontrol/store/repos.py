@@ -12,17 +12,19 @@ restores the zone so callers compare like with like.
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from callcontrol.pipeline.base import DocumentInfo
+from callcontrol.pipeline.base import DocumentInfo, StoredChunk
 from callcontrol.store.models import (
     AppSetting,
     Call,
@@ -30,6 +32,7 @@ from callcontrol.store.models import (
     Cdr,
     ConsoleSession,
     HitlRequest,
+    KnowledgeChunk,
     KnowledgeDocument,
     Leg,
     Operator,
@@ -536,7 +539,8 @@ class KnowledgeDocumentRepo:
                 stmt = stmt.where(KnowledgeDocument.owner == owner)
             return [_doc_info(r) for r in (await s.execute(stmt)).scalars()]
 
-    async def upsert(self, doc: DocumentInfo) -> None:
+    async def upsert(self, doc: DocumentInfo, chunks: Sequence[StoredChunk] = ()) -> None:
+        """Write the document and replace its chunks, in one transaction."""
         async with self._sessions() as s:
             row = await s.get(KnowledgeDocument, doc.id)
             if row is None:
@@ -548,13 +552,60 @@ class KnowledgeDocumentRepo:
             row.text = doc.text
             row.chunk_count = doc.chunk_count
             row.updated_at = doc.updated_at
+            await s.execute(delete(KnowledgeChunk).where(KnowledgeChunk.doc_id == doc.id))
+            s.add_all(
+                KnowledgeChunk(
+                    id=f"{doc.id}:{c.index}",
+                    doc_id=doc.id,
+                    owner=doc.owner,
+                    idx=c.index,
+                    text=c.text,
+                    context=c.context,
+                    embedding=np.asarray(c.vector, dtype="<f4").tobytes(),
+                )
+                for c in chunks
+            )
             try:
                 await s.commit()
             except IntegrityError as exc:
                 raise DuplicateError(f"{doc.owner} already has a document {doc.title!r}") from exc
 
+    async def chunks(self, owner: str) -> builtins.list[StoredChunk]:
+        """Every chunk of the owner's documents, in document and chunk order."""
+        async with self._sessions() as s:
+            stmt = (
+                select(KnowledgeChunk, KnowledgeDocument.title)
+                .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.doc_id)
+                .where(KnowledgeChunk.owner == owner)
+                .order_by(KnowledgeDocument.created_at, KnowledgeChunk.doc_id, KnowledgeChunk.idx)
+            )
+            return [
+                StoredChunk(
+                    doc_id=c.doc_id,
+                    title=title,
+                    index=c.idx,
+                    text=c.text,
+                    context=c.context,
+                    vector=np.frombuffer(c.embedding, dtype="<f4").astype(np.float32),
+                )
+                for c, title in (await s.execute(stmt)).all()
+            ]
+
+    async def revisions(self) -> dict[str, str]:
+        """A token per owner that changes whenever one of its documents does."""
+        async with self._sessions() as s:
+            stmt = select(
+                KnowledgeDocument.owner,
+                func.count(KnowledgeDocument.id),
+                func.max(KnowledgeDocument.updated_at),
+            ).group_by(KnowledgeDocument.owner)
+            return {
+                owner: f"{count}:{latest}" for owner, count, latest in (await s.execute(stmt)).all()
+            }
+
     async def delete(self, doc_id: str) -> bool:
         async with self._sessions() as s:
+            await s.execute(delete(KnowledgeChunk).where(KnowledgeChunk.doc_id == doc_id))
             result = await s.execute(
                 delete(KnowledgeDocument).where(KnowledgeDocument.id == doc_id)
             )

@@ -29,7 +29,7 @@ from callcontrol.pipeline.documents import InMemoryDocumentRepo
 from callcontrol.pipeline.llm import LlamaCppLLM
 from callcontrol.pipeline.models import cache_dir
 from callcontrol.pipeline.prompt import build_messages, select_passages
-from callcontrol.pipeline.rag import E5Embedder, KnowledgeService, VectorIndex
+from callcontrol.pipeline.rag import E5Embedder, KnowledgeService
 from callcontrol.pipeline.reply import speak
 from callcontrol.pipeline.sentences import SentenceSplitter
 from callcontrol.pipeline.stt import WhisperSTT
@@ -126,19 +126,17 @@ async def _measure(settings: Settings, repeats: int) -> dict[str, Any]:
         lambda: asyncio.to_thread(stt._decode_long, tiny, clip, "en"), max(2, repeats // 2)
     )
 
-    # Embedding + search among a small knowledge base (embedded Qdrant).
-    with tempfile.TemporaryDirectory() as tmp:
-        index = VectorIndex(path=Path(tmp) / "qdrant")
-        kb = KnowledgeService(InMemoryDocumentRepo(), index, embedder)
-        await kb.add("A", "meeting", MEETING)
-        for i, text in enumerate(FILLER * 6):
-            await kb.add("A", f"filler {i}", f"{text} (note {i})")
-        result["embed_search_ms"] = await _timed(
-            lambda: kb.search("A", "When is the weekly meeting?", pipeline.top_k), repeats
-        )
-        passages = await kb.search("A", "When is the weekly meeting?", pipeline.top_k)
-        index.close()
-    chosen = select_passages(passages, min_score=pipeline.min_retrieval_score - 0.05)
+    # Embedding + search among a small knowledge base.
+    kb = KnowledgeService(InMemoryDocumentRepo(), embedder)
+    await kb.add("A", "meeting", MEETING)
+    for i, text in enumerate(FILLER * 6):
+        await kb.add("A", f"filler {i}", f"{text} (note {i})")
+    result["embed_search_ms"] = await _timed(
+        lambda: kb.search("A", "When is the weekly meeting?", pipeline.top_k), repeats
+    )
+    passages = await kb.search("A", "When is the weekly meeting?", pipeline.top_k)
+    kb.close()
+    chosen = select_passages(passages, min_score=pipeline.min_confidence)
     result["retrieval_top_score"] = round(passages[0].score, 3)
 
     # LLM: cold (whole prompt evaluated) vs warm (system prompt's KV state reused).
@@ -191,23 +189,21 @@ async def _measure(settings: Settings, repeats: int) -> dict[str, Any]:
         msgs = build_messages(
             pipeline.system_prompt,
             heard.text,
-            select_passages(found, min_score=pipeline.min_retrieval_score - 0.05),
+            select_passages(found, min_score=pipeline.min_confidence),
         )
         async with aclosing(speak(llm, tts, msgs, sample_rate=8000)) as spoken:
             async for _ in spoken:
                 return time.perf_counter() - started
         return time.perf_counter() - started
 
-    with tempfile.TemporaryDirectory() as tmp:
-        index = VectorIndex(path=Path(tmp) / "qdrant")
-        kb_turn = KnowledgeService(InMemoryDocumentRepo(), index, embedder)
-        await kb_turn.add("A", "meeting", MEETING)
-        for i, text in enumerate(FILLER):
-            await kb_turn.add("A", f"filler {i}", text)
-        await llm.prime(pipeline.system_prompt)
-        await turn()
-        samples = [await turn() for _ in range(repeats)]
-        index.close()
+    kb_turn = KnowledgeService(InMemoryDocumentRepo(), embedder)
+    await kb_turn.add("A", "meeting", MEETING)
+    for i, text in enumerate(FILLER):
+        await kb_turn.add("A", f"filler {i}", text)
+    await llm.prime(pipeline.system_prompt)
+    await turn()
+    samples = [await turn() for _ in range(repeats)]
+    kb_turn.close()
     turn_stats = _stats(samples)
     result["turn_to_first_audio_ms"] = turn_stats
     result["endpoint_silence_ms"] = pipeline.endpoint_silence_ms

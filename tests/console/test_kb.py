@@ -163,17 +163,15 @@ async def test_without_a_knowledge_base(console: Console) -> None:
 @pytest.mark.integration
 async def test_with_the_real_embedder_and_index(tmp_path: Path, sqlite_url: str) -> None:
     """An entry added through the console is what the next caller's question finds."""
-    from callcontrol.pipeline.rag import E5Embedder, KnowledgeService, VectorIndex
+    from callcontrol.pipeline.rag import E5Embedder, KnowledgeService
     from callcontrol.store.repos import KnowledgeDocumentRepo
 
     settings = console_settings(tmp_path, sqlite_url)
     async with running_service(settings) as service:
         embedder = E5Embedder(threads=1)
-        index = VectorIndex(path=":memory:")
+        kb = KnowledgeService(KnowledgeDocumentRepo(service.sessions), embedder)
         try:
-            service.kb = KnowledgeService(
-                KnowledgeDocumentRepo(service.sessions), index, embedder, chunk_words=60
-            )
+            service.kb = kb
             await add_user(service, "alice")
             async with serve(service) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
                 client.headers["X-CSRF-Token"] = await sign_in(client, "alice")
@@ -208,5 +206,5 @@ async def test_with_the_real_embedder_and_index(tmp_path: Path, sqlite_url: str)
                 rows = await KnowledgeDocumentRepo(service.sessions).list("9198")
                 assert sorted(r.title for r in rows) == ["Hours", "Parking", "pets"]
         finally:
-            index.close()
+            kb.close()
             embedder.close()

@@ -129,7 +129,7 @@ async def kb_page(
         owner=owner,
         docs=docs,
         max_upload_bytes=console.settings.console.max_upload_bytes,
-        min_score=console.settings.pipeline.min_retrieval_score,
+        min_score=console.settings.pipeline.min_confidence,
     )
 
 
@@ -169,7 +169,7 @@ async def search(
     k: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> dict[str, Any]:
     """What retrieval would give a caller asking ``q`` (scores, and whether they pass)."""
-    min_score = console.settings.pipeline.min_retrieval_score
+    min_score = console.settings.pipeline.min_confidence
     passages = await _kb(console).search(owner.strip(), q, k)
     return {
         "owner": owner,

@@ -14,7 +14,7 @@ from callcontrol.config import Settings
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
 from callcontrol.pipeline.llm import LlamaCppLLM
 from callcontrol.pipeline.prompt import build_messages, select_passages
-from callcontrol.pipeline.rag import E5Embedder, KnowledgeService, VectorIndex, is_confident
+from callcontrol.pipeline.rag import E5Embedder, KnowledgeService, is_confident
 from callcontrol.pipeline.reply import speak
 from callcontrol.pipeline.stt import WhisperSTT
 from callcontrol.pipeline.tts import PiperTTS
@@ -26,12 +26,11 @@ log = structlog.get_logger(__name__)
 
 @pytest.fixture
 async def kb(embedder: E5Embedder, tmp_path: Path) -> AsyncIterator[KnowledgeService]:
-    index = VectorIndex(path=tmp_path / "qdrant")
-    service = KnowledgeService(InMemoryDocumentRepo(), index, embedder)
+    service = KnowledgeService(InMemoryDocumentRepo(), embedder)
     await service.add("A", "meeting", "The weekly meeting is on Monday at 10 am in room 3.")
     await service.add("A", "parking", "Visitors park for free in the garage on Elm Street.")
     yield service
-    index.close()
+    service.close()
 
 
 async def test_question_to_spoken_answer(
@@ -48,7 +47,7 @@ async def test_question_to_spoken_answer(
     t_stt = time.perf_counter()
     passages = await kb.search("A", heard.text, settings.top_k)
     t_search = time.perf_counter()
-    assert is_confident(passages, settings.min_retrieval_score)
+    assert is_confident(passages, settings.min_confidence)
     messages = build_messages(
         settings.system_prompt, heard.text, select_passages(passages, min_score=0.8)
     )

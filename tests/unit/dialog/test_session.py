@@ -101,11 +101,21 @@ async def feed(session: DialogSession, clip: Path, speed: float = 4.0) -> None:
 
 
 def make_session(
-    vad: VadWorker, stt: FakeSTT, llm: FakeLLM, kb: FakeKnowledgeBase, writes: list[Write]
+    vad: VadWorker,
+    stt: FakeSTT,
+    llm: FakeLLM,
+    kb: FakeKnowledgeBase,
+    writes: list[Write],
+    answer_style: str = "rephrase",
 ) -> tuple[DialogSession, FakeOutput, NoDesk, FakeTTS]:
     settings = Settings(
         _env_file=None,
-        pipeline={"language": "auto", "min_retrieval_score": 0.2, "silence_reprompt_s": 30},
+        pipeline={
+            "language": "auto",
+            "min_confidence": 0.2,
+            "silence_reprompt_s": 30,
+            "answer_style": answer_style,
+        },
     )
     tts = FakeTTS(ms_per_char=20)
     voice = VoicePipeline(settings, stt, kb, llm, tts, vad)  # type: ignore[arg-type]
@@ -172,6 +182,31 @@ async def test_language_detected_on_the_first_turn_and_kept(vad: VadWorker) -> N
         answer["timings"]
     )
     assert answer["retrieval"] and answer["retrieval"][0]["title"] == "reunion"
+
+
+async def test_the_extractive_answer_is_the_fact_itself_without_the_llm(vad: VadWorker) -> None:
+    kb = FakeKnowledgeBase()
+    await kb.add("acme", "meetings", "# Meetings\n\nThe weekly meeting is on **Monday** at 10 am.")
+    stt = FakeSTT(["Is the weekly meeting on Monday?"], language="en")
+    llm = FakeLLM(replies=[["You are a friendly phone assistant."]])
+    writes: list[Write] = []
+    session, output, _desk, tts = make_session(vad, stt, llm, kb, writes, "extractive")
+    session.start()
+    try:
+        await wait_for(lambda: session.machine.state is State.LISTENING)
+        await feed(session, AUDIO / "dialog_question.wav")
+        await wait_for(lambda: len(output.played) >= 2)
+        await wait_for(lambda: session.machine.state is State.LISTENING)
+    finally:
+        await session.stop()
+        await output.aclose()
+    spoken = " ".join(text for text, _rate in tts.spoken)
+    assert "Yes. The weekly meeting is on Monday at 10 am." in spoken
+    assert "#" not in spoken and "**" not in spoken and "Meetings" not in spoken
+    assert llm.calls == []  # nothing generated, nothing to invent
+    answer = [w.row for w in writes if w.table == "turns"][2]
+    assert answer["text"].startswith("Yes. The weekly meeting is on Monday")
+    assert "llm_first_token" not in answer["timings"] and answer["voice_to_voice_ms"] > 0
 
 
 async def test_unknown_question_goes_to_the_desk_and_promises_a_call_back(

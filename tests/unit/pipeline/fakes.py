@@ -115,14 +115,20 @@ class FakeKnowledgeBase:
         return doc
 
     async def search(self, owner: str, query: str, k: int = 3) -> list[Passage]:
+        """Fact chunks as the real one cuts them, scored by word overlap."""
+        from callcontrol.pipeline.chunking import chunk_text
+
         q = set(_WORD.findall(query.lower()))
         scored = []
         for doc in self.docs.values():
             if doc.owner != owner:
                 continue
-            words = set(_WORD.findall(doc.text.lower()))
-            score = len(q & words) / math.sqrt(max(1, len(q)) * max(1, len(words)))
-            scored.append(Passage(doc.text, score, doc.id, doc.title))
+            for chunk in chunk_text(doc.text, doc.title):
+                words = set(_WORD.findall(chunk.passage.lower()))
+                score = len(q & words) / math.sqrt(max(1, len(q)) * max(1, len(words)))
+                scored.append(
+                    Passage(chunk.text, score, doc.id, doc.title, chunk.index, chunk.context)
+                )
         return sorted(scored, key=lambda p: p.score, reverse=True)[:k]
 
     async def delete(self, owner: str | None, doc_id: str) -> bool:

@@ -11,7 +11,7 @@ from callcontrol.pipeline import kb_cli
 from callcontrol.pipeline.base import KnowledgeBase
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
 from callcontrol.pipeline.kb_cli import make_kb_app
-from callcontrol.pipeline.rag import KnowledgeService, VectorIndex
+from callcontrol.pipeline.rag import KnowledgeService
 from tests.unit.pipeline.fakes import FakeEmbedder
 
 runner = CliRunner()
@@ -19,9 +19,9 @@ runner = CliRunner()
 
 @pytest.fixture
 def service() -> Iterator[KnowledgeService]:
-    index = VectorIndex(path=":memory:", dim=64)
-    yield KnowledgeService(InMemoryDocumentRepo(), index, FakeEmbedder(64))
-    index.close()
+    service = KnowledgeService(InMemoryDocumentRepo(), FakeEmbedder(64))
+    yield service
+    service.close()
 
 
 @pytest.fixture

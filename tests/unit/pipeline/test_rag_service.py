@@ -1,13 +1,14 @@
-"""KnowledgeService logic on a fake embedder and Qdrant's in-memory local mode."""
+"""KnowledgeService logic on a fake embedder (and Qdrant's in-memory local mode as the
+vector store a server would be)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from callcontrol.errors import PipelineError
-from callcontrol.pipeline.base import DocumentInfo, KnowledgeBase
+from callcontrol.pipeline.base import DocumentInfo, KnowledgeBase, StoredChunk
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
 from callcontrol.pipeline.rag import KnowledgeService, VectorIndex, is_confident, point_id
 from tests.unit.pipeline.fakes import FakeEmbedder
@@ -29,8 +30,10 @@ def repo() -> InMemoryDocumentRepo:
 
 
 @pytest.fixture
-def kb(repo: InMemoryDocumentRepo, index: VectorIndex) -> KnowledgeService:
-    return KnowledgeService(repo, index, FakeEmbedder(64), chunk_words=12, overlap_words=3)
+async def kb(repo: InMemoryDocumentRepo, index: VectorIndex) -> AsyncIterator[KnowledgeService]:
+    service = KnowledgeService(repo, FakeEmbedder(64), vectors=index)
+    yield service
+    service.close()
 
 
 def test_it_is_a_knowledge_base(kb: KnowledgeService) -> None:
@@ -42,7 +45,7 @@ async def test_one_owner_never_sees_another_owners_knowledge(kb: KnowledgeServic
     await kb.add("B", "parking", PARKING)
     a = await kb.search("A", "When is the weekly meeting?", 5)
     assert [p.title for p in a] == ["meeting"]
-    assert a[0].score > 0.3
+    assert a[0].dense > 0.3 and 0 <= a[0].score <= 1
     b = await kb.search("B", "When is the weekly meeting?", 5)
     assert [p.title for p in b] == ["parking"]
     assert await kb.search("C", "When is the weekly meeting?", 5) == []
@@ -56,14 +59,16 @@ async def test_search_without_owner_is_refused(index: VectorIndex) -> None:
 async def test_re_adding_replaces_text_and_drops_stale_chunks(
     kb: KnowledgeService, index: VectorIndex, repo: InMemoryDocumentRepo
 ) -> None:
-    long_text = " ".join(f"Fact {i} about the office is here." for i in range(10))
+    long_text = " ".join(f"Fact {i} about the office is written here." for i in range(10))
     first = await kb.add("A", "office", long_text)
-    assert first.chunk_count > 2
+    assert first.chunk_count == 10  # one fact a chunk
     assert await index.count("A") == first.chunk_count
+    assert len(await repo.chunks("A")) == 10
     second = await kb.add("A", "office", MEETING)
     assert second.id == first.id and second.created_at == first.created_at
     assert second.chunk_count == 1
     assert await index.count("A") == 1
+    assert [c.text for c in await repo.chunks("A")] == [MEETING]
     hits = await kb.search("A", "Fact 7 about the office", 5)
     assert all("Fact" not in h.text for h in hits)
     assert (await repo.get(first.id)) == second
@@ -109,23 +114,64 @@ async def test_empty_document_or_query(kb: KnowledgeService) -> None:
 
 
 class FailingRepo(InMemoryDocumentRepo):
-    async def upsert(self, doc: DocumentInfo) -> None:
+    async def upsert(self, doc: DocumentInfo, chunks: Sequence[StoredChunk] = ()) -> None:
         raise RuntimeError("database down")
 
 
 async def test_vectors_are_removed_when_the_row_cannot_be_written(index: VectorIndex) -> None:
-    kb = KnowledgeService(FailingRepo(), index, FakeEmbedder(64))
+    kb = KnowledgeService(FailingRepo(), FakeEmbedder(64), vectors=index)
     with pytest.raises(RuntimeError):
         await kb.add("A", "meeting", MEETING)
     assert await index.count("A") == 0
+    kb.close()
 
 
-async def test_reindex_rebuilds_vectors_from_rows(kb: KnowledgeService, index: VectorIndex) -> None:
+async def test_documents_stored_without_chunks_are_indexed_at_start(
+    repo: InMemoryDocumentRepo,
+) -> None:
+    """A database from before chunks were stored: the first worker indexes it."""
+    kb = KnowledgeService(repo, FakeEmbedder(64))
     doc = await kb.add("A", "meeting", MEETING)
-    await index.delete_document(doc.id)
-    assert await kb.search("A", "weekly meeting", 3) == []
+    await repo.upsert(doc, [])  # as migration 0003 leaves an older document
+    assert await repo.chunks("A") == []
+    assert await kb.ensure_chunks() == 1
+    assert [c.text for c in await repo.chunks("A")] == [MEETING]
+    assert await kb.ensure_chunks() == 0
+    kb.close()
+
+
+async def test_reindex_rebuilds_chunks_from_rows(
+    kb: KnowledgeService, repo: InMemoryDocumentRepo
+) -> None:
+    doc = await kb.add("A", "meeting", MEETING)
     assert await kb.reindex("A") == 1
     assert [p.doc_id for p in await kb.search("A", "weekly meeting", 3)] == [doc.id]
+    assert len(await repo.chunks("A")) == 1
+
+
+async def test_refresh_reports_owners_changed_by_another_writer(
+    repo: InMemoryDocumentRepo,
+) -> None:
+    worker, other = (
+        KnowledgeService(repo, FakeEmbedder(64)),
+        KnowledgeService(repo, FakeEmbedder(64)),
+    )
+    assert await worker.refresh() == []
+    await other.add("A", "meeting", MEETING)
+    assert await worker.refresh() == ["A"]
+    assert [p.text for p in await worker.search("A", "weekly meeting", 1)] == [MEETING]
+    assert await worker.refresh() == []
+    await other.add("A", "parking", PARKING)
+    assert await worker.refresh() == ["A"]
+    assert {p.title for p in await worker.search("A", "park garage visitors", 2)} >= {"parking"}
+    worker.close()
+    other.close()
+
+
+async def test_vocabulary_lists_the_owners_words(kb: KnowledgeService) -> None:
+    await kb.add("A", "meeting", MEETING)
+    words = await kb.vocabulary("A")
+    assert "meeting" in words and "monday" in words
 
 
 def test_point_ids_are_stable() -> None:
@@ -135,6 +181,6 @@ def test_point_ids_are_stable() -> None:
 def test_is_confident() -> None:
     from callcontrol.pipeline.base import Passage
 
-    assert not is_confident([], 0.8)
-    assert is_confident([Passage("x", 0.85, "d", "t")], 0.83)
-    assert not is_confident([Passage("x", 0.80, "d", "t")], 0.83)
+    assert not is_confident([], 0.5)
+    assert is_confident([Passage("x", 0.55, "d", "t")], 0.5)
+    assert not is_confident([Passage("x", 0.45, "d", "t")], 0.5)
