@@ -65,9 +65,16 @@ class Timings:
 
     @property
     def voice_to_voice_ms(self) -> float | None:
-        if self.first_audio_sent is None:
+        """End of the caller's speech → the reply starting to play to the caller.
+
+        ``playback_started`` is when the output reported the first phrase playing
+        (FreeSWITCH's PLAYBACK_START on a fork, the first frame paced out on the
+        direct path); without it, when the audio was handed to the output.
+        """
+        heard = self.playback_started or self.first_audio_sent
+        if heard is None:
             return None
-        return round((self.first_audio_sent - self.end_of_speech) * 1000, 1)
+        return round((heard - self.end_of_speech) * 1000, 1)
 
 
 @dataclass(slots=True)
@@ -127,8 +134,11 @@ class TurnAttempt:
     ) -> None:
         settings = voice.settings.pipeline
         try:
+            prompt = await self._glossary(voice, owner) if settings.stt_glossary else None
             self.timings.stt_started = time.monotonic()
-            transcript = await voice.stt.transcribe(self.audio, language, speech_ms=self.voiced_ms)
+            transcript = await voice.stt.transcribe(
+                self.audio, language, speech_ms=self.voiced_ms, prompt=prompt
+            )
             self.timings.stt_done = time.monotonic()
             self.transcript.set_result(transcript)
             if transcript.is_empty:
@@ -181,6 +191,14 @@ class TurnAttempt:
             self._decide("failed")
         finally:
             self.segments.put_nowait(None)
+
+    @staticmethod
+    async def _glossary(voice: VoicePipeline, owner: str | None) -> str | None:
+        try:
+            return await voice.kb.glossary(owner or "default") or None
+        except Exception as exc:  # noqa: BLE001 - recognition works without it
+            log.warning("no glossary for speech recognition", error=str(exc))
+            return None
 
     def _review(self, phrase: str) -> str | None:
         guard = self.guard

@@ -528,7 +528,7 @@ class DialogSession:
             and run.handles
             and run.handles[0].playback_id == event.playback_id
         ):
-            run.timings.playback_started = time.monotonic()
+            run.timings.playback_started = event.at
 
     async def _cancel_reply(self) -> None:
         run, self._reply = self._reply, None

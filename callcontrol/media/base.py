@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias, runtime_checkable
 
 import structlog
@@ -96,6 +97,7 @@ class PlaybackStarted:
     playback_id: int
     text: str
     duration_ms: float
+    at: float = field(default_factory=time.monotonic)  # when the output saw it start
 
 
 @dataclass(frozen=True, slots=True)

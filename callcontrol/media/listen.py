@@ -27,7 +27,7 @@ import numpy as np
 
 from callcontrol.media.codecs import Float32Array, Int16Array
 from callcontrol.media.endpoint import EndpointConfig, EndpointEvent
-from callcontrol.media.resample import StreamResampler
+from callcontrol.media.resample import StreamResampler, resample
 from callcontrol.media.vad import SAMPLE_RATE, VadChannel, VadWorker
 
 _SAMPLES_PER_MS: Final = SAMPLE_RATE // 1000
@@ -46,9 +46,13 @@ class CallAudioInput:
         max_backlog_ms: float = 2000.0,
     ) -> None:
         self._channel: VadChannel = worker.open(on_event, config)
+        self._keep_seconds = keep_seconds
         self._ring = np.zeros(int(keep_seconds * SAMPLE_RATE), dtype=np.int16)
         self._written = 0  # samples at 16 kHz since the start of the call
         self._resampler: StreamResampler | None = None
+        # Audio at the caller's own rate when it is not 16 kHz: utterances for speech
+        # recognition are resampled from it whole, in high quality (resample.py).
+        self._raw: _Ring | None = None
         self.max_backlog_ms = max_backlog_ms
         self.frames_dropped = 0
 
@@ -64,6 +68,9 @@ class CallAudioInput:
         if sample_rate != SAMPLE_RATE:
             if self._resampler is None or self._resampler.in_rate != sample_rate:
                 self._resampler = StreamResampler(sample_rate, SAMPLE_RATE)
+                self._raw = _Ring(sample_rate, self._keep_seconds)
+            assert self._raw is not None
+            self._raw.store(samples)
             samples = self._resampler.process(samples).astype(np.int16, copy=False)
         if samples.size == 0:
             return True
@@ -72,14 +79,7 @@ class CallAudioInput:
         return True
 
     def _store(self, samples: Int16Array) -> None:
-        size = self._ring.size
-        if samples.size >= size:
-            samples = samples[-size:]
-        start = self._written % size
-        first = min(size - start, samples.size)
-        self._ring[start : start + first] = samples[:first]
-        self._ring[: samples.size - first] = samples[first:]
-        self._written += samples.size
+        self._written = _store(self._ring, self._written, samples)
 
     # --- output --------------------------------------------------------------------
 
@@ -100,6 +100,11 @@ class CallAudioInput:
     def audio(self, start_ms: float, end_ms: float | None = None) -> Float32Array:
         """The caller's audio between two stream times, 16 kHz float32 in [-1, 1).
         Clipped to what the ring buffer still holds."""
+        if self._raw is not None:
+            end_ms = self.received_ms if end_ms is None else min(end_ms, self.received_ms)
+            raw = self._raw.cut(start_ms, end_ms)
+            pcm = resample(raw, self._raw.rate, SAMPLE_RATE, quality="HQ")
+            return pcm.astype(np.float32) * np.float32(1 / 32768)
         end = self._written if end_ms is None else min(self._written, int(end_ms * _SAMPLES_PER_MS))
         start = max(int(start_ms * _SAMPLES_PER_MS), self._written - self._ring.size, 0)
         if end <= start:
@@ -121,3 +126,35 @@ class CallAudioInput:
 
     def close(self) -> None:
         self._channel.close()
+
+
+def _store(ring: Int16Array, written: int, samples: Int16Array) -> int:
+    """Append to a ring buffer; returns the new count of samples ever written."""
+    size = ring.size
+    if samples.size >= size:
+        samples = samples[-size:]
+    start = written % size
+    first = min(size - start, samples.size)
+    ring[start : start + first] = samples[:first]
+    ring[: samples.size - first] = samples[first:]
+    return written + samples.size
+
+
+class _Ring:
+    """The caller's audio at its own sample rate."""
+
+    def __init__(self, rate: int, seconds: float) -> None:
+        self.rate = rate
+        self.ring = np.zeros(int(seconds * rate), dtype=np.int16)
+        self.written = 0
+
+    def store(self, samples: Int16Array) -> None:
+        self.written = _store(self.ring, self.written, samples)
+
+    def cut(self, start_ms: float, end_ms: float) -> Int16Array:
+        per_ms = self.rate / 1000
+        end = min(self.written, int(end_ms * per_ms))
+        start = max(int(start_ms * per_ms), self.written - self.ring.size, 0)
+        if end <= start:
+            return np.zeros(0, dtype=np.int16)
+        return self.ring[np.arange(start, end) % self.ring.size]

@@ -115,6 +115,7 @@ class SpeechToText(Protocol):
         language: str | None = None,
         *,
         speech_ms: float | None = None,
+        prompt: str | None = None,
     ) -> Transcript:
         """Transcribe one utterance (16 kHz float32).
 
@@ -122,6 +123,7 @@ class SpeechToText(Protocol):
         caller keeps the detected ``Transcript.language`` for later turns).
         ``speech_ms``: how much speech the VAD saw in ``audio``, when known; used by
         the hallucination gate instead of the module's own estimate.
+        ``prompt``: words to expect (the owner's glossary), as Whisper's previous text.
         """
         ...
 
@@ -153,6 +155,10 @@ class KnowledgeBase(Protocol):
         ...
 
     async def list(self, owner: str | None = None) -> list[DocumentInfo]: ...
+
+    async def glossary(self, owner: str) -> str:
+        """The owner's names and long words, to bias speech recognition ("" if none)."""
+        ...
 
 
 @runtime_checkable

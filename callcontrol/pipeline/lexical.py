@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import Stemmer
 
+from callcontrol.pipeline.sentences import split_sentences
+
 _TOKEN = re.compile(r"\d+(?::\d\d)?|[^\W\d_]+(?:'[^\W\d_]+)?")
 NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
@@ -62,3 +64,34 @@ def content_tokens(text: str) -> list[str]:
     """What a question is about: :func:`tokenize` without the asking words."""
     stems = set(_stemmer().stemWords(sorted(QUESTION_WORDS)))
     return [t for t in tokenize(text) if t not in stems]
+
+
+_NAME_RUN = re.compile(r"\b([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*)")
+_COMMON = frozenset(
+    """a an the we our you your if for in on at to and or but this that these those it
+    its there here what when where who how why which please all any each every our
+    monday tuesday wednesday thursday friday saturday sunday""".split()
+)
+_LONG_WORD = re.compile(r"\b[a-z][a-z-]{7,}\b")
+
+
+def glossary(text: str, max_terms: int = 80) -> str:
+    """The names and long words of a knowledge text, most frequent first.
+
+    Speech recognition takes it as previous text, which biases decoding toward the
+    owner's own terms ("periodontist", "Westside", "Linda Moore") that 8 kHz audio
+    leaves ambiguous; ~``max_terms`` terms stay inside Whisper's prompt budget.
+    ``text``: one fact a line (sentence starts are not names).
+    """
+    counts: dict[str, int] = {}
+    sentences = [s for line in text.splitlines() for s in split_sentences(line)]
+    for sentence in sentences:
+        for match in _NAME_RUN.finditer(sentence):
+            name = match.group(1)
+            if match.start() == 0 or name.split()[0].lower() in _COMMON or len(name) < 3:
+                continue
+            counts[name] = counts.get(name, 0) + 1
+        for word in _LONG_WORD.findall(sentence):
+            counts[word] = counts.get(word, 0) + 1
+    terms = sorted(counts, key=lambda t: (-counts[t], t))[:max_terms]
+    return ", ".join(terms) + "." if terms else ""

@@ -517,14 +517,9 @@ class KnowledgeService:
                 log.warning("knowledge refresh failed", error=str(exc))
             await asyncio.sleep(interval)
 
-    async def vocabulary(self, owner: str) -> builtins.list[str]:
-        """The owner's words, most frequent first (for biasing speech recognition)."""
-        index = await self._index(owner)
-        counts: dict[str, int] = {}
-        for chunk in index.chunks:
-            for word in words(f"{chunk.context} {chunk.text}"):
-                counts[word] = counts.get(word, 0) + 1
-        return sorted(counts, key=lambda w: -counts[w])
+    async def glossary(self, owner: str) -> str:
+        """The owner's names and long words, for biasing speech recognition."""
+        return (await self._index(owner)).glossary
 
     async def search(self, owner: str, query: str, k: int = 3) -> builtins.list[Passage]:
         if not owner:

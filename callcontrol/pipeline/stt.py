@@ -1,9 +1,20 @@
 """Speech to text with faster-whisper's CTranslate2 models, tuned for short turns.
 
-* English turns use Whisper tiny.en, every other language Whisper base; ``"auto"``
-  detects the language on the same encoder pass (the caller keeps the language the
-  first turn detected). Both models stay loaded; calls run one at a time on a
-  dedicated thread, never on the event loop.
+* English turns use Whisper base by default (``PipelineSettings.stt_english_model``;
+  tiny.en is the faster, less accurate choice), every other language Whisper base;
+  ``"auto"`` detects the language on the same encoder pass (the caller keeps the
+  language the first turn detected). Models stay loaded; calls run one at a time on
+  a dedicated thread, never on the event loop.
+* **Chosen by measurement** on the 8 kHz speech of ``make eval``'s development
+  questions (3 espeak-ng voices, 246 clips; docs/answer-quality.md): word error rate
+  tiny.en greedy 36.7 %, beam 4 32.0 %; base greedy 33.5 %, beam 4 28.0 %, beam 4
+  with the owner's glossary as prompt 25.8 % — at ~0.1 s vs ~0.25–0.4 s a question,
+  most of it hidden by speculative recognition during the endpointing pause. Stock
+  faster-whisper (30 s window) on tiny.en: greedy 40.4 %, beam 5 33.6 %, ~0.44 s.
+* **The owner's glossary** (:func:`~callcontrol.pipeline.lexical.glossary`: names and
+  long words of their knowledge) is given as Whisper's previous text, biasing
+  recognition toward "periodontist" or "Westside" that telephone audio leaves
+  ambiguous.
 * **Short encoder window.** Whisper is trained on 30 s windows and faster-whisper
   always pads to 30 s, so a 2 s question costs as much as a 30 s one (tiny.en
   ~0.33 s, base ~0.9 s here). CTranslate2 accepts a shorter mel input, so a turn is
@@ -176,42 +187,17 @@ def gate_text(
     return None
 
 
-_NAME_RUN = re.compile(r"\b([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*)")
-_COMMON = frozenset(
-    """a an the we our you your if for in on at to and or but this that these those it
-    its there here what when where who how why which please all any each every our
-    monday tuesday wednesday thursday friday saturday sunday""".split()
-)
-_LONG_WORD = re.compile(r"\b[a-z][a-z-]{7,}\b")
-
-
-def vocabulary_prompt(text: str, max_terms: int = 80) -> str:
-    """Whisper's prompt for one owner: the knowledge's names and long words.
-
-    Given as previous text, it biases decoding toward the owner's own terms
-    ("periodontist", "Westside", "Linda Moore") that 8 kHz audio leaves ambiguous.
-    Most frequent first; ~``max_terms`` terms stay well inside Whisper's prompt budget.
-    """
-    counts: dict[str, int] = {}
-    for sentence in re.split(r"(?<=[.!?:;\n])\s+", text):
-        for match in _NAME_RUN.finditer(sentence):
-            name = match.group(1)
-            if match.start() == 0 or name.split()[0].lower() in _COMMON or len(name) < 3:
-                continue
-            counts[name] = counts.get(name, 0) + 1
-        for word in _LONG_WORD.findall(sentence):
-            counts[word] = counts.get(word, 0) + 1
-    terms = sorted(counts, key=lambda t: (-counts[t], t))[:max_terms]
-    return ", ".join(terms) + "." if terms else ""
-
-
-def choose_model(language: str | None, default: str) -> tuple[ModelKey, str | None]:
+def choose_model(
+    language: str | None, default: str, english: str = "tiny.en"
+) -> tuple[ModelKey, str | None]:
     """Which model and fixed language (None = detect) a turn uses."""
     lang = (language or default or "auto").lower()
     if lang == "auto":
         return "multilingual", None
     base = lang.split("-")[0]
-    return ("en", "en") if base == "en" else ("multilingual", base)
+    if base == "en":
+        return ("en", "en") if english == "tiny.en" else ("multilingual", "en")
+    return "multilingual", base
 
 
 class WhisperSTT:
@@ -232,12 +218,15 @@ class WhisperSTT:
         """
         self._models_settings = models
         self._default_language = pipeline.language
+        self._english = pipeline.stt_english_model
+        self._beam = pipeline.stt_beam_size
         self._detect_languages = tuple(pipeline.detect_languages)
         self._gate = GateSettings.from_settings(pipeline)
         self._cache = cache
         self._models: dict[ModelKey, WhisperModel] = {}
-        first, _ = choose_model(None, pipeline.language)
-        needed: tuple[ModelKey, ...] = ("en",) if first == "en" else ("multilingual", "en")
+        first, _ = choose_model(None, pipeline.language, self._english)
+        english, _ = choose_model("en", "en", self._english)
+        needed = tuple(dict.fromkeys((first, english)))
         for key in needed if preload is None else preload:
             self._model(key)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
@@ -272,18 +261,23 @@ class WhisperSTT:
         language: str | None = None,
         *,
         speech_ms: float | None = None,
+        prompt: str | None = None,
     ) -> Transcript:
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor, self._transcribe_sync, audio, language, speech_ms
+            self._executor, self._transcribe_sync, audio, language, speech_ms, prompt
         )
 
     def _transcribe_sync(
-        self, audio: AudioF32, language: str | None, speech_ms: float | None
+        self,
+        audio: AudioF32,
+        language: str | None,
+        speech_ms: float | None,
+        prompt: str | None = None,
     ) -> Transcript:
         duration = len(audio) / STT_SAMPLE_RATE
-        key, fixed = choose_model(language, self._default_language)
+        key, fixed = choose_model(language, self._default_language, self._english)
         fallback_language = fixed or "en"
         reason = gate_audio(audio, speech_ms, self._gate)
         if reason is not None:
@@ -291,9 +285,11 @@ class WhisperSTT:
         model = self._model(key)
         try:
             if duration <= _MAX_SHORT_SECONDS:
-                text, lang, no_speech, logprob = self._decode_short(model, audio, fixed)
+                text, lang, no_speech, logprob = self._decode_short(
+                    model, audio, fixed, prompt, self._beam
+                )
             else:
-                text, lang, no_speech, logprob = self._decode_long(model, audio, fixed)
+                text, lang, no_speech, logprob = self._decode_long(model, audio, fixed, prompt)
         except (RuntimeError, ValueError) as exc:
             raise PipelineError(f"speech recognition failed: {exc}") from exc
         text = collapse_repeats(strip_annotations(text))
@@ -360,12 +356,13 @@ class WhisperSTT:
         return text, language, float(result.no_speech_prob), avg_logprob
 
     def _decode_long(
-        self, model: WhisperModel, audio: AudioF32, language: str | None
+        self, model: WhisperModel, audio: AudioF32, language: str | None, prompt: str | None = None
     ) -> tuple[str, str, float, float]:
         segments, info = model.transcribe(
             audio,
             language=language,
-            beam_size=1,
+            initial_prompt=prompt or None,
+            beam_size=self._beam,
             best_of=1,
             temperature=0.0,
             condition_on_previous_text=False,

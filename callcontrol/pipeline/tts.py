@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+RECENT = 256  # synthesized texts kept in memory (~50 kB each at 8 kHz)
+
 T = TypeVar("T")
 CALL_RATES = (8000, 16000)
 
@@ -104,6 +106,7 @@ class PiperTTS:
         self._cache = cache / "tts"
         self._voices: dict[str, _Voice] = {}
         self._phrases: dict[str, bytes] = {}
+        self._recent: dict[str, bytes] = {}  # least recently used first
         for language in languages:
             self._voice(language)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
@@ -138,10 +141,19 @@ class PiperTTS:
         return resample_int16(pcm, voice.rate, sample_rate)
 
     async def synthesize(self, text: str, sample_rate: int, language: str = "en") -> bytes:
+        """Audio of ``text``; the last ``RECENT`` results are kept in memory, because
+        answers are facts of the knowledge, and callers ask the same few often."""
         text = clean_for_speech(text)
         if not text:
             return b""
-        return await self._run(lambda: self._synthesize_sync(text, sample_rate, language))
+        key = f"{language}\n{sample_rate}\n{text}"
+        pcm = self._recent.pop(key, None)
+        if pcm is None:
+            pcm = await self._run(lambda: self._synthesize_sync(text, sample_rate, language))
+        self._recent[key] = pcm
+        while len(self._recent) > RECENT:
+            self._recent.pop(next(iter(self._recent)))
+        return pcm
 
     async def stream(
         self, text: str, sample_rate: int, language: str = "en"

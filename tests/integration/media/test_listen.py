@@ -180,3 +180,22 @@ async def test_forks_through_the_server_into_turns(worker: VadWorker) -> None:
     barge = registry.consumers["barge"].events[1]
     assert isinstance(barge, BargeIn) and barge.voiced_ms >= 600
     assert server.stats.frames_dropped == 0 and server.stats.consumer_errors == 0
+
+
+async def test_utterances_at_8k_are_cut_from_the_callers_own_audio(worker: VadWorker) -> None:
+    """Speech recognition hears an 8 kHz caller resampled whole in high quality, not the
+    VAD's low-latency stream (docs in media/resample.py)."""
+    samples = clip("speech_question")
+    assert read_wav(AUDIO / "speech_question.wav").sample_rate == 8000
+    listen = CallAudioInput(worker, lambda _event: None, max_backlog_ms=1e9)
+    try:
+        for i in range(0, len(samples), 160):
+            assert listen.feed(samples[i : i + 160], 8000)
+        cut = listen.audio(500.0, 1500.0)
+        expected = resample(samples[4000:12000], 8000, 16000, quality="HQ")
+        assert len(cut) == len(expected) == 16000
+        assert np.allclose(cut, expected.astype(np.float32) / 32768, atol=1e-6)
+        # Clipped to what was received, on the same clock as the VAD's events.
+        assert len(listen.audio(0.0)) == pytest.approx(listen.received_ms * 16, abs=32)
+    finally:
+        listen.close()

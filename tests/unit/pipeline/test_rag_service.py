@@ -168,10 +168,13 @@ async def test_refresh_reports_owners_changed_by_another_writer(
     other.close()
 
 
-async def test_vocabulary_lists_the_owners_words(kb: KnowledgeService) -> None:
-    await kb.add("A", "meeting", MEETING)
-    words = await kb.vocabulary("A")
-    assert "meeting" in words and "monday" in words
+async def test_glossary_lists_the_owners_names_and_long_words(kb: KnowledgeService) -> None:
+    await kb.add(
+        "A", "team", "Our periodontist is Dr. Anna Brooks. Anna Brooks sees patients on Friday."
+    )
+    glossary = await kb.glossary("A")
+    assert glossary.startswith("Anna Brooks, ")
+    assert "periodontist" in glossary and "Our" not in glossary.split(", ")
 
 
 def test_point_ids_are_stable() -> None:

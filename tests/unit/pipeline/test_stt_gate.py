@@ -43,6 +43,11 @@ def test_choose_model(language: str | None, default: str, expected: tuple[str, s
     assert choose_model(language, default) == expected
 
 
+def test_english_on_the_multilingual_model_when_configured() -> None:
+    assert choose_model("en", "en", "base") == ("multilingual", "en")
+    assert choose_model(None, "auto", "base") == ("multilingual", None)
+
+
 def test_normalize() -> None:
     assert normalize(" Thank you. ") == "thank you"
     assert normalize("[BLANK_AUDIO]") == "blank audio"

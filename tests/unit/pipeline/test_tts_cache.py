@@ -94,3 +94,26 @@ async def test_fake_tts_records() -> None:
     fake = FakeTTS(ms_per_char=10)
     pcm = await fake.synthesize("abc", 8000)
     assert len(pcm) == 2 * 240 and fake.spoken == [("abc", 8000)]
+
+
+async def test_recent_answers_are_kept_in_memory_up_to_a_bound(
+    tts: PiperTTS, voice: FakeVoice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import callcontrol.pipeline.tts as tts_module
+
+    monkeypatch.setattr(tts_module, "RECENT", 2)
+    first = await tts.synthesize("Parking is free.", 8000)
+    assert await tts.synthesize("Parking is free.", 8000) == first
+    assert voice.rendered == ["Parking is free."]  # the second time from memory
+    await tts.synthesize("We open at 9 am.", 8000)
+    await tts.synthesize("Parking is free.", 8000)  # used again: now the most recent
+    await tts.synthesize("Keys are cut here.", 8000)  # evicts "We open at 9 am."
+    await tts.synthesize("We open at 9 am.", 8000)
+    await tts.synthesize("Parking is free.", 8000)  # evicted meanwhile: rendered again
+    assert voice.rendered == [
+        "Parking is free.",
+        "We open at 9 am.",
+        "Keys are cut here.",
+        "We open at 9 am.",
+        "Parking is free.",
+    ]
