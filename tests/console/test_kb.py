@@ -163,7 +163,8 @@ async def test_without_a_knowledge_base(console: Console) -> None:
 @pytest.mark.integration
 async def test_with_the_real_embedder_and_index(tmp_path: Path, sqlite_url: str) -> None:
     """An entry added through the console is what the next caller's question finds."""
-    from callcontrol.pipeline.rag import E5Embedder, KnowledgeService
+    from callcontrol.pipeline.e5 import E5Embedder
+    from callcontrol.pipeline.rag import KnowledgeService
     from callcontrol.store.repos import KnowledgeDocumentRepo
 
     settings = console_settings(tmp_path, sqlite_url)

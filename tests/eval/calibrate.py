@@ -25,7 +25,7 @@ from callcontrol.pipeline.answer import search_query
 from callcontrol.pipeline.background import BACKGROUND
 from callcontrol.pipeline.base import StoredChunk
 from callcontrol.pipeline.chunking import chunk_text
-from callcontrol.pipeline.rag import E5Embedder
+from callcontrol.pipeline.e5 import E5Embedder
 from callcontrol.pipeline.retrieval import OwnerIndex
 from tests.eval.dataset import load_dataset
 from tests.eval.normalize import item_found, tokens

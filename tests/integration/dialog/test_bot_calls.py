@@ -166,6 +166,60 @@ async def test_silence_and_noise_make_no_turns(
     await bot_service.controller.wait_finished(uuid, 10)
 
 
+SHOP = """# Acme Shop facts
+
+## Opening hours
+
+| Day | Hours |
+|-----|-------|
+| Monday to Friday | 8 am to 6 pm |
+| Saturday | 9 am to 1 pm |
+
+We are **closed on Sundays** and public holidays. See [our site](https://shop.example/hours).
+
+## Parking
+
+Customers park for free in the garage behind the shop.
+"""
+
+
+async def test_the_answer_is_the_fact_spoken_plainly_and_unknowns_go_to_a_person(
+    switch: FakeFreeSwitch, bot_service: Service, transcribe: Any
+) -> None:
+    assert bot_service.kb is not None
+    await bot_service.kb.add("shop", "hours", SHOP, source="test")
+    uuid = await start_call(switch, bot_service, "shop", "+15550010")
+    session = bot_service.bot.session(uuid)
+    assert session is not None
+    before = len(switch.captured_audio(uuid).playbacks)
+    switch.caller_says(uuid, AUDIO / "dialog_saturday.wav")
+    reply = await reply_after(switch, bot_service, uuid, before)
+    answer = [t for t in session.turns if t["speaker"] == "bot"][-1]
+    assert answer["text"] == "Saturday: 9 am to 1 pm.", session.turns  # the table row
+    heard = transcribe(b"".join(p.pcm for p in reply), reply[0].sample_rate).lower()
+    assert "saturday" in heard and ("9" in heard or "nine" in heard), heard
+    assert session.handoffs == []
+
+    # A question the knowledge does not answer is handed to a person, not answered.
+    before = len(switch.captured_audio(uuid).playbacks)
+    switch.caller_says(uuid, AUDIO / "dialog_bicycles.wav")
+    await eventually(lambda: session.handoffs, timeout=30)
+    assert session.handoffs[0]["reason"] == "low_confidence"
+    assert "bicycle" in session.handoffs[0]["question"].lower()
+    await reply_after(switch, bot_service, uuid, before)
+    said = [t["text"] for t in session.turns if t["speaker"] == "bot"]
+    settings = bot_service.settings.pipeline
+    assert settings.hold_phrase in said and settings.follow_up in said, said
+
+    # Nothing the caller heard carries markup, headings, titles or the instructions.
+    spoken = " ".join(said)
+    for never in ("#", "|", "**", "[", "http", "Acme Shop facts", "Opening hours"):
+        assert never not in spoken, (never, spoken)
+    assert "friendly phone assistant" not in spoken.lower()
+    await switch.far_end_hangup(uuid)
+    await bot_service.controller.wait_finished(uuid, 10)
+
+
 async def test_asking_for_a_person_with_nobody_available_records_a_follow_up(
     switch: FakeFreeSwitch, bot_service: Service, transcribe: Any
 ) -> None:

@@ -41,6 +41,8 @@ def test_kb_serve_and_call_from_the_command_line(
         "CALLCONTROL_ESL__OUTBOUND_PORT": "0",
         "CALLCONTROL_CONSOLE__PORT": str(console),
         "CALLCONTROL_FORK__PORT": str(fork),
+        # Knowledge edits from another process are picked up well within the greeting.
+        "CALLCONTROL_PIPELINE__KB_REFRESH_S": "0.2",
     }
     cli = [sys.executable, "-m", "callcontrol"]
     facts = tmp_path / "meetings.md"
@@ -105,6 +107,23 @@ def test_kb_serve_and_call_from_the_command_line(
         assert "voice-to-voice" in replies[-1], called.stdout
         greeting = [line for line in lines[: said[0]] if line.startswith("bot:")]
         assert greeting and "(interrupted)" in greeting[0], called.stdout  # the clip cut it
+
+        # Knowledge added from another process while the worker runs: the next call has it.
+        hours = tmp_path / "hours.md"
+        hours.write_text("# Opening hours\n\nOn Saturday we open at 9 am and close at 1 pm.\n")
+        added = subprocess.run(
+            [*cli, "kb", "add", str(hours), "--owner", "acme"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        called = subprocess.run(
+            [*cli, "call", str(AUDIO / "dialog_saturday.wav"), "--owner", "acme",
+             "--url", f"ws://127.0.0.1:{fork}/direct", "--out", str(reply)],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert called.returncode == 0, called.stdout + called.stderr
+        answers = [line for line in called.stdout.splitlines() if line.strip().startswith("bot:")]
+        assert any("9 am" in line for line in answers), called.stdout
     finally:
         server.send_signal(signal.SIGTERM)
         try:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from callcontrol.config import Settings
+from callcontrol.pipeline.e5 import E5Embedder
 from callcontrol.pipeline.llm import LlamaCppLLM
 from callcontrol.pipeline.models import cache_dir
-from callcontrol.pipeline.rag import E5Embedder
 from callcontrol.pipeline.stt import WhisperSTT
 from callcontrol.pipeline.tts import PiperTTS
 

@@ -6,13 +6,17 @@ table), so these tests also hold the chunker and the confidence to real text.
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from callcontrol.config import PipelineSettings
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
-from callcontrol.pipeline.rag import E5Embedder, KnowledgeService, VectorIndex
+from callcontrol.pipeline.e5 import E5Embedder
+from callcontrol.pipeline.qdrant import VectorIndex
+from callcontrol.pipeline.rag import KnowledgeService
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +163,25 @@ async def test_cross_lingual_question(kb: KnowledgeService) -> None:
     await kb.add("A", "parking", "Visitors can park for free in the garage on Elm Street.")
     hits = await kb.search("A", "¿Cuándo es la reunión semanal?", 2)
     assert hits[0].title == "meeting"
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CALLCONTROL_TEST_QDRANT_URL"),
+    reason="no Qdrant server: set CALLCONTROL_TEST_QDRANT_URL=http://host:6333",
+)
+async def test_a_qdrant_server_gets_the_per_owner_tenant_index(embedder: E5Embedder) -> None:
+    collection = f"test-{uuid.uuid4().hex[:8]}"
+    vectors = VectorIndex(url=os.environ["CALLCONTROL_TEST_QDRANT_URL"], collection=collection)
+    kb = KnowledgeService(InMemoryDocumentRepo(), embedder, vectors=vectors)
+    try:
+        await kb.add("A", "meeting", MEETING)
+        await kb.add("B", "office", OFFICE)
+        schema = vectors._client.get_collection(collection).payload_schema
+        assert schema["owner"].params.is_tenant is True  # type: ignore[union-attr]
+        [hit] = await kb.search("A", "When is the weekly meeting?", 1)
+        assert hit.text == MEETING
+        assert all(p.title == "meeting" for p in await vectors.search("A", [0.1] * 384, 10))
+    finally:
+        vectors._client.delete_collection(collection)
+        kb.close()
+        vectors.close()

@@ -12,9 +12,10 @@ import structlog
 
 from callcontrol.config import Settings
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
+from callcontrol.pipeline.e5 import E5Embedder
 from callcontrol.pipeline.llm import LlamaCppLLM
 from callcontrol.pipeline.prompt import build_messages, select_passages
-from callcontrol.pipeline.rag import E5Embedder, KnowledgeService, is_confident
+from callcontrol.pipeline.rag import KnowledgeService, is_confident
 from callcontrol.pipeline.reply import speak
 from callcontrol.pipeline.stt import WhisperSTT
 from callcontrol.pipeline.tts import PiperTTS
@@ -87,3 +88,33 @@ async def test_barge_in_during_the_reply(
     started = time.perf_counter()
     pieces = [p async for p in llm.stream(messages, max_tokens=4)]
     assert pieces and time.perf_counter() - started < 2.0
+
+
+async def test_a_phrase_with_an_unsupported_number_is_replaced_by_the_fact(
+    kb: KnowledgeService, tts: PiperTTS, stt: WhisperSTT, pipeline_settings: Settings
+) -> None:
+    """The rephrase path: the model says "room 12"; the caller hears the fact instead."""
+    from callcontrol.dialog.grounding import FactGuard
+    from callcontrol.pipeline.answer import compose
+    from tests.unit.pipeline.fakes import FakeLLM
+
+    settings = pipeline_settings.pipeline
+    question = "Which room is the weekly meeting in?"
+    passages = await kb.search("A", question, settings.top_k)
+    answer = compose(question, passages)
+    assert answer is not None and "room 3" in answer.text
+    guard = FactGuard(
+        [p.text for p in passages[:1]],
+        question,
+        fallback=answer.text,
+        system_prompt=settings.system_prompt,
+    )
+    llm = FakeLLM(replies=[["Sure! ", "The weekly meeting is in room 12 on Monday."]])
+    said = []
+    async with aclosing(speak(llm, tts, [], sample_rate=8000, review=guard.review)) as spoken:
+        async for segment in spoken:
+            said.append(segment)
+    assert [s.text for s in said] == ["Sure!", answer.text]
+    heard = (await stt.transcribe(phone_line(b"".join(s.pcm for s in said)), "en")).text.lower()
+    assert "12" not in heard and "twelve" not in heard, heard
+    assert "room 3" in heard or "room three" in heard, heard

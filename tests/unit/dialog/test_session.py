@@ -204,6 +204,7 @@ async def test_the_extractive_answer_is_the_fact_itself_without_the_llm(vad: Vad
     assert "Yes. The weekly meeting is on Monday at 10 am." in spoken
     assert "#" not in spoken and "**" not in spoken and "Meetings" not in spoken
     assert llm.calls == []  # nothing generated, nothing to invent
+    assert stt.prompts and stt.prompts[0] is not None and "weekly" not in stt.prompts[0]
     answer = [w.row for w in writes if w.table == "turns"][2]
     assert answer["text"].startswith("Yes. The weekly meeting is on Monday")
     assert "llm_first_token" not in answer["timings"] and answer["voice_to_voice_ms"] > 0

@@ -157,8 +157,8 @@ def test_the_real_stages_name_the_missing_package(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from callcontrol.config import PipelineSettings
+    from callcontrol.pipeline.e5 import E5Embedder
     from callcontrol.pipeline.llm import LlamaCppLLM
-    from callcontrol.pipeline.rag import E5Embedder
     from callcontrol.pipeline.stt import WhisperSTT
     from callcontrol.pipeline.tts import PiperTTS
 

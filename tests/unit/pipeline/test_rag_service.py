@@ -3,6 +3,7 @@ vector store a server would be)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from callcontrol.errors import PipelineError
 from callcontrol.pipeline.base import DocumentInfo, KnowledgeBase, StoredChunk
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
-from callcontrol.pipeline.rag import KnowledgeService, VectorIndex, is_confident, point_id
+from callcontrol.pipeline.qdrant import VectorIndex, point_id
+from callcontrol.pipeline.rag import KnowledgeService, is_confident
 from tests.unit.pipeline.fakes import FakeEmbedder
 
 MEETING = "The weekly meeting is on Monday at 10 am in room 3."
@@ -187,3 +189,34 @@ def test_is_confident() -> None:
     assert not is_confident([], 0.5)
     assert is_confident([Passage("x", 0.55, "d", "t")], 0.5)
     assert not is_confident([Passage("x", 0.45, "d", "t")], 0.5)
+
+
+class SlowRepo(InMemoryDocumentRepo):
+    """Holds chunk reads until released: an index load in progress."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.reads = 0
+
+    async def chunks(self, owner: str) -> list[StoredChunk]:
+        self.reads += 1
+        await self.release.wait()
+        return await super().chunks(owner)
+
+
+async def test_an_edit_while_a_search_loads_the_index_does_not_lose_the_search() -> None:
+    repo = SlowRepo()
+    kb = KnowledgeService(repo, FakeEmbedder(64))
+    repo.release.set()
+    await kb.add("A", "meeting", MEETING)
+    repo.release.clear()
+    search = asyncio.ensure_future(kb.search("A", "When is the weekly meeting?", 1))
+    while repo.reads == 0:
+        await asyncio.sleep(0)
+    await kb.add("A", "parking", PARKING)  # invalidates the load in progress
+    repo.release.set()
+    hits = await search  # reloaded, not cancelled
+    assert [h.title for h in hits] == ["meeting"]
+    assert repo.reads >= 2
+    kb.close()
