@@ -24,7 +24,7 @@ from callcontrol.dialog.grounding import FactGuard
 from callcontrol.dialog.machine import Input, classify
 from callcontrol.dialog.voice import TimedLLM, VoicePipeline
 from callcontrol.media.codecs import Float32Array
-from callcontrol.pipeline.answer import Answer, compose, search_query
+from callcontrol.pipeline.answer import compose, search_query
 from callcontrol.pipeline.base import ChatMessage, Passage, Transcript
 from callcontrol.pipeline.prompt import build_messages, select_passages
 from callcontrol.pipeline.rag import is_confident
@@ -99,7 +99,6 @@ class TurnAttempt:
     task: asyncio.Task[None] | None = None
     guard: FactGuard | None = None
     guarded: bool = False
-    answer: Answer | None = None
 
     def start(
         self,
@@ -163,7 +162,6 @@ class TurnAttempt:
                 self._decide("low_confidence")
                 return
             self._decide("answer")
-            self.answer = answer
             if settings.answer_style == "extractive":
                 await self._speak_text(voice, answer.text, sample_rate, transcript.language)
                 return

@@ -14,7 +14,8 @@
 * **The owner's glossary** (:func:`~callcontrol.pipeline.lexical.glossary`: names and
   long words of their knowledge) is given as Whisper's previous text, biasing
   recognition toward "periodontist" or "Westside" that telephone audio leaves
-  ambiguous.
+  ambiguous. When Whisper writes the glossary out instead of the speech
+  (:func:`copies_glossary`), the turn is decoded again without it.
 * **Short encoder window.** Whisper is trained on 30 s windows and faster-whisper
   always pads to 30 s, so a 2 s question costs as much as a 30 s one (tiny.en
   ~0.33 s, base ~0.9 s here). CTranslate2 accepts a shorter mel input, so a turn is
@@ -187,6 +188,19 @@ def gate_text(
     return None
 
 
+def copies_glossary(text: str, glossary: str) -> bool:
+    """Whether Whisper wrote out its prompt instead of the speech.
+
+    Given a glossary as previous text, Whisper sometimes continues the list on audio
+    it cannot make out ("New Year's Day, American Express," for "Do you take American
+    Express?"). A caller does not speak in comma-separated glossary terms: two or more
+    of the transcript's comma-separated parts being glossary terms means a copy.
+    """
+    terms = {t.strip().lower() for t in glossary.rstrip(".").split(",") if t.strip()}
+    parts = [p.strip().lower() for p in re.split(r"[,.;!?]", text) if p.strip()]
+    return sum(1 for p in parts if p in terms) >= 2
+
+
 def choose_model(
     language: str | None, default: str, english: str = "tiny.en"
 ) -> tuple[ModelKey, str | None]:
@@ -284,12 +298,10 @@ class WhisperSTT:
             return Transcript("", fallback_language, 1.0, 0.0, duration, dropped=reason)
         model = self._model(key)
         try:
-            if duration <= _MAX_SHORT_SECONDS:
-                text, lang, no_speech, logprob = self._decode_short(
-                    model, audio, fixed, prompt, self._beam
-                )
-            else:
-                text, lang, no_speech, logprob = self._decode_long(model, audio, fixed, prompt)
+            text, lang, no_speech, logprob = self._decode(model, audio, fixed, prompt)
+            if prompt and copies_glossary(text, prompt):
+                log.info("stt copied its glossary; decoding again without it", text=text)
+                text, lang, no_speech, logprob = self._decode(model, audio, fixed, None)
         except (RuntimeError, ValueError) as exc:
             raise PipelineError(f"speech recognition failed: {exc}") from exc
         text = collapse_repeats(strip_annotations(text))
@@ -299,6 +311,13 @@ class WhisperSTT:
             log.debug("stt dropped", reason=reason, text=text, no_speech_prob=no_speech)
             return Transcript("", lang, no_speech, logprob, duration, dropped=reason)
         return Transcript(text, lang, no_speech, logprob, duration)
+
+    def _decode(
+        self, model: WhisperModel, audio: AudioF32, language: str | None, prompt: str | None
+    ) -> tuple[str, str, float, float]:
+        if len(audio) / STT_SAMPLE_RATE <= _MAX_SHORT_SECONDS:
+            return self._decode_short(model, audio, language, prompt, self._beam)
+        return self._decode_long(model, audio, language, prompt)
 
     def _detect(self, model: WhisperModel, encoded: Any) -> str:
         ranked = model.model.detect_language(encoded)[0]  # [(token "<|xx|>", prob), …]

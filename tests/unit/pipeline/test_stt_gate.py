@@ -118,3 +118,14 @@ def test_collapse_repeats(text: str, expected: str) -> None:
 def test_strip_annotations() -> None:
     assert strip_annotations("[BLANK_AUDIO]") == ""
     assert strip_annotations(" Hello (music) there ♪ *laughs*") == "Hello there"
+
+
+def test_a_transcript_that_copies_the_glossary_is_recognized() -> None:
+    from callcontrol.pipeline.stt import copies_glossary
+
+    glossary = "Acme Store, New Year's Day, American Express, Labor Day, delivery."
+    assert copies_glossary("New Year's Day, American Express,", glossary)
+    assert copies_glossary("Labor Day. Delivery.", glossary)
+    assert not copies_glossary("Do you take American Express?", glossary)
+    assert not copies_glossary("Are you open on Labor Day, and on New Year's Day?", glossary)
+    assert not copies_glossary("anything", "")
