@@ -37,30 +37,18 @@ F64 = npt.NDArray[np.float64]
 
 
 async def transcripts(data: Path, split: str, voices: str) -> dict[str, list[str]]:
-    """What the service's speech recognition hears of each question, per voice.
+    """What the service's speech recognition hears of each question, per voice: clips
+    as ``make eval`` makes them, the bundled Whisper with the service's default settings
+    and the owner's glossary (cached by ``offline.hear``)."""
+    from callcontrol.config import PipelineSettings
+    from tests.eval.offline import hear
 
-    Clips as ``make eval`` makes them (espeak-ng, 8 kHz μ-law), the bundled Whisper with
-    the service's default settings and the owner's glossary."""
-    from callcontrol.config import ModelsSettings, PipelineSettings
-    from callcontrol.media.resample import resample
-    from callcontrol.pipeline.lexical import glossary
-    from callcontrol.pipeline.stt import WhisperSTT
-    from tests.eval.speech import make_clip, parse_voices
-
-    settings = PipelineSettings()
-    stt = WhisperSTT(ModelsSettings(), settings, CACHE / "eval-model-cache")
     dataset = load_dataset(data, split=split)
+    got = await hear(dataset, voices, PipelineSettings())
     heard: dict[str, list[str]] = {}
-    for call in dataset.calls:
-        docs = dataset.kbs.get(call.owner, [])
-        prompt = glossary("\n".join(c.text for d in docs for c in chunk_text(d.text, d.title)))
-        for turn in call.turns:
-            for voice in parse_voices(voices):
-                clip = make_clip(voice, turn.say, CACHE / "eval-clips")
-                audio = resample(clip.samples, 8000, 16000, quality="HQ").astype(np.float32)
-                result = await stt.transcribe(audio / 32768, "en", prompt=prompt)
-                heard.setdefault(turn.say, []).append(result.text)
-    stt.close()
+    for key, value in got.items():
+        say = key.split("|", 1)[1]
+        heard.setdefault(say, []).append(value)
     return heard
 
 
