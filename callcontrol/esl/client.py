@@ -31,6 +31,9 @@ CHANNEL_EVENTS: tuple[str, ...] = (
     "DTMF",
 )
 
+# What an outbound socket adds to ``myevents`` (whose fixed set lacks them).
+PLAYBACK_EVENTS: tuple[str, ...] = ("PLAYBACK_START", "PLAYBACK_STOP")
+
 AUDIO_FORK_EVENTS: tuple[str, ...] = (
     "mod_audio_fork::connect",
     "mod_audio_fork::connect_failed",

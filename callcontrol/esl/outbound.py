@@ -3,7 +3,8 @@
 A gevent ``StreamServer`` on the gevent thread accepts FreeSWITCH's
 connections. Each becomes a greenswitch outbound session (with the fixed
 reader); we send ``connect`` (the reply carries the channel's variables),
-``myevents``, a CUSTOM subscription for mod_audio_fork, and ``linger`` so the
+``myevents``, the playback events (not in FreeSWITCH's ``myevents`` set) and a
+CUSTOM subscription for mod_audio_fork, and ``linger`` so the
 hangup events still reach us, then hand an :class:`OutboundChannel` to asyncio.
 Several workers can serve one FreeSWITCH: each call's socket goes to one of them.
 """
@@ -22,7 +23,12 @@ import structlog
 from callcontrol.config import EslSettings
 from callcontrol.errors import EslCommandError, EslError, EslNotConnectedError
 from callcontrol.esl.bridge import GeventThread, send_command
-from callcontrol.esl.client import AUDIO_FORK_EVENTS, EventListener, subscribe_command
+from callcontrol.esl.client import (
+    AUDIO_FORK_EVENTS,
+    PLAYBACK_EVENTS,
+    EventListener,
+    subscribe_command,
+)
 from callcontrol.esl.commands import ApiReply, check_uuid
 from callcontrol.esl.greenswitch_fix import FixedOutboundSession
 from callcontrol.esl.poster import LoopPoster
@@ -187,7 +193,9 @@ class OutboundServer:
             session.session_data = dict(reply.headers)
             for command in (
                 "myevents",
-                subscribe_command("plain", (), AUDIO_FORK_EVENTS),
+                # FreeSWITCH's myevents set has no PLAYBACK_START/STOP; the inbound
+                # connection's copies are dropped for a socket's leg, so ask here.
+                subscribe_command("plain", PLAYBACK_EVENTS, AUDIO_FORK_EVENTS),
                 f"linger {LINGER_S}",
             ):
                 answer = session.send(command, timeout=settings.command_timeout)

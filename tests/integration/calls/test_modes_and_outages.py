@@ -50,6 +50,32 @@ async def test_outbound_socket_call_goes_to_the_bot(
         assert service.outbound.accepted == 1
 
 
+async def test_outbound_socket_receives_the_calls_playback_events(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    """FreeSWITCH's ``myevents`` set has no PLAYBACK_START/STOP (seen on a real 1.10.12
+    call: no start event, a false barge-in): the outbound socket must ask for them."""
+    handover = RecordingHandover()
+    settings = make_settings(tmp_path, esl_port=fake_switch.esl_port, esl={"mode": "outbound"})
+    async with running_service(settings, handover=handover) as service:
+        assert service.outbound is not None
+        uuid = await fake_switch.inbound_call(
+            caller="4444",
+            destination="5000",
+            variables={"callcontrol_action": "bot"},
+            socket=f"127.0.0.1:{service.outbound.port} async full",
+        )
+        await handover.wait(timeout=5)
+        handle = handover.handles[0]
+        seen: list[str] = []
+        handle.listen(lambda event: seen.append(event.name))
+        await handle.play("silence_stream://200")
+        await eventually(lambda: "PLAYBACK_STOP" in seen, timeout=5)
+        assert seen.index("PLAYBACK_START") < seen.index("PLAYBACK_STOP")
+        await fake_switch.far_end_hangup(uuid)
+        await service.controller.wait_finished(uuid, 5)
+
+
 @pytest.mark.postgres
 async def test_database_down_during_hangups_loses_nothing(
     fake_switch: FakeFreeSwitch, tmp_path: Path, postgres_url: str
