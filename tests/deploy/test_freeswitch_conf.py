@@ -436,3 +436,14 @@ def test_env_example_covers_every_variable_freeswitch_reads(
     assert isinstance(services, dict)
     assert read == set(services["freeswitch"]["environment"])
     assert read <= set(env_example)
+
+
+@pytest.mark.parametrize("which", ["fs", "fs_bare"])
+def test_the_rtp_range_is_even_at_both_ends(which: str, request: pytest.FixtureRequest) -> None:
+    """FreeSWITCH allocates RTP ports in even pairs (switch_core_port_allocator.c): an
+    odd end is "Rounding odd end port" in its log and one port less than configured."""
+    conf: fsconf.Preprocessed = request.getfixturevalue(which)
+    start, end = int(conf.globals["rtp_start_port"]), int(conf.globals["rtp_end_port"])
+    assert start % 2 == 0 and end % 2 == 0 and start < end
+    switch = fsconf.params(conf.xml(), "switch.conf")
+    assert switch["rtp-start-port"] == str(start) and switch["rtp-end-port"] == str(end)
