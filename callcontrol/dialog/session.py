@@ -290,6 +290,7 @@ class DialogSession:
             self._log.debug("dialog", state=state.value, input=inp.value, to=self.machine.state)
         self.input.bot_speaking = self.machine.state in (
             State.GREETING,
+            State.REPROMPTING,
             State.THINKING,
             State.SPEAKING,
         )

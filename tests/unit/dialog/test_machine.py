@@ -35,8 +35,11 @@ def test_barge_in_stops_playback_before_cancelling_generation() -> None:
 def test_silence_reprompts_then_says_goodbye() -> None:
     m = DialogMachine(max_reprompts=1)
     run(m, Input.START, Input.PLAYBACK_DONE)
-    assert m.feed(Input.SILENCE) == (Action.SAY_REPROMPT, Action.ARM_SILENCE)
-    assert m.state is State.LISTENING and m.reprompts == 1
+    assert m.feed(Input.SILENCE) == (Action.SAY_REPROMPT,)
+    assert m.state is State.REPROMPTING and m.reprompts == 1
+    # The second wait starts when the re-prompt has been played, not when it starts.
+    assert m.feed(Input.PLAYBACK_DONE) == (Action.ARM_SILENCE,)
+    assert m.state is State.LISTENING
     assert m.feed(Input.SILENCE) == (Action.SAY_GOODBYE,)
     assert m.state is State.CLOSING
 
@@ -45,7 +48,7 @@ def test_speech_resets_the_reprompt_count() -> None:
     m = DialogMachine(max_reprompts=1)
     run(m, Input.START, Input.PLAYBACK_DONE, Input.SILENCE)
     run(m, Input.QUESTION, Input.REPLY_DONE)
-    assert m.feed(Input.SILENCE) == (Action.SAY_REPROMPT, Action.ARM_SILENCE)
+    assert m.feed(Input.SILENCE) == (Action.SAY_REPROMPT,)
 
 
 def test_low_confidence_goes_to_a_person_and_back() -> None:
@@ -103,3 +106,15 @@ def test_classify(text: str, expected: Input) -> None:
     assert kind is expected
     if text == "I need a refund":
         assert reason == "sensitive"
+
+
+def test_the_caller_answering_the_reprompt_is_heard() -> None:
+    m = DialogMachine(max_reprompts=1)
+    run(m, Input.START, Input.PLAYBACK_DONE, Input.SILENCE)
+    assert m.feed(Input.BARGE_IN) == (Action.STOP_PLAYBACK, Action.DISARM_SILENCE)
+    assert m.state is State.LISTENING and m.reprompts == 0
+    run(m, Input.SILENCE)
+    assert m.feed(Input.QUESTION) == (Action.STOP_PLAYBACK, Action.ANSWER)
+    run(m, Input.REPLY_DONE, Input.SILENCE)
+    assert m.feed(Input.GOODBYE) == (Action.STOP_PLAYBACK, Action.SAY_GOODBYE)
+    assert m.state is State.CLOSING
