@@ -19,6 +19,11 @@ log = structlog.get_logger(__name__)
 CallListener = Callable[[EslEvent], None]
 
 
+def channel_gone(exc: EslCommandError) -> bool:
+    """FreeSWITCH's ``-ERR No such channel!`` (mod_commands' uuid_* commands)."""
+    return "No such channel" in exc.reply
+
+
 class CallHandle:
     """Operations on one call, sent down the connection that controls it.
 
@@ -65,7 +70,7 @@ class CallHandle:
         try:
             await self.api(cmd.hangup(self.id, cause))
         except EslCommandError as exc:
-            if "No such channel" not in exc.reply:
+            if not channel_gone(exc):
                 raise
 
     async def play(self, path: str) -> None:
@@ -73,8 +78,13 @@ class CallHandle:
         await self.api(cmd.broadcast(self.id, path, "aleg"))
 
     async def stop_playback(self) -> None:
-        """Stop the current and all queued playback (``uuid_break … all``)."""
-        await self.api(cmd.stop_playback(self.id))
+        """Stop the current and all queued playback (``uuid_break … all``). Nothing
+        plays on a channel that is gone: that is the end of the call, not an error."""
+        try:
+            await self.api(cmd.stop_playback(self.id))
+        except EslCommandError as exc:
+            if not channel_gone(exc):
+                raise
 
     async def record(self, path: str) -> None:
         await self.api(cmd.record(self.id, "start", path))

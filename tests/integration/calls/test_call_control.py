@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from callcontrol.calls.machine import LegState
-from callcontrol.errors import CallError
+from callcontrol.errors import CallError, EslCommandError
 from callcontrol.store.models import Call as CallRow
 from callcontrol.store.models import CallEvent, Cdr
 from tests.fakes.freeswitch import FakeFreeSwitch
@@ -110,6 +110,23 @@ async def test_originate_answer_hangup(fake_switch: FakeFreeSwitch, tmp_path: Pa
         assert record.direction == "outbound" and record.callee == "2001"
         assert record.hangup_cause == "NORMAL_CLEARING" and record.answer_at is not None
         assert [r.call_id for r in await cdrs(service)] == [uuid]
+
+
+async def test_stopping_playback_on_a_channel_that_is_gone_is_not_an_error(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    """A caller hanging up during the bot's reply: the barge-in/cleanup ``uuid_break``
+    meets "-ERR No such channel!", which is the normal end of a call, not a failure."""
+    fake_switch.extensions["2001"] = Extension.answers(0.0)
+    settings = make_settings(tmp_path, esl_port=fake_switch.esl_port)
+    async with running_service(settings) as service:
+        uuid = await service.controller.originate("user/2001", owner="acme", timeout_s=10)
+        handle = service.controller.handle(uuid)
+        await fake_switch.far_end_hangup(uuid)
+        await service.controller.wait_finished(uuid, 5)
+        await handle.stop_playback()  # raised EslCommandError before
+        with pytest.raises(EslCommandError, match="invalid uuid"):
+            await handle.play("silence_stream://100")  # a real failure still raises
 
 
 @pytest.mark.parametrize(
