@@ -14,13 +14,44 @@ Examples::
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callcontrol.errors import ConfigError
+
+MAX_PHRASE_CHARS = 400
+
+
+def _check_phrase(value: str) -> str:
+    """A phrase the bot says: one line of speakable text, not too long to wait through."""
+    value = value.strip()
+    if not value:
+        raise ValueError("a phrase cannot be empty")
+    if len(value) > MAX_PHRASE_CHARS:
+        raise ValueError(f"a phrase is at most {MAX_PHRASE_CHARS} characters")
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn")), None)
+    if bad is not None:
+        raise ValueError(f"a phrase cannot contain the control character U+{ord(bad):04X}")
+    if not any(c.isalpha() for c in value):
+        raise ValueError("a phrase must contain words")
+    return value
+
+
+# What the bot says as is (greeting, hold phrase, …): validated where it is configured
+# and where an admin edits it, so a bad one is refused instead of breaking every call.
+Phrase = Annotated[str, AfterValidator(_check_phrase)]
 
 
 class EslSettings(BaseModel):
@@ -157,12 +188,12 @@ class PipelineSettings(BaseModel):
         "using the exact words of the facts. Never change days, times or numbers. If the "
         "facts do not answer the question, say you will pass it to a colleague."
     )
-    greeting: str = "Hello, thanks for calling. How can I help you?"
-    reprompt: str = "Are you still there?"
-    goodbye: str = "Thank you for calling. Goodbye."
-    hold_phrase: str = "Let me check that with a colleague, please hold."
-    reassurance: str = "Thanks for waiting, someone is looking at your question."
-    follow_up: str = "I could not reach a colleague right now. Someone will call you back."
+    greeting: Phrase = "Hello, thanks for calling. How can I help you?"
+    reprompt: Phrase = "Are you still there?"
+    goodbye: Phrase = "Thank you for calling. Goodbye."
+    hold_phrase: Phrase = "Let me check that with a colleague, please hold."
+    reassurance: Phrase = "Thanks for waiting, someone is looking at your question."
+    follow_up: Phrase = "I could not reach a colleague right now. Someone will call you back."
     silence_reprompt_s: float = Field(8.0, gt=0)
     max_reprompts: int = Field(1, ge=0)
     sensitive_topics: list[str] = Field(default_factory=lambda: ["refund", "lawyer", "complaint"])

@@ -27,6 +27,7 @@ from typing import Any, cast
 import numpy as np
 import structlog
 
+from callcontrol.config import PipelineSettings
 from callcontrol.dialog.attempt import Timings, TurnAttempt, spoken
 from callcontrol.dialog.machine import Action, DialogMachine, Input, State
 from callcontrol.dialog.voice import VoicePipeline
@@ -226,7 +227,11 @@ class DialogSession:
     async def _run(self) -> None:
         try:
             if self.greet:
-                await self._feed(Input.START)
+                try:
+                    await self._feed(Input.START)
+                except Exception:  # noqa: BLE001 - the caller is there: listen anyway
+                    self._log.exception("greeting failed; listening without it")
+                    await self._feed(Input.PLAYBACK_DONE)
             else:  # the media came back mid-call: listen again, no second hello
                 self.machine.state = State.LISTENING
                 self._arm("silence", self.settings.silence_reprompt_s, Input.SILENCE)
@@ -410,17 +415,17 @@ class DialogSession:
     async def _do(self, action: Action) -> None:
         settings = self.settings
         if action is Action.SAY_GREETING:
-            await self._say(settings.greeting, as_reply=False)
+            await self._say_setting("greeting", as_reply=False)
         elif action is Action.SAY_REPROMPT:
-            await self._say(settings.reprompt, as_reply=False)
+            await self._say_setting("reprompt", as_reply=False)
         elif action is Action.SAY_GOODBYE:
-            await self._say(settings.goodbye, as_reply=False)
+            await self._say_setting("goodbye", as_reply=False)
         elif action is Action.SAY_HOLD:
-            await self._say(settings.hold_phrase, as_reply=False)
+            await self._say_setting("hold_phrase", as_reply=False)
         elif action is Action.SAY_REASSURANCE:
-            await self._say(settings.reassurance, as_reply=False)
+            await self._say_setting("reassurance", as_reply=False)
         elif action is Action.SAY_FOLLOW_UP:
-            await self._say(settings.follow_up, as_reply=True)
+            await self._say_setting("follow_up", as_reply=True)
         elif action is Action.SAY_HUMAN_ANSWER:
             await self._say_human_answer()
         elif action is Action.ANSWER:
@@ -459,6 +464,24 @@ class DialogSession:
             handle.cancel()
 
     # -- speaking ---------------------------------------------------------------------
+    async def _say_setting(self, name: str, *, as_reply: bool) -> None:
+        """Say one of the configured phrases (``pipeline.<name>``); when it cannot be
+        synthesized, log it at once and say the built-in phrase instead."""
+        text: str = getattr(self.settings, name)
+        try:
+            await self._say(text, as_reply=as_reply)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the caller must still hear something
+            builtin = PipelineSettings.model_fields[name].default
+            if text == builtin:
+                raise
+            self._log.exception(
+                "cannot say the configured phrase; saying the built-in one", phrase=name
+            )
+        await self._say(builtin, as_reply=as_reply)
+
     async def _say(self, text: str, *, as_reply: bool) -> None:
         """A fixed phrase (cached audio). ``as_reply``: it answers the turn (REPLY_* inputs)."""
         pcm = await self.voice.tts.phrase(text, self.output_rate, self.language or "en")

@@ -3,6 +3,7 @@ sessions, escaping, headers and the public probes."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -372,3 +373,31 @@ async def test_secret_key_is_generated_once_with_private_permissions(
         first = secret.read_text()
         create_app(service)
         assert secret.read_text() == first and len(first.strip()) >= 32
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    ["Hello\x00there", "", "   ", "x" * 401, "Hi\u0007", "...", "Hi\ud800"],
+    ids=["nul", "empty", "blank", "too-long", "bell", "no-words", "lone-surrogate"],
+)
+async def test_a_phrase_the_bot_cannot_say_is_refused(console: Console, phrase: str) -> None:
+    """A greeting with NUL was accepted and from then on every call ended at once."""
+    client, _ = await console.signed_in("root")
+    before = {s["key"]: s["value"] for s in (await client.get("/api/admin/settings")).json()}
+    body = json.dumps({"values": {"pipeline.greeting": phrase}}, ensure_ascii=True)
+    response = await client.put(
+        "/api/admin/settings", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    after = {s["key"]: s["value"] for s in (await client.get("/api/admin/settings")).json()}
+    assert after == before
+
+
+async def test_a_good_phrase_is_saved_trimmed(console: Console) -> None:
+    client, _ = await console.signed_in("root")
+    response = await client.put(
+        "/api/admin/settings", json={"values": {"pipeline.greeting": "  Welcome to Acme!  "}}
+    )
+    assert response.status_code == 200, response.text
+    values = {s["key"]: s["value"] for s in response.json()}
+    assert values["pipeline.greeting"] == "Welcome to Acme!"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from callcontrol.config import Settings
+from callcontrol.config import PipelineSettings, Settings
 from callcontrol.dialog.machine import State
 from callcontrol.dialog.session import DialogSession, TurnSink
 from callcontrol.dialog.voice import VoicePipeline
@@ -107,6 +107,7 @@ def make_session(
     kb: FakeKnowledgeBase,
     writes: list[Write],
     answer_style: str = "rephrase",
+    tts: FakeTTS | None = None,
 ) -> tuple[DialogSession, FakeOutput, NoDesk, FakeTTS]:
     settings = Settings(
         _env_file=None,
@@ -117,7 +118,7 @@ def make_session(
             "answer_style": answer_style,
         },
     )
-    tts = FakeTTS(ms_per_char=20)
+    tts = tts or FakeTTS(ms_per_char=20)
     voice = VoicePipeline(settings, stt, kb, llm, tts, vad)  # type: ignore[arg-type]
     output = FakeOutput()
     desk = NoDesk()
@@ -247,3 +248,46 @@ async def test_silence_and_noise_never_reach_stt(vad: VadWorker, clip: str) -> N
         assert stt.calls == []
     finally:
         await session.stop()
+
+
+async def test_a_greeting_that_cannot_be_said_falls_back_to_the_built_in_one(
+    vad: VadWorker,
+) -> None:
+    """An admin's greeting the voice cannot say used to end every call at once
+    (turns=0, the error logged only at shutdown)."""
+    stt = FakeSTT(["Is the weekly meeting on Monday?"], language="en")
+    writes: list[Write] = []
+    session, output, _desk, tts = make_session(
+        vad,
+        stt,
+        FakeLLM(),
+        FakeKnowledgeBase(),
+        writes,
+        tts=FakeTTS(ms_per_char=20, fail_on="Ahoy"),
+    )
+    session.settings.greeting = "Ahoy, this cannot be synthesized"
+    session.start()
+    try:
+        await wait_for(lambda: session.machine.state is State.LISTENING)
+        builtin = PipelineSettings.model_fields["greeting"].default
+        assert output.played[:1] == [builtin]
+        await feed(session, AUDIO / "dialog_question.wav")
+        await wait_for(lambda: len(output.played) >= 2)  # the call goes on
+    finally:
+        await session.stop()
+        await output.aclose()
+
+
+async def test_a_session_listens_even_when_no_greeting_can_be_said(vad: VadWorker) -> None:
+    stt = FakeSTT(["Is the weekly meeting on Monday?"], language="en")
+    writes: list[Write] = []
+    session, output, _desk, _tts = make_session(
+        vad, stt, FakeLLM(), FakeKnowledgeBase(), writes, tts=FakeTTS(ms_per_char=20, fail_on="")
+    )
+    session.start()
+    try:
+        await wait_for(lambda: session.machine.state is State.LISTENING)
+        assert not session.ended.is_set() and output.played == []
+    finally:
+        await session.stop()
+        await output.aclose()

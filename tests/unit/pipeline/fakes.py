@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from callcontrol.errors import PipelineError
 from callcontrol.pipeline.base import (
     AudioF32,
     ChatMessage,
@@ -188,9 +189,12 @@ class FakeLLM:
 class FakeTTS:
     """``ms_per_char`` milliseconds of a quiet tone per character; records what it said."""
 
-    def __init__(self, ms_per_char: float = 60.0, delay: float = 0.0) -> None:
+    def __init__(
+        self, ms_per_char: float = 60.0, delay: float = 0.0, fail_on: str | None = None
+    ) -> None:
         self.ms_per_char = ms_per_char
         self.delay = delay
+        self.fail_on = fail_on  # raise PipelineError for a text containing this
         self.spoken: list[tuple[str, int]] = []
         self.phrases: list[tuple[str, int]] = []
 
@@ -206,5 +210,7 @@ class FakeTTS:
         return self._pcm(text, sample_rate)
 
     async def phrase(self, text: str, sample_rate: int, language: str = "en") -> bytes:
+        if self.fail_on is not None and self.fail_on in text:
+            raise PipelineError(f"cannot synthesize {text!r}")
         self.phrases.append((text, sample_rate))
         return self._pcm(text, sample_rate)
