@@ -72,7 +72,7 @@ async def _serve(settings: Settings) -> None:
             yield
 
     from callcontrol.app import Service
-    from callcontrol.console.app import create_app
+    from callcontrol.console.app import create_app, http_config
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -80,13 +80,7 @@ async def _serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with Service(settings) as service:
         settle_heap()
-        config = uvicorn.Config(
-            create_app(service),
-            host=settings.console.host,
-            port=settings.console.port,
-            log_config=None,
-            lifespan="off",
-        )
+        config = http_config(create_app(service), settings.console)
         server = Server(config)
         web = asyncio.create_task(server.serve(), name="http")
         out.print(

@@ -208,7 +208,7 @@ class ConsoleSettings(BaseModel):
     secret_key: SecretStr | None = None
     session_max_age_s: int = Field(12 * 3600, gt=0)
     secure_cookies: bool = False
-    max_upload_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(2 * 1024 * 1024, gt=0, le=255 * 1024 * 1024)
     hitl_timeout_s: float = Field(90.0, gt=0)
     reassurance_interval_s: float = Field(20.0, gt=0)
     # An operator counts as available for HITL only while a console page of theirs is open
@@ -225,6 +225,10 @@ class ConsoleSettings(BaseModel):
     direct_url: str | None = None
     # Extra origins allowed to open console websockets (the console's own origin always is).
     allowed_origins: list[str] = Field(default_factory=list)
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses
+    # or CIDRs, e.g. ["127.0.0.1"] behind a local nginx). Empty: the peer's address is
+    # the client's, whatever headers say.
+    trusted_proxies: list[str] = Field(default_factory=list)
     # "Take over" rings the operator with this dial string ({extension} = their extension
     # or the number typed); default calls.extension_dialstring. For outside numbers use a
     # gateway, or e.g. "loopback/{number}/default" to route through the dialplan.

@@ -11,11 +11,13 @@ check by hand). Pages without a session redirect to /login; /api answers 401.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callcontrol.console.context import STATIC, Console
 from callcontrol.console.deps import Forbidden, NotAuthenticated, require_admin, require_user
+from callcontrol.console.limits import DEFAULT_BODY_LIMIT, FORM_LIMITS, RejectNul
 from callcontrol.console.routes import (
     admin,
     auth,
@@ -38,7 +41,10 @@ from callcontrol.console.routes import (
 )
 
 if TYPE_CHECKING:
+    from uvicorn import Config
+
     from callcontrol.app import Service
+    from callcontrol.config import ConsoleSettings
 
 log = structlog.get_logger(__name__)
 
@@ -119,6 +125,21 @@ def _install_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": exc.detail}, status_code=403)
         return _error_page(403, "Not allowed", exc.detail)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own handler echoes the input back and encodes it as UTF-8: a lone
+        # surrogate in the body made that a 500. Say where and what, ASCII-safe.
+        errors = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
+        body = json.dumps({"detail": errors}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_json(request) or request.url.path.startswith("/static/"):
@@ -129,7 +150,14 @@ def _install_handlers(app: FastAPI) -> None:
 
 
 def create_app(service: Service) -> FastAPI:
-    app = FastAPI(title="callcontrol", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="callcontrol",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        max_body_size=DEFAULT_BODY_LIMIT,  # routes that take more say so
+        form_limits=FORM_LIMITS,  # type: ignore[arg-type]
+    )
     app.state.console = Console.build(service)
     _install_handlers(app)
 
@@ -146,5 +174,28 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(sockets.router)  # each websocket authenticates itself
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RejectNul)
+    app.add_middleware(SecurityHeaders)  # outermost: refusals get the headers too
     return app
+
+
+def http_config(app: FastAPI, settings: ConsoleSettings, *, port: int | None = None) -> Config:
+    """uvicorn's settings for the console.
+
+    ``X-Forwarded-For``/``-Proto`` are believed only from ``console.trusted_proxies``
+    (none by default). uvicorn's own default trusts them from 127.0.0.1, so any local
+    process — or a proxy that passes the header through — chose the address the
+    sign-in limiter counts, and rotating it gave unlimited password guesses.
+    """
+    from uvicorn import Config
+
+    trusted = list(settings.trusted_proxies)
+    return Config(
+        app,
+        host=settings.host,
+        port=settings.port if port is None else port,
+        log_config=None,
+        lifespan="off",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or "",
+    )

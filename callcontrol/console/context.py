@@ -38,6 +38,8 @@ class Console:
     tokens: SessionTokens
     limiter: LoginLimiter
     address_limiter: LoginLimiter
+    # Per username alone, whatever the address: guesses spread over many addresses.
+    account_limiter: LoginLimiter
     operators: OperatorRepo
     sessions: SessionRepo
     hitl: HitlRepo
@@ -67,6 +69,7 @@ class Console:
             tokens=SessionTokens(load_secret_key(settings), cs.session_max_age_s),
             limiter=LoginLimiter(cs.login_max_failures, cs.login_window_s),
             address_limiter=LoginLimiter(cs.login_max_failures * 4, cs.login_window_s),
+            account_limiter=LoginLimiter(cs.login_max_failures * 4, cs.login_window_s),
             operators=operators,
             sessions=SessionRepo(sessions),
             hitl=HitlRepo(sessions),

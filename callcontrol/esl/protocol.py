@@ -138,7 +138,9 @@ class UrlDecodedHeaders(dict[str, str]):
     def _decoded(self, key: str) -> str:
         value = dict.__getitem__(self, key)
         if key in self._raw:
-            value = unquote(value)
+            # "%00" would put a NUL into a caller ID, and PostgreSQL refuses NUL in
+            # text: the call's CDR ended in the dead-letter file. No header needs one.
+            value = unquote(value).replace("\x00", "")
             dict.__setitem__(self, key, value)
             self._raw.discard(key)
         return value

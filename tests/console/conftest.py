@@ -17,7 +17,7 @@ import uvicorn
 
 from callcontrol.app import Service
 from callcontrol.config import Settings, load_settings
-from callcontrol.console.app import create_app
+from callcontrol.console.app import create_app, http_config
 from callcontrol.console.auth import hash_password
 from callcontrol.live.base import EventBus, LiveState
 from callcontrol.store.repos import OperatorRepo
@@ -55,9 +55,8 @@ class _Server(uvicorn.Server):
 @asynccontextmanager
 async def serve(service: Service) -> AsyncIterator[str]:
     """The service's console on 127.0.0.1:<ephemeral>; yields its base URL."""
-    config = uvicorn.Config(
-        create_app(service), host="127.0.0.1", port=0, log_config=None, lifespan="off"
-    )
+    settings = service.settings.console.model_copy(update={"host": "127.0.0.1"})
+    config = http_config(create_app(service), settings, port=0)
     server = _Server(config)
     task = asyncio.create_task(server.serve())
     try:

@@ -209,3 +209,20 @@ async def test_with_the_real_embedder_and_index(tmp_path: Path, sqlite_url: str)
         finally:
             kb.close()
             embedder.close()
+
+
+async def test_two_files_that_would_be_the_same_document_are_refused(console: Console) -> None:
+    """parking.md and parking.txt both become the document "parking": one silently
+    replaced the other."""
+    client, _ = await console.signed_in("root")
+    response = await client.post(
+        "/api/kb/upload",
+        data={"owner": "9198"},
+        files=_files(
+            ("parking.md", b"Free parking behind the building.", "text/markdown"),
+            ("parking.txt", b"Parking costs 2 dollars.", "text/plain"),
+        ),
+    )
+    assert response.status_code == 409, response.text
+    assert "parking.md" in response.json()["detail"] and "parking.txt" in response.json()["detail"]
+    assert kb_of(console).docs == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -401,3 +402,99 @@ async def test_a_good_phrase_is_saved_trimmed(console: Console) -> None:
     assert response.status_code == 200, response.text
     values = {s["key"]: s["value"] for s in response.json()}
     assert values["pipeline.greeting"] == "Welcome to Acme!"
+
+
+async def _failed_sign_in(client: httpx.AsyncClient, username: str, forwarded: str) -> int:
+    headers = {"X-Forwarded-For": forwarded}
+    form = await client.get("/login", headers=headers)
+    token = re.search(r'name="login_token" value="([^"]*)"', form.text)
+    assert token
+    response = await client.post(
+        "/login",
+        data={"username": username, "password": "wrong", "login_token": token[1]},
+        headers=headers,
+    )
+    return response.status_code
+
+
+async def test_a_forwarded_address_does_not_reset_the_limit(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """uvicorn's default believes X-Forwarded-For from 127.0.0.1: a new made-up
+    address per guess was unlimited guessing."""
+    settings = console_settings(
+        tmp_path, sqlite_url, console={"login_max_failures": 2, "login_window_s": 60}
+    )
+    async with running_service(settings) as service:
+        async with serve(service) as url, httpx.AsyncClient(base_url=url) as client:
+            codes = [await _failed_sign_in(client, f"user{i}", f"198.51.100.{i}") for i in range(9)]
+    # per address: 4 × login_max_failures failures, then refused
+    assert codes[:8] == [401] * 8 and codes[8] == 429
+
+
+async def test_one_account_is_limited_across_addresses(tmp_path: Path, sqlite_url: str) -> None:
+    settings = console_settings(
+        tmp_path,
+        sqlite_url,
+        console={"login_max_failures": 2, "login_window_s": 60, "trusted_proxies": ["127.0.0.1"]},
+    )
+    async with running_service(settings) as service:
+        await add_user(service, "alice")
+        async with serve(service) as url, httpx.AsyncClient(base_url=url) as client:
+            # behind a trusted proxy the forwarded addresses are real, and all differ
+            codes = [await _failed_sign_in(client, "alice", f"198.51.100.{i}") for i in range(9)]
+    assert codes[:8] == [401] * 8 and codes[8] == 429
+
+
+async def test_oversized_and_streamed_bodies_are_refused(console: Console) -> None:
+    """Four concurrent sign-in bodies of 200 × 1 MB fields cost 770 MB of memory."""
+    client = console.client()
+    big = {f"f{i}": "x" * 10_000 for i in range(5)}
+    response = await client.post("/login", data=big)
+    assert response.status_code == 413
+
+    many = await client.post("/login", data={f"f{i}": "x" for i in range(40)})
+    assert many.status_code == 400  # more form fields than any form of ours has
+    signed, _ = await console.signed_in("root")
+
+    async def stream() -> Any:  # no Content-Length: counted as it arrives
+        yield b'{"status": "'
+        for _ in range(100):
+            yield b"a" * 1024
+        yield b'"}'
+
+    streamed = await signed.put(
+        "/api/me/status", content=stream(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    too_big = await signed.put("/api/me/status", json={"status": "x" * 100_000})
+    assert too_big.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/api/kb/docs", {"owner": "acme", "title": "t", "text": "a\u0000b"}),
+        ("PUT", "/api/me/status", {"status": "avail\u0000able"}),
+        ("GET", "/api/history?q=%00", None),
+    ],
+    ids=["kb-doc", "status", "query"],
+)
+async def test_nul_is_refused_with_a_clear_422(
+    console: Console, method: str, url: str, body: Any
+) -> None:
+    client, _ = await console.signed_in("root")
+    response = await client.request(method, url, json=body)
+    assert response.status_code == 422 and "NUL" in response.json()["detail"]
+    assert (await client.get("/api/kb/owners")).json() == []
+
+
+async def test_a_lone_surrogate_gets_a_422_not_a_500(console: Console) -> None:
+    client, _ = await console.signed_in("root")
+    response = await client.put(
+        "/api/me/status",
+        content=b'{"status": "\\ud800"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "status"]

@@ -24,6 +24,7 @@ from callcontrol.console.deps import (
     authenticate,
     client_address,
 )
+from callcontrol.console.limits import LOGIN_BODY_LIMIT
 from callcontrol.console.render import render, safe_next
 from callcontrol.store.models import ConsoleSession, utcnow
 
@@ -65,7 +66,7 @@ async def login_form(request: Request, console: ConsoleDep, next: str = "/") -> 
     return _login_page(request, console, next_url=safe_next(next), error=None, status=200)
 
 
-@public.post("/login")
+@public.post("/login", max_body_size=LOGIN_BODY_LIMIT)
 async def login(
     request: Request,
     console: ConsoleDep,
@@ -86,7 +87,12 @@ async def login(
         )
     address = client_address(request)
     user_key = f"{username.strip().lower()}|{address}"
-    wait = max(console.limiter.retry_after(user_key), console.address_limiter.retry_after(address))
+    account = username.strip().lower()
+    wait = max(
+        console.limiter.retry_after(user_key),
+        console.address_limiter.retry_after(address),
+        console.account_limiter.retry_after(account),
+    )
     if wait > 0:
         metrics.console_logins.labels("rate_limited").inc()
         log.warning("sign-in rate limited", username=username[:64], address=address)
@@ -104,6 +110,7 @@ async def login(
     if operator is None or not ok:
         console.limiter.failed(user_key)
         console.address_limiter.failed(address)
+        console.account_limiter.failed(account)
         metrics.console_logins.labels("bad_credentials").inc()
         log.info("sign-in refused", username=username[:64], address=address)
         return _login_page(
@@ -114,6 +121,7 @@ async def login(
             status=401,
         )
     console.limiter.succeeded(user_key)
+    console.account_limiter.succeeded(account)
     metrics.console_logins.labels("ok").inc()
     if needs_rehash(operator.password_hash):
         new_hash = await hash_password_async(password)

@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from callcontrol.console.context import Console
 from callcontrol.console.deps import ConsoleDep, CurrentUser
 from callcontrol.console.kb import KnowledgeAdmin
+from callcontrol.console.limits import DOCUMENT_BODY_LIMIT, UPLOAD_BODY_LIMIT
 from callcontrol.console.render import render
 from callcontrol.console.views import document_view, passage_view
 from callcontrol.errors import CallControlError
@@ -180,7 +181,7 @@ async def search(
     }
 
 
-@router.post("/api/kb/docs", status_code=201)
+@router.post("/api/kb/docs", status_code=201, max_body_size=DOCUMENT_BODY_LIMIT)
 async def add_doc(body: NewDocument, user: CurrentUser, console: ConsoleDep) -> dict[str, Any]:
     kb = _kb(console)
     _too_big_text(console, body.text)
@@ -192,7 +193,7 @@ async def add_doc(body: NewDocument, user: CurrentUser, console: ConsoleDep) -> 
     return document_view(doc)
 
 
-@router.put("/api/kb/docs/{doc_id}")
+@router.put("/api/kb/docs/{doc_id}", max_body_size=DOCUMENT_BODY_LIMIT)
 async def edit_doc(
     doc_id: str, body: EditDocument, user: CurrentUser, console: ConsoleDep
 ) -> dict[str, Any]:
@@ -223,12 +224,13 @@ def _file_title(upload: UploadFile) -> str:
     return _check_title(PurePath(name).stem or "Uploaded text")
 
 
-@router.post("/api/kb/upload", status_code=201)
+@router.post("/api/kb/upload", status_code=201, max_body_size=UPLOAD_BODY_LIMIT)
 async def upload(request: Request, user: CurrentUser, console: ConsoleDep) -> dict[str, Any]:
     """Text or Markdown files (multipart ``files``) into ``owner``'s knowledge.
 
     Every file is checked before any is added: too large → 413, not text → 415,
-    not UTF-8 → 422, and then nothing has changed.
+    not UTF-8 → 422, two files with the same document title → 409, and then
+    nothing has changed.
     """
     kb = _kb(console)
     limit = console.settings.console.max_upload_bytes
@@ -269,6 +271,13 @@ async def upload(request: Request, user: CurrentUser, console: ConsoleDep) -> di
         except ValueError as exc:
             raise HTTPException(422, f"{name}: {exc}") from exc
         texts.append((title, text, name))
+    by_title: dict[str, str] = {}
+    for title, _text, name in texts:
+        if title in by_title:
+            raise HTTPException(
+                409, f"{by_title[title]} and {name} would both be the document {title!r}"
+            )
+        by_title[title] = name
     added = []
     for title, text, name in texts:
         try:

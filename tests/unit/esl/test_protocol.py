@@ -157,3 +157,24 @@ def test_encode_command_counts_body_bytes() -> None:
     assert raw.endswith(b"content-length: 2\n\n\xc3\xa9")
     with pytest.raises(ValueError):
         encode_command("api x\nexit")
+
+
+def test_a_nul_in_a_header_value_is_dropped() -> None:
+    """A caller ID of "12%0034" put a NUL into the CDR, which PostgreSQL refuses:
+    the call's CDR went to the dead-letter file only."""
+    parser = EslParser()
+    body = (
+        b"Event-Name: CHANNEL_CREATE\nUnique-ID: u1\nCaller-Caller-ID-Number: 12%0034\n"
+        b"Caller-Caller-ID-Name: A%00%20B\n\n"
+    )
+    parser.feed(
+        b"Content-Length: "
+        + str(len(body)).encode()
+        + b"\nContent-Type: text/event-plain\n\n"
+        + body
+    )
+    message = parser.next_message()
+    assert message is not None
+    event = parse_event(message)
+    assert event.headers["Caller-Caller-ID-Number"] == "1234"
+    assert event.headers.get("Caller-Caller-ID-Name") == "A B"
