@@ -127,10 +127,7 @@ def migrate() -> None:
 @app.command("config")
 def show_config() -> None:
     """Print the effective settings (secrets masked) as JSON."""
-    settings = _settings()
-    data = json.loads(settings.model_dump_json())
-    data["effective_database_url"] = settings.effective_database_url
-    out.print_json(json.dumps(data))
+    out.print_json(json.dumps(_settings().masked()))
 
 
 # -- call operations ------------------------------------------------------------------

@@ -14,9 +14,12 @@ Examples::
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AfterValidator,
@@ -32,6 +35,30 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from callcontrol.errors import ConfigError
 
 MAX_PHRASE_CHARS = 400
+MASK = "**********"  # what pydantic shows for a SecretStr
+_SECRET_QUERY = re.compile(r"([?&](?:password|pass|token|secret|key|api_key)=)[^&#]*", re.I)
+
+
+def mask_url(value: str) -> str:
+    """``scheme://user:password@host`` → ``scheme://user:**********@host`` (and
+    ``?password=…``/``token=…`` in a query); other text unchanged."""
+    parts = urlsplit(value)
+    if parts.scheme and parts.password:
+        host = parts.netloc.rsplit("@", 1)[1]
+        user = f"{parts.username}:" if parts.username else ":"
+        value = urlunsplit(parts._replace(netloc=f"{user}{MASK}@{host}"))
+    return _SECRET_QUERY.sub(rf"\1{MASK}", value)
+
+
+def mask_urls(data: Any) -> Any:
+    """:func:`mask_url` applied to every string inside JSON-like ``data``."""
+    if isinstance(data, str):
+        return mask_url(data) if "://" in data or "=" in data else data
+    if isinstance(data, dict):
+        return {k: mask_urls(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [mask_urls(v) for v in data]
+    return data
 
 
 def _check_phrase(value: str) -> str:
@@ -290,6 +317,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting as JSON data with nothing secret in it: ``SecretStr`` fields
+        and the passwords inside URLs (``DATABASE_URL``, ``REDIS_URL``, …) masked.
+        What ``callcontrol config`` prints and the admin settings page shows."""
+        data: dict[str, Any] = json.loads(self.model_dump_json())
+        data["effective_database_url"] = self.effective_database_url
+        return cast(dict[str, Any], mask_urls(data))
 
     @property
     def effective_database_url(self) -> str:

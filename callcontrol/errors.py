@@ -23,6 +23,8 @@ exceptions are translated at the boundary (``raise EslError(...) from exc``).
 
 from __future__ import annotations
 
+import re
+
 
 class CallControlError(Exception):
     """Root of every error callcontrol raises deliberately."""
@@ -65,12 +67,24 @@ class EslTimeoutError(EslError):
     retryable = True
 
 
+_SECRET_JSON = re.compile(r'("(?:token|password|secret)"\s*:\s*")[^"]*(")', re.IGNORECASE)
+_AUTH = re.compile(r"^(auth|userauth)\s+(\S+)", re.IGNORECASE)
+
+
+def redact_command(command: str) -> str:
+    """An ESL command fit for a log: the fork's per-call token (``"token":"…"`` in the
+    metadata of ``uuid_audio_fork``) and an ``auth`` password replaced by ``***``."""
+    command = _SECRET_JSON.sub(r"\1***\2", command)
+    return _AUTH.sub(r"\1 ***", command)
+
+
 class EslCommandError(EslError):
     """FreeSWITCH answered a command with ``-ERR``."""
 
     def __init__(self, command: str, reply: str) -> None:
+        command = redact_command(command)
         super().__init__(f"{command!r} failed: {reply}")
-        self.command = command
+        self.command = command  # secrets redacted: this is what gets logged
         self.reply = reply
 
 

@@ -131,8 +131,7 @@ async def delete_user(operator_id: str, user: AdminUser, console: ConsoleDep) ->
 
 
 def _masked_config(console: ConsoleDep) -> str:
-    data = json.loads(console.settings.model_dump_json())
-    return json.dumps(data, indent=2, sort_keys=True)
+    return json.dumps(console.settings.masked(), indent=2, sort_keys=True)
 
 
 async def _settings_view(console: ConsoleDep) -> list[dict[str, Any]]:
