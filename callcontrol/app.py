@@ -21,7 +21,7 @@ import structlog
 
 from callcontrol.calls.base import BotHandover
 from callcontrol.calls.controller import CallController
-from callcontrol.config import Settings
+from callcontrol.config import DEFAULT_ESL_PASSWORD, Settings
 from callcontrol.esl.bridge import GeventThread
 from callcontrol.esl.inbound import InboundConnection
 from callcontrol.esl.outbound import OutboundServer
@@ -30,7 +30,7 @@ from callcontrol.live.base import EventBus, LiveState
 from callcontrol.live.memory import InMemoryLiveState, InProcessBus
 from callcontrol.metrics import Metrics
 from callcontrol.store.cdr_log import CdrLog
-from callcontrol.store.db import create_engine, migrate, sessionmaker
+from callcontrol.store.db import create_engine, migrate, private_dir, sessionmaker
 from callcontrol.store.recorder import StoreRecorder
 from callcontrol.store.repos import AppSettingsRepo
 from callcontrol.store.writer_thread import ThreadedWriter
@@ -122,7 +122,12 @@ class Service:
     async def start(self) -> None:
         settings = self.settings
         stack = self._stack
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
+        if settings.esl.password.get_secret_value() == DEFAULT_ESL_PASSWORD:
+            log.warning(
+                "the Event Socket password is FreeSWITCH's well-known default",
+                hint="set CALLCONTROL_ESL__PASSWORD (FreeSWITCH reads the same variable)",
+            )
         stack.push_async_callback(self.engine.dispose)
         if self._run_migrations:
             await migrate(self.engine)
@@ -151,7 +156,7 @@ class Service:
             stack.push_async_callback(self.inbound.stop)
         if self._bot_enabled:
             await self._start_bot()
-        if settings.esl.mode == "outbound" or settings.esl.outbound_port:
+        if settings.esl.mode == "outbound":
             self.outbound = OutboundServer(
                 settings.esl, self.gevent, self.controller.on_outbound_channel
             )

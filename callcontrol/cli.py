@@ -10,6 +10,7 @@ import asyncio
 import gc
 import json
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -20,7 +21,7 @@ import typer
 from rich.console import Console
 
 from callcontrol.config import Settings, load_settings
-from callcontrol.errors import CallControlError, ConfigError
+from callcontrol.errors import CallControlError, ConfigError, listen_error
 from callcontrol.logs import configure_logging
 
 app = typer.Typer(
@@ -62,6 +63,16 @@ def serve() -> None:
 
 
 async def _serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    sock = console_socket(settings.console.host, settings.console.port)  # fail fast
+    with sock:
+        await _serve_with(settings, sock, stop)
+
+
+async def _serve_with(settings: Settings, sock: socket.socket, stop: asyncio.Event) -> None:
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -74,15 +85,11 @@ async def _serve(settings: Settings) -> None:
     from callcontrol.app import Service
     from callcontrol.console.app import create_app, http_config
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     async with Service(settings) as service:
         settle_heap()
         config = http_config(create_app(service), settings.console)
         server = Server(config)
-        web = asyncio.create_task(server.serve(), name="http")
+        web = asyncio.create_task(server.serve(sockets=[sock]), name="http")
         out.print(
             f"callcontrol serving: console http://{settings.console.host}:{settings.console.port}"
             f"  ESL {settings.esl.host}:{settings.esl.port} ({settings.esl.mode} mode)"
@@ -92,6 +99,21 @@ async def _serve(settings: Settings) -> None:
         server.should_exit = True
         await asyncio.gather(web, return_exceptions=True)
         waiter.cancel()
+
+
+def console_socket(host: str, port: int) -> socket.socket:
+    """The console's listening socket, bound here so that a port in use is one clear
+    line naming the setting (uvicorn would log the error and exit the process)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise listen_error(exc, "the console", host, port, "CALLCONTROL_CONSOLE__PORT") from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 # Young collections every 5000 allocations (default 700): fewer, still short pauses.

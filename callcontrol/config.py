@@ -35,6 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from callcontrol.errors import ConfigError
 
 MAX_PHRASE_CHARS = 400
+DEFAULT_ESL_PASSWORD = "ClueCon"  # FreeSWITCH's own default: a warning at start
 MASK = "**********"  # what pydantic shows for a SecretStr
 _SECRET_QUERY = re.compile(r"([?&](?:password|pass|token|secret|key|api_key)=)[^&#]*", re.I)
 
@@ -86,14 +87,18 @@ class EslSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8021, ge=1, le=65535)
-    password: SecretStr = SecretStr("ClueCon")
+    password: SecretStr = SecretStr(DEFAULT_ESL_PASSWORD)
     # inbound: the worker connects to FreeSWITCH and the dialplan parks calls for it.
     # outbound: the dialplan's `socket` app connects each call to a worker; the
     # inbound connection is still used for originate/bgapi when `inbound_enabled`.
+    # The outbound listener runs in outbound mode only.
     mode: Literal["inbound", "outbound"] = "inbound"
     inbound_enabled: bool = True
     outbound_host: str = "127.0.0.1"
     outbound_port: int = Field(8084, ge=0, le=65535)
+    # Who may connect to the outbound listener (addresses or CIDRs): FreeSWITCH's. Any
+    # other peer could create calls in the worker and leave spoofed CDRs.
+    outbound_allowed_peers: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     event_format: Literal["plain", "json"] = "plain"
     command_timeout: float = Field(5.0, gt=0)
     connect_timeout: float = Field(3.0, gt=0)

@@ -108,3 +108,12 @@ class StoreError(CallControlError):
     """The database or Redis could not be used."""
 
     retryable = True
+
+
+def listen_error(exc: OSError, what: str, host: str, port: int, setting: str) -> ConfigError:
+    """A port that cannot be listened on, said as what to change (not a traceback)."""
+    reason = exc.strerror or str(exc)
+    return ConfigError(
+        f"cannot listen on {host}:{port} for {what}: {reason}; "
+        f"set {setting} to a free port, or stop what uses this one"
+    )

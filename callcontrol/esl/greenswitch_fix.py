@@ -115,10 +115,7 @@ class FixedProtocolMixin:
         pending, self._commands_sent = self._commands_sent, []
         for result in pending:
             result.set_exception(EslNotConnectedError("connection to FreeSWITCH lost"))
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        self._close_socket()
         # Unblock anyone waiting for auth/request on a connection that died early.
         self._auth_request_event.set()
         if was_connected:
@@ -126,6 +123,18 @@ class FixedProtocolMixin:
         hook = self.on_closed
         if hook is not None:
             hook()
+
+    def _close_socket(self) -> None:
+        """Close the socket *and* greenswitch's ``makefile`` over it: while the file is
+        open, closing the socket only drops a reference and the descriptor stays
+        (CLOSE-WAIT, one per failed connect: thousands a day with a retry loop)."""
+        for closable in (getattr(self, "sock_file", None), getattr(self, "sock", None)):
+            if closable is None:
+                continue
+            try:
+                closable.close()
+            except (OSError, AttributeError):
+                pass
 
     def _reply(self, message: EslMessage) -> None:
         if not self._commands_sent:
@@ -203,35 +212,43 @@ class FixedInboundESL(FixedProtocolMixin, gs.InboundESL):  # type: ignore[misc]
     """greenswitch's inbound client with the fixed reader."""
 
     def connect(self) -> None:
+        """Connect and authenticate; on any failure everything opened is closed."""
         self.sock = gevent.socket.create_connection((self.host, self.port), timeout=self.timeout)
-        self.sock.settimeout(None)
-        self.sock_file = self.sock.makefile("rb")
-        self.connected = True
-        self.start_event_handlers()
-        if not self._auth_request_event.wait(self.timeout):
-            self.stop()
-            raise EslNotConnectedError("FreeSWITCH sent no auth/request")
-        if not self.connected:
-            raise EslNotConnectedError("FreeSWITCH closed the connection (check its ACL)")
-        reply = self.send(f"auth {self.password}", timeout=self.timeout)
-        if not reply.reply_text.startswith("+OK"):
-            self.stop()
-            raise EslNotConnectedError(f"authentication refused: {reply.reply_text}")
+        try:
+            self.sock.settimeout(None)
+            self.sock_file = self.sock.makefile("rb")
+            self.connected = True
+            self.start_event_handlers()
+            if not self._auth_request_event.wait(self.timeout):
+                raise EslNotConnectedError("FreeSWITCH sent no auth/request")
+            if not self.connected:
+                raise EslNotConnectedError("FreeSWITCH closed the connection (check its ACL)")
+            try:
+                reply = self.send(f"auth {self.password}", timeout=self.timeout)
+            except gevent.Timeout as exc:  # a BaseException: not caught as an Exception
+                raise EslNotConnectedError("FreeSWITCH did not answer auth in time") from exc
+            if not reply.reply_text.startswith("+OK"):
+                raise EslNotConnectedError(f"authentication refused: {reply.reply_text}")
+        except BaseException:
+            self.stop(goodbye=False)  # refused or silent: no "exit" to wait a reply for
+            raise
 
-    def stop(self) -> None:
+    def stop(self, goodbye: bool = True) -> None:
         self._run = False
-        if self.connected:
+        if self.connected and goodbye:
             try:
                 self.send("exit", timeout=1.0)
-            except Exception:  # noqa: BLE001 - best effort goodbye
+            except (Exception, gevent.Timeout):  # noqa: BLE001 - best effort goodbye
                 pass
-        try:
-            self.sock.close()
-        except (OSError, AttributeError):
-            pass
+        self.connected = False
+        self._close_socket()
         for greenlet in (self._receive_events_greenlet, self._process_events_greenlet):
-            if greenlet is not None:
-                greenlet.join(timeout=2)
+            if greenlet is None:
+                continue
+            if goodbye:
+                greenlet.join(timeout=2)  # let queued events drain
+            else:
+                greenlet.kill(timeout=2)  # nothing to drain from a refused connect
 
 
 class FixedOutboundSession(FixedProtocolMixin, gs.OutboundSession):  # type: ignore[misc]
@@ -239,10 +256,7 @@ class FixedOutboundSession(FixedProtocolMixin, gs.OutboundSession):  # type: ign
 
     def stop(self) -> None:
         self._run = False
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        self._close_socket()
         for greenlet in (self._receive_events_greenlet, self._process_events_greenlet):
             if greenlet is not None and greenlet is not gevent.getcurrent():
                 greenlet.join(timeout=2)

@@ -159,10 +159,13 @@ class InboundConnection:
             client.poster = poster
             client.event_sink = self._from_gevent
             client.connect()
-            reply: EslMessage = client.send(subscription, timeout=settings.command_timeout)
-            if not reply.reply_text.startswith("+OK"):
+            try:
+                reply: EslMessage = client.send(subscription, timeout=settings.command_timeout)
+                if not reply.reply_text.startswith("+OK"):
+                    raise EslCommandError(subscription, reply.reply_text)
+            except BaseException:  # gevent.Timeout included: never leave the socket open
                 client.stop()
-                raise EslCommandError(subscription, reply.reply_text)
+                raise
             return client
 
         self._client = await self._thread.run(

@@ -12,7 +12,8 @@ Several workers can serve one FreeSWITCH: each call's socket goes to one of them
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
 import gevent
@@ -21,7 +22,13 @@ import gevent.server
 import structlog
 
 from callcontrol.config import EslSettings
-from callcontrol.errors import EslCommandError, EslError, EslNotConnectedError
+from callcontrol.errors import (
+    ConfigError,
+    EslCommandError,
+    EslError,
+    EslNotConnectedError,
+    listen_error,
+)
 from callcontrol.esl.bridge import GeventThread, send_command
 from callcontrol.esl.client import (
     AUDIO_FORK_EVENTS,
@@ -131,6 +138,24 @@ class OutboundChannel:
 Accept = Callable[[OutboundChannel], Awaitable[None]]
 
 
+def peer_allowed(address: str, allowed: Sequence[IPv4Network | IPv6Network]) -> bool:
+    """Whether ``address`` (an IPv4/IPv6 literal, IPv4-mapped included) is in ``allowed``."""
+    try:
+        ip = ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in allowed)
+
+
+def parse_peers(peers: Sequence[str]) -> list[IPv4Network | IPv6Network]:
+    try:
+        return [ip_network(p, strict=False) for p in peers]
+    except ValueError as exc:
+        raise ConfigError(f"esl.outbound_allowed_peers: {exc}") from exc
+
+
 class OutboundServer:
     """Listens for FreeSWITCH's outbound-socket connections."""
 
@@ -144,6 +169,7 @@ class OutboundServer:
         self.port: int | None = None
         self.accepted = 0
         self.rejected = 0
+        self._allowed = parse_peers(settings.outbound_allowed_peers)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -152,7 +178,11 @@ class OutboundServer:
 
         def listen() -> int:
             server = gevent.server.StreamServer((host, port), self._handle)
-            server.start()
+            try:
+                server.start()
+            except OSError as exc:
+                setting = "CALLCONTROL_ESL__OUTBOUND_PORT"
+                raise listen_error(exc, "outbound ESL", host, port, setting) from exc
             self._server = server
             return int(server.server_port)
 
@@ -173,6 +203,15 @@ class OutboundServer:
     def _handle(self, sock: Any, address: tuple[str, int]) -> None:
         loop = self._loop
         assert loop is not None
+        if not peer_allowed(address[0], self._allowed):
+            self.rejected += 1
+            log.warning(
+                "outbound ESL connection refused: peer not allowed",
+                peer=address[0],
+                hint="esl.outbound_allowed_peers",
+            )
+            sock.close()
+            return
         done = gevent.event.Event()
         session = FixedOutboundSession(address, sock)
         session.on_closed = done.set
@@ -191,6 +230,8 @@ class OutboundServer:
         try:
             reply: EslMessage = session.send("connect", timeout=settings.command_timeout)
             session.session_data = dict(reply.headers)
+            if not (reply.headers.get("Unique-ID") or reply.headers.get("variable_uuid")):
+                raise EslError("the connect reply names no channel (no Unique-ID)")
             for command in (
                 "myevents",
                 # FreeSWITCH's myevents set has no PLAYBACK_START/STOP; the inbound

@@ -48,6 +48,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from callcontrol.config import ForkSettings
+from callcontrol.errors import listen_error
 from callcontrol.media.base import ForkRegistry
 from callcontrol.media.direct import DirectRegistry, DirectStart
 from callcontrol.media.fork_wire import (
@@ -114,19 +115,24 @@ class ForkServer:
 
     async def start(self) -> None:
         s = self.settings
-        self._server = await serve(
-            self._handle,
-            self.host,
-            self._port,
-            subprotocols=[Subprotocol(s.subprotocol)],
-            select_subprotocol=self._select_subprotocol,
-            process_request=self._process_request,
-            process_response=self._process_response,
-            compression=None,
-            max_size=s.max_frame_bytes,
-            server_header=None,
-            create_connection=SinkConnection,
-        )
+        try:
+            self._server = await serve(
+                self._handle,
+                self.host,
+                self._port,
+                subprotocols=[Subprotocol(s.subprotocol)],
+                select_subprotocol=self._select_subprotocol,
+                process_request=self._process_request,
+                process_response=self._process_response,
+                compression=None,
+                max_size=s.max_frame_bytes,
+                server_header=None,
+                create_connection=SinkConnection,
+            )
+        except OSError as exc:
+            raise listen_error(
+                exc, "the audio fork websocket", self.host, self._port, "CALLCONTROL_FORK__PORT"
+            ) from exc
         log.info("fork.listening", host=self.host, port=self.port, subprotocol=s.subprotocol)
 
     @property

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +35,32 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner can read (0700): the data directory
+    holds transcripts, password hashes and the console's key. An existing one that
+    others could read is tightened, and said so."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        try:
+            path.chmod(0o700)
+            log.warning(
+                "data directory was readable by others; now 0700", path=str(path), was=oct(mode)
+            )
+        except OSError as exc:
+            log.warning("data directory is readable by others", path=str(path), error=str(exc))
+    return path
+
+
 def create_engine(url: str, *, echo: bool = False, busy_timeout_ms: int = 5000) -> AsyncEngine:
-    """An async engine for ``url``; SQLite files get WAL and a busy timeout."""
+    """An async engine for ``url``; SQLite files get WAL and a busy timeout, and are
+    created readable by their owner only (0600; SQLite gives its -wal/-shm files the
+    database file's permissions)."""
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         return engine

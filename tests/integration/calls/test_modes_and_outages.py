@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 
 from callcontrol.calls.machine import LegState
 from callcontrol.console.app import create_app
+from callcontrol.errors import ConfigError
 from callcontrol.store.db import create_engine, migrate
 from callcontrol.store.models import Cdr
 from tests.fakes.freeswitch import FakeFreeSwitch
@@ -262,3 +264,105 @@ async def test_migrate_command_creates_the_schema_in_postgres(
     postgres_url: str, tmp_path: Path
 ) -> None:
     assert EXPECTED_TABLES <= await _migrate_with_the_cli(postgres_url, tmp_path)
+
+
+async def test_the_outbound_listener_runs_in_outbound_mode_only(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    """It ran in inbound mode too and accepted any peer: a local process created a
+    call, got it answered and left a spoofed CDR."""
+    settings = make_settings(tmp_path, esl_port=fake_switch.esl_port)
+    async with running_service(settings) as service:
+        assert service.outbound is None
+
+
+async def _fake_freeswitch_connect(port: int, reply: bytes) -> bytes:
+    """Connect as FreeSWITCH's socket app would; answer ``connect`` with ``reply``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        first = await asyncio.wait_for(reader.readuntil(b"\n\n"), 5)
+        assert first.startswith(b"connect")
+        writer.write(reply)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 5)  # until the worker closes
+    finally:
+        writer.close()
+
+
+async def test_the_outbound_listener_refuses_strangers_and_nameless_channels(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, esl_port=fake_switch.esl_port, esl={"mode": "outbound"})
+    async with running_service(settings) as service:
+        outbound = service.outbound
+        assert outbound is not None and outbound.port
+        nameless = b"Content-Type: command/reply\nReply-Text: +OK\nCaller-Caller-ID-Number: 1\n\n"
+        rest = await _fake_freeswitch_connect(outbound.port, nameless)
+        assert b"myevents" not in rest  # refused before subscribing to anything
+        await eventually(lambda: outbound.rejected == 1)
+        assert outbound.accepted == 0 and service.controller.calls == {}
+    strangers = make_settings(
+        tmp_path,
+        esl_port=fake_switch.esl_port,
+        esl={"mode": "outbound", "outbound_allowed_peers": ["10.0.0.0/8"]},
+    )
+    async with running_service(strangers) as service:
+        assert service.outbound is not None and service.outbound.port
+        reader, writer = await asyncio.open_connection("127.0.0.1", service.outbound.port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing sent
+        writer.close()
+        await eventually(lambda: service.outbound is not None and service.outbound.rejected == 1)
+
+
+@pytest.mark.parametrize(
+    ("section", "setting"),
+    [("fork", "CALLCONTROL_FORK__PORT"), ("esl", "CALLCONTROL_ESL__OUTBOUND_PORT")],
+)
+async def test_a_port_in_use_names_the_setting_to_change(
+    fake_switch: FakeFreeSwitch, tmp_path: Path, section: str, setting: str
+) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        if section == "fork":
+            settings = make_settings(
+                tmp_path,
+                esl_port=fake_switch.esl_port,
+                fork={"port": port},
+                pipeline={"enabled": True},
+            )
+        else:
+            settings = make_settings(
+                tmp_path,
+                esl_port=fake_switch.esl_port,
+                esl={"mode": "outbound", "outbound_port": port},
+            )
+        with pytest.raises(ConfigError, match=setting) as caught:
+            async with running_service(settings):
+                pass
+        assert f"127.0.0.1:{port}" in str(caught.value)
+    finally:
+        busy.close()
+
+
+def test_serve_with_the_console_port_in_use_says_which_setting(tmp_path: Path) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        env = {**os.environ, "CALLCONTROL_CONSOLE__PORT": str(port), "CALLCONTROL_DATA_DIR": "v"}
+        done = subprocess.run(
+            [sys.executable, "-m", "callcontrol", "serve"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    finally:
+        busy.close()
+    assert done.returncode == 1
+    assert "CALLCONTROL_CONSOLE__PORT" in done.stderr and "Traceback" not in done.stderr
