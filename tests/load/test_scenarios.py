@@ -119,4 +119,63 @@ def test_scenarios_do_what_their_names_say() -> None:
         assert 'response="407"' in text[name] and "[authentication]" in text[name]
         assert '<Global variables="caller"/>' in text[name]
         assert "a=rtpmap:0 PCMU/8000" in text[name]
+        # The INVITE's 200 OK records its route and Contact: ACK and BYE go to [next_url].
+        assert text[name].count('<recv response="200" rtd="true" rrs="true"') == 2
+        assert "ACK [next_url] SIP/2.0" in text[name] and "BYE [next_url] SIP/2.0" in text[name]
     assert '<recv request="INVITE"' in text["uas_answer"]
+
+
+@pytest.mark.parametrize("name", ["uac_hangup_at_once"])
+def test_the_caller_acks_and_hangs_up_with_a_request_uri(name: str, tmp_path: Path) -> None:
+    """Without rrs="true" on the 200 OK, [next_url] is empty: sipp sent "ACK  SIP/2.0"
+    and "BYE  SIP/2.0", FreeSWITCH ignored them, and "hang up at once" calls lasted 21 s
+    while sipp still counted them as successful."""
+    cwd = _workdir(tmp_path)
+    port = run.free_udp_port()
+    uas = subprocess.Popen(
+        [
+            "sipp",
+            "-sf",
+            str(HERE / "scenarios" / "uas_answer.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            "1",
+            "-timeout",
+            "20s",
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+            str(tmp_path / "uas_messages.log"),
+        ],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        caller = _sipp(
+            [
+                "-sf",
+                str(HERE / "scenarios" / f"{name}.xml"),
+                f"127.0.0.1:{port}",
+                "-s",
+                "9000",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(run.free_udp_port()),
+            ],
+            cwd,
+        )
+        assert "Successful call" in caller.stdout + caller.stderr
+    finally:
+        uas.terminate()
+        uas.communicate(timeout=20)
+    received = (tmp_path / "uas_messages.log").read_text(encoding="utf-8", errors="replace")
+    request_lines = re.findall(r"^(ACK|BYE) (\S*) ?SIP/2\.0", received, re.M)
+    methods = {method for method, _uri in request_lines}
+    assert methods == {"ACK", "BYE"}, received[-2000:]
+    assert all(uri.startswith("sip:") for _method, uri in request_lines), request_lines
