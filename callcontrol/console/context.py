@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import structlog
 from fastapi.templating import Jinja2Templates
 
 from callcontrol.config import Settings
 from callcontrol.console.auth import LoginLimiter, SessionTokens, load_secret_key
 from callcontrol.console.calls import CallActions
 from callcontrol.console.presence import Presence
+from callcontrol.live import topics
 from callcontrol.store.repos import (
     AppSettingsRepo,
     CallRepo,
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
+log = structlog.get_logger(__name__)
+
 STATIC = HERE / "static"
 
 
@@ -54,6 +58,29 @@ class Console:
     @property
     def kb(self) -> KnowledgeAdmin | None:
         return self.service.kb
+
+    async def end_sessions(
+        self,
+        *,
+        session_id: str | None = None,
+        operator_id: str | None = None,
+        keep: str | None = None,
+    ) -> int:
+        """End one session, or all of an operator's but ``keep``; every worker's live
+        websockets of the ended sessions are closed now (not at their next check)."""
+        if session_id is not None:
+            await self.sessions.delete(session_id)
+            ended = 1
+        elif operator_id is not None:
+            ended = await self.sessions.delete_for(operator_id, keep=keep)
+        else:
+            raise ValueError("end_sessions needs a session_id or an operator_id")
+        message = {"operator_id": operator_id, "session_id": session_id, "keep": keep}
+        try:
+            await self.service.bus.publish(topics.SESSIONS_ENDED, message)
+        except Exception as exc:  # noqa: BLE001 - the sockets still stop at their next check
+            log.warning("cannot announce ended sessions", error=str(exc))
+        return ended
 
     @classmethod
     def build(cls, service: Service) -> Console:

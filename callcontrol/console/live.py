@@ -115,6 +115,17 @@ async def _heartbeat(console: Console, user: Authed) -> None:
             return  # signed out or removed: stop serving this socket
 
 
+async def _until_ended(ended: Subscription, user: Authed) -> None:
+    """Return when this socket's session is ended (sign-out, password change, …)."""
+    async for _topic, message in ended:
+        if message.get("session_id") == user.session.id or (
+            message.get("operator_id") == user.operator.id
+            and message.get("keep") != user.session.id
+        ):
+            log.info("console session ended; closing its live socket", user=user.username)
+            return
+
+
 async def serve_live(
     websocket: WebSocket, console: Console, user: Authed, wanted: list[str]
 ) -> None:
@@ -127,7 +138,10 @@ async def serve_live(
             await console.presence.announce(user.operator)
         except Exception as exc:  # noqa: BLE001
             log.warning("cannot share operator status", error=str(exc))
-        async with service.bus.subscribe(*wanted) as subscription:
+        async with (
+            service.bus.subscribe(*wanted) as subscription,
+            service.bus.subscribe(bus_topics.SESSIONS_ENDED) as ended,
+        ):
             await send_json(websocket, await snapshot(console, wanted))
             queue: asyncio.Queue[tuple[str, Message]] = asyncio.Queue(QUEUE_SIZE)
             jobs: list[Coroutine[Any, Any, None]] = [
@@ -135,6 +149,7 @@ async def serve_live(
                 _send(websocket, queue),
                 _receive(websocket),
                 _heartbeat(console, user),
+                _until_ended(ended, user),
             ]
             done = await first_done(*jobs)
             for task in done:

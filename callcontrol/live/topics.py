@@ -13,6 +13,9 @@
 * ``bot.handover`` — {call_id, owner} when call control hands a call to the bot.
 * ``settings`` — {key, value} when an admin changes a setting in the console (value null:
   back to the configured default); the desk and the bot apply their own keys live.
+* ``sessions.ended`` — {operator_id, session_id, keep}: console sessions were ended
+  (sign-out, password or role change, user removed). Every worker closes the live
+  websockets of those sessions at once. Internal: no browser may subscribe to it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ HITL_ANSWER = "hitl.answer"
 OPERATORS = "operators"
 BOT_HANDOVER = "bot.handover"
 SETTINGS = "settings"
+SESSIONS_ENDED = "sessions.ended"
 
 
 def call_topic(call_id: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from callcontrol.console import live as live_module
 from callcontrol.hitl.desk import OPERATORS_NS, PRESENCE_NS
@@ -131,3 +132,29 @@ async def test_a_client_that_falls_behind_is_told_to_resync() -> None:
             await bus.publish("calls", {"id": str(i)})
         with pytest.raises(live_module.Resync):
             await asyncio.wait_for(pump, 2)
+
+
+async def test_signing_out_closes_the_live_socket_at_once(console: Console) -> None:
+    """It kept streaming for up to 20 s after logout (until its next session check)."""
+    client, csrf = await console.signed_in("alice")
+    cookie = f"cc_session={client.cookies['cc_session']}"
+    ws_url = console.url.replace("http://", "ws://") + "/ws/live?topics=calls"
+    other, _ = await console.signed_in("root")  # root's socket must stay open
+    root_ws = await connect(
+        ws_url, additional_headers={"Cookie": f"cc_session={other.cookies['cc_session']}"}
+    )
+    async with await connect(ws_url, additional_headers={"Cookie": cookie}) as ws, root_ws:
+        assert (await next_frame(ws))["type"] == "snapshot"
+        assert (await next_frame(root_ws))["type"] == "snapshot"
+        out = await client.post("/logout", data={"csrf_token": csrf})
+        assert out.status_code == 303
+        closed = False
+        try:
+            while True:  # frames already queued may still arrive; then the close
+                await asyncio.wait_for(ws.recv(), 3)
+        except ConnectionClosed:
+            closed = True
+        assert closed
+        await console.service.bus.publish("calls", call_snapshot("c9", "ringing"))
+        got = await messages(root_ws, 1)
+        assert got[0]["data"]["id"] == "c9"

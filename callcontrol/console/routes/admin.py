@@ -110,7 +110,7 @@ async def edit_user(
         raise HTTPException(404, "no such user")
     if "password_hash" in values or "role" in values:
         keep = user.session.id if target.id == user.operator.id else None
-        await console.sessions.delete_for(target.id, keep=keep)
+        await console.end_sessions(operator_id=target.id, keep=keep)
     log.info("user changed", username=op.username, fields=sorted(values), by=user.username)
     return operator_row(op)
 
@@ -124,7 +124,8 @@ async def delete_user(operator_id: str, user: AdminUser, console: ConsoleDep) ->
         raise HTTPException(409, "you cannot remove yourself")
     if target.role == "admin" and await console.operators.count_admins() <= 1:
         raise HTTPException(409, "the last administrator cannot be removed")
-    await console.operators.delete(target.id)
+    await console.operators.delete(target.id)  # and their sessions
+    await console.end_sessions(operator_id=target.id)
     await console.presence.forget(target.id)
     log.info("user removed", username=target.username, by=user.username)
     return {"deleted": target.id}

@@ -160,7 +160,7 @@ async def login(
 
 @router.post("/logout")
 async def logout(user: CurrentUser, console: ConsoleDep) -> Response:
-    await console.sessions.delete(user.session.id)
+    await console.end_sessions(session_id=user.session.id)
     await console.presence.set_status(user.operator, "offline")
     log.info("signed out", username=user.username)
     response = RedirectResponse("/login", status_code=303)

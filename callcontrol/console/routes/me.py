@@ -83,6 +83,6 @@ async def change_password(
             request, console, "profile.html", user, nav="profile", error=error, status_code=422
         )
     await console.operators.update(user.operator.id, password_hash=await hash_password_async(new))
-    ended = await console.sessions.delete_for(user.operator.id, keep=user.session.id)
+    ended = await console.end_sessions(operator_id=user.operator.id, keep=user.session.id)
     log.info("password changed", username=user.username, other_sessions_ended=ended)
     return RedirectResponse("/profile?saved=password", status_code=303)
