@@ -72,6 +72,7 @@ class _BotCall:
     token: str
     session: DialogSession | None = None
     playback: ForkPlayback | None = None
+    link: ForkLink | None = None  # the socket the current session hears and speaks on
     attempts: int = 0
     ending: bool = False
     remove_listener: Any = None
@@ -197,6 +198,11 @@ class BotManager:
                 await bot.handle.hangup("NORMAL_TEMPORARY_FAILURE")
             return
         await asyncio.sleep(0.5 * bot.attempts)
+        session, link = bot.session, bot.link
+        if session is not None and not session.ended.is_set() and link is not None:
+            if not link.closed:
+                log.info("audio fork came back by itself; no restart", call=bot.handle.id)
+                return
         # A fork that failed to connect (or was dropped) keeps its media bug attached, and a
         # start with the same bug name is refused ("bug audio_fork already attached",
         # seen on FreeSWITCH 1.10.12): stop it first.
@@ -218,8 +224,13 @@ class BotManager:
         if bot is None or bot.ending or voice is None:
             return None
         if bot.session is not None and not bot.session.ended.is_set():
-            log.warning("a second fork for a call that has one; refused", call=call_id)
-            return None
+            if bot.link is None or not bot.link.closed:
+                log.warning("a second fork for a call that has one; refused", call=call_id)
+                return None
+            # The call's fork came back (its socket closed a moment ago) before that
+            # dialog ended: end it, and go on with a new one, without a second hello.
+            log.info("audio fork reconnected; the conversation goes on", call=call_id)
+            bot.session.post(Input.HANGUP)
         call = bot.handle.call
         playback = ForkPlayback(
             link,
@@ -242,10 +253,11 @@ class BotManager:
             desk=self.desk,
             sink=self.sink,
             hangup=hangup,
-            greet=bot.attempts <= 1 or bot.session is None,
+            greet=bot.session is None,
         )
         bot.session = session
         bot.playback = playback
+        bot.link = link
         self._sessions.add(session)
         session.start()
         self._spawn(self._when_ended(session, bot, playback), f"dialog-end-{call_id}", bot.tasks)
@@ -258,7 +270,12 @@ class BotManager:
         self._sessions.discard(session)
         with contextlib.suppress(Exception):
             await playback.aclose()
-        if bot is not None and not bot.handle.ended.is_set() and not bot.ending:
+        if (
+            bot is not None
+            and bot.session is session  # not replaced by a reconnected fork's
+            and not bot.handle.ended.is_set()
+            and not bot.ending
+        ):
             # The conversation is over but the call is not (a person took it): stop the fork.
             with contextlib.suppress(EslError, CallControlError, ValueError):
                 await bot.handle.api(build_fork_stop_command(bot.handle.id))
@@ -302,14 +319,31 @@ class BotManager:
             log.warning("audio fork could not connect", call=call_id, details=repr(fork_event))
             self._spawn(self._retry_fork(bot, "connect_failed"), f"fork-retry-{call_id}", bot.tasks)
         elif isinstance(fork_event, DisconnectEvent):
-            session = bot.session
-            if session is not None and not session.ended.is_set() and not bot.ending:
-                log.warning("audio fork disconnected mid-call; reconnecting", call=call_id)
-                session.post(Input.HANGUP)
-                self._spawn(self._retry_fork(bot, "disconnect"), f"fork-retry-{call_id}", bot.tasks)
+            self._spawn(self._on_disconnect(bot), f"fork-disconnect-{call_id}", bot.tasks)
         elif isinstance(fork_event, BufferOverrunEvent):
             metrics.fork_frames_dropped.inc()
             log.warning("FreeSWITCH dropped fork audio (buffer overrun)", call=call_id)
+
+    async def _on_disconnect(self, bot: _BotCall) -> None:
+        """FreeSWITCH says the fork's socket dropped. The event and our side seeing the
+        close race each other, and a fork may already have reconnected: act only if the
+        current session's socket is (or within a moment becomes) closed."""
+        call_id = bot.handle.id
+        link, session = bot.link, bot.session
+        if session is None or session.ended.is_set() or bot.ending:
+            return
+        for _ in range(40):
+            if link is None or link.closed:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            log.info("audio fork disconnect for a socket already replaced; ignored", call=call_id)
+            return
+        if bot.session is not session or bot.ending:
+            return  # a reconnected fork took over meanwhile
+        log.warning("audio fork disconnected mid-call; reconnecting", call=call_id)
+        session.post(Input.HANGUP)
+        await self._retry_fork(bot, "disconnect")
 
     def _end_call(self, bot: _BotCall, how: Input) -> None:
         bot.ending = True

@@ -263,3 +263,52 @@ async def test_unreachable_fork_is_retried_counted_and_the_call_ended(
     starts = [e for e in switch.events_for(uuid) if e.name == "CUSTOM"]
     assert len([e for e in starts if e.subclass == "mod_audio_fork::connect_failed"]) == retries + 1
     assert record.hangup_cause == "NORMAL_TEMPORARY_FAILURE"
+
+
+async def test_a_fork_that_comes_back_at_once_keeps_the_conversation(
+    switch: FakeFreeSwitch, bot_service: Service
+) -> None:
+    """A fork reconnecting 0.1 s after its socket dropped was refused as "unknown call"
+    (the old dialog had not ended yet); FreeSWITCH's own restart must then stand down."""
+    import websockets
+    from structlog.testing import capture_logs
+    from websockets.asyncio.client import connect
+
+    uuid = await start_call(switch, bot_service, "acme", "+15550008")
+    first = bot_service.bot.session(uuid)
+    fork = switch.forks.of(uuid)
+    assert fork is not None and fork.ws is not None and fork.metadata
+    connects_before = len(
+        [e for e in switch.events_for(uuid) if e.subclass == "mod_audio_fork::connect"]
+    )
+    with capture_logs() as logs:
+        fork.ws.transport.abort()  # the network drops the socket
+        await eventually(lambda: fork.state == "dropped", timeout=5)
+        await asyncio.sleep(0.1)
+        async with connect(
+            fork.url, subprotocols=[websockets.Subprotocol("audio.drachtio.org")]
+        ) as again:
+            await again.send(fork.metadata)
+            second = await eventually(
+                lambda: (s := bot_service.bot.session(uuid)) is not first and s, timeout=5
+            )
+            assert second.greet is False  # no second "Hello, thanks for calling"
+            await eventually(lambda: first.ended.is_set(), timeout=5)
+            await eventually(lambda: second.machine.state is State.LISTENING, timeout=5)
+            # FreeSWITCH's disconnect event (and a retry) stand down for the new socket.
+            await eventually(
+                lambda: any(
+                    "already replaced" in str(e["event"])
+                    or "came back by itself" in str(e["event"])
+                    for e in logs
+                ),
+                timeout=10,
+            )
+            assert again.close_code is None  # still open: accepted, not refused (1008)
+            assert bot_service.bot.session(uuid) is second and not second.ended.is_set()
+            connects = [
+                e for e in switch.events_for(uuid) if e.subclass == "mod_audio_fork::connect"
+            ]
+            assert len(connects) == connects_before  # no restarted fork
+    await switch.far_end_hangup(uuid)
+    await bot_service.controller.wait_finished(uuid, 10)
