@@ -100,6 +100,7 @@ class Service:
         self._bot_enabled = handover is None and settings.pipeline.enabled
         self.bot: Any = None
         self.fork_server: Any = None
+        self.direct_auth: Any = None  # DirectAuth, with the bot
         self._voice_task: asyncio.Task[None] | None = None
         self._voice_stop = asyncio.Event()
         self._run_migrations = run_migrations
@@ -175,6 +176,7 @@ class Service:
         """The voice bot: fork/direct websocket server now, models loading in the background."""
         from callcontrol.dialog.manager import BotManager
         from callcontrol.dialog.session import TurnSink
+        from callcontrol.media.direct_auth import DirectAuth, direct_secret
         from callcontrol.media.fork_server import ForkServer
 
         settings, stack = self.settings, self._stack
@@ -185,7 +187,8 @@ class Service:
         self.controller.handover = bot
         stack.push_async_callback(self._stop_voice)
         stack.push_async_callback(bot.stop)
-        self.fork_server = ForkServer(bot, settings.fork, direct=bot)
+        self.direct_auth = DirectAuth(direct_secret(settings), settings.fork)
+        self.fork_server = ForkServer(bot, settings.fork, direct=bot, direct_auth=self.direct_auth)
         await self.fork_server.start()
         stack.push_async_callback(self.fork_server.aclose)
         if not settings.fork.public_url:

@@ -405,9 +405,9 @@ def call_bot(
         err.print(f"[red]cannot read {audio}[/red]: {exc}")
         raise typer.Exit(2) from exc
     target = url or f"{settings.fork_public_url}/direct"
-    secret = token or (
-        settings.fork.direct_token.get_secret_value() if settings.fork.direct_token else None
-    )
+    from callcontrol.media.direct_auth import direct_secret
+
+    secret = token or direct_secret(settings)
     if clip.channels > 1:
         err.print("note: only the first channel of a multi-channel file is sent")
 

@@ -138,7 +138,14 @@ class ForkSettings(BaseModel):
     play_event_timeout: float = Field(3.0, gt=0, description="playAudio → play_audio event")
     # The direct endpoint (/direct on the same port): `callcontrol call`, the browser page.
     direct_enabled: bool = True
+    # Always required: this token, or a short-lived one minted with it (the console's
+    # talk page). Unset: one is generated into data_dir/direct-token (media/direct_auth.py).
     direct_token: SecretStr | None = None
+    direct_owners: list[str] = Field(
+        default_factory=list, description="owners the shared token may use (empty: any)"
+    )
+    direct_max_sessions: int = Field(8, ge=0, description="concurrent /direct sessions a worker")
+    direct_max_per_credential: int = Field(4, ge=1)
     direct_frame_ms: int = Field(20, ge=10, le=100)
     direct_lead_ms: int = Field(100, ge=0, description="audio sent ahead of real time")
 

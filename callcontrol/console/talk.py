@@ -3,7 +3,8 @@
 The browser talks only to the console's origin (cookie auth, CSRF-free because it is
 a same-origin websocket with an ``Origin`` check); the console opens the direct
 endpoint (``/direct`` on the fork server, see ``media/direct_wire.py``) on its behalf,
-writes the hello itself — so the direct token never reaches a browser; ``owner`` is
+writes the hello itself, with a token minted for that one owner and a minute
+(``media/direct_auth.py``) — so the direct secret never reaches a browser; ``owner`` is
 the knowledge owner chosen on the page (whose knowledge the bot answers from) and
 ``operator`` the signed-in user — and relays frames both ways:
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -28,6 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from callcontrol.aio import first_done
 from callcontrol.config import Settings
 from callcontrol.console.deps import Authed
+from callcontrol.media.direct_auth import DirectAuth
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +55,9 @@ def direct_url(settings: Settings) -> str:
     return f"ws://{host}:{settings.fork.port}/direct"
 
 
-def build_hello(settings: Settings, user: Authed, first: str) -> dict[str, Any]:
+def build_hello(
+    settings: Settings, user: Authed, first: str, mint: Callable[[str], str]
+) -> dict[str, Any]:
     try:
         params = json.loads(first)
     except ValueError as exc:
@@ -73,8 +78,7 @@ def build_hello(settings: Settings, user: Authed, first: str) -> dict[str, Any]:
         "operator": user.username,
         "source": "console",
     }
-    if settings.fork.direct_token is not None:
-        hello["token"] = settings.fork.direct_token.get_secret_value()
+    hello["token"] = mint(hello["owner"])
     return hello
 
 
@@ -118,7 +122,7 @@ async def serve_talk(websocket: WebSocket, settings: Settings, user: Authed) -> 
     """Run one accepted browser websocket against the direct endpoint."""
     try:
         first = await asyncio.wait_for(websocket.receive_text(), 10.0)
-        hello = build_hello(settings, user, first)
+        hello = build_hello(settings, user, first, DirectAuth.for_settings(settings).mint)
     except (TalkError, TimeoutError, KeyError, RuntimeError) as exc:
         await _error(websocket, f"bad start: {exc}", 1008)
         return

@@ -37,14 +37,15 @@ from callcontrol.media.base import (
     PlaybackListeners,
 )
 from callcontrol.media.codecs import pcm_bytes
+from callcontrol.media.direct_auth import DirectAuth
 from callcontrol.media.direct_wire import DirectHello, direct_event, ready_event
 from callcontrol.media.fork_wire import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNSUPPORTED_DATA,
     ForkWireError,
     Int16Array,
-    token_matches,
 )
 from callcontrol.media.resample import resample
 from callcontrol.media.wslink import Attached, Refused, SessionStats, WebsocketLink
@@ -202,10 +203,16 @@ class DirectStart:
     """``/direct``: the hello frame, the optional shared token, the direct registry."""
 
     def __init__(
-        self, registry: DirectRegistry, settings: ForkSettings, connection: ServerConnection
+        self,
+        registry: DirectRegistry,
+        settings: ForkSettings,
+        connection: ServerConnection,
+        auth: DirectAuth,
     ) -> None:
         self.registry = registry
         self.settings = settings
+        self.auth = auth
+        self._credential: str | None = None
         self.call_id = f"direct-{uuid.uuid4().hex[:16]}"
         self.link = WebsocketLink(connection, self.call_id)
         self.output: DirectPlayback | None = None
@@ -227,10 +234,17 @@ class DirectStart:
             hello = DirectHello.parse(data)
         except ForkWireError as exc:
             raise Refused(exc.close_code, str(exc), "bad_metadata") from exc
-        if settings.direct_token is not None and not token_matches(
-            settings.direct_token.get_secret_value(), hello.token
-        ):
-            raise Refused(CLOSE_POLICY_VIOLATION, "wrong token", "bad_token")
+        grant = self.auth.check(hello.token)
+        if grant is None:
+            raise Refused(CLOSE_POLICY_VIOLATION, "a valid token is required", "bad_token")
+        if not grant.allows(hello.owner):
+            raise Refused(
+                CLOSE_POLICY_VIOLATION, "this token may not use that owner", "owner_not_allowed"
+            )
+        busy = self.auth.acquire(grant.credential)
+        if busy is not None:
+            raise Refused(CLOSE_TRY_AGAIN_LATER, busy, "direct_busy")
+        self._credential = grant.credential
         self.output = DirectPlayback(
             self.link,
             hello.sample_rate,
@@ -260,5 +274,8 @@ class DirectStart:
         )
 
     async def aclose(self) -> None:
+        credential, self._credential = self._credential, None
+        if credential is not None:
+            self.auth.release(credential)
         if self.output is not None:
             await self.output.aclose()

@@ -51,6 +51,7 @@ from callcontrol.config import ForkSettings
 from callcontrol.errors import listen_error
 from callcontrol.media.base import ForkRegistry
 from callcontrol.media.direct import DirectRegistry, DirectStart
+from callcontrol.media.direct_auth import DirectAuth
 from callcontrol.media.fork_wire import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY_VIOLATION,
@@ -95,12 +96,16 @@ class ForkServer:
         settings: ForkSettings | None = None,
         *,
         direct: DirectRegistry | None = None,
+        direct_auth: DirectAuth | None = None,
         host: str | None = None,
         port: int | None = None,
     ) -> None:
         self.registry = registry
         self.settings = settings or ForkSettings()
         self.direct = direct if self.settings.direct_enabled else None
+        # /direct is never open: without an explicit auth, only the configured token
+        # (or nobody, when none is configured) gets in.
+        self.direct_auth = direct_auth or DirectAuth.unguessable(self.settings)
         self.host = host if host is not None else self.settings.host
         self._port = port if port is not None else self.settings.port
         self.stats = ForkStats()
@@ -200,7 +205,7 @@ class ForkServer:
         path = _split_path(request.path)
         starter: Starter
         if path == DIRECT_PATH and self.direct is not None:
-            starter = DirectStart(self.direct, self.settings, connection)
+            starter = DirectStart(self.direct, self.settings, connection, self.direct_auth)
         else:
             starter = ForkStart(self.registry, self.settings, path[len(FORK_PREFIX) :], connection)
         await self._run(connection, starter)

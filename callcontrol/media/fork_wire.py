@@ -53,6 +53,7 @@ CLOSE_UNSUPPORTED_DATA: Final = 1003
 CLOSE_POLICY_VIOLATION: Final = 1008
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL_ERROR: Final = 1011
+CLOSE_TRY_AGAIN_LATER: Final = 1013
 
 Mix: TypeAlias = Literal["mono", "mixed", "stereo"]
 AudioContentType: TypeAlias = Literal["raw", "wave"]

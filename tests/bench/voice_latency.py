@@ -93,7 +93,7 @@ async def _telephone_clip(service: Service, text: str) -> np.ndarray:
 
 
 async def _one_call(
-    url: str, clips: list[np.ndarray], heard: list[float] | None = None
+    url: str, clips: list[np.ndarray], heard: list[float] | None = None, token: str | None = None
 ) -> list[dict[str, Any]]:
     """Ask each clip in turn; after each, stream silence until the bot has answered.
 
@@ -105,7 +105,7 @@ async def _one_call(
     step = RATE * FRAME_MS // 1000
     silence = pcm_bytes(np.zeros(step, dtype=np.int16))
     async with connect(url, compression=None, max_size=None) as ws:
-        await ws.send(DirectHello(owner=OWNER, sample_rate=RATE).to_json())
+        await ws.send(DirectHello(owner=OWNER, sample_rate=RATE, token=token).to_json())
         bot_turns = 0
 
         last_audio = [time.monotonic()]
@@ -211,14 +211,15 @@ async def _measure(workdir: Path) -> dict[str, Any]:
         url = f"ws://127.0.0.1:{service.fork_server.port}/direct"
         clips = [[await _telephone_clip(service, q) for q in call] for call in CALLS]
         # One warm-up call (first-run costs are not what a caller sees in steady state).
-        await _one_call(url, [clips[0][0]])
+        token = service.direct_auth.mint(OWNER)
+        await _one_call(url, [clips[0][0]], token=token)
         await service.writer.flush()
         async with service.sessions() as db:
             warm_ids = {r.call_id for r in (await db.execute(select(Turn))).scalars()}
         started = time.monotonic()
         heard: list[float] = []
         for call in clips:
-            await _one_call(url, call, heard)
+            await _one_call(url, call, heard, token=service.direct_auth.mint(OWNER))
         elapsed = time.monotonic() - started
         await service.writer.flush()
         async with service.sessions() as db:

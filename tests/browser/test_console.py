@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from callcontrol.config import ForkSettings
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion
 from callcontrol.media.fork_server import ForkServer
 from callcontrol.store.models import new_id, utcnow
@@ -289,9 +290,14 @@ async def test_talk_page_streams_the_microphone(tmp_path: Path, sqlite_url: str)
     """Chromium's fake microphone → the console's /ws/talk → a direct endpoint; the bot's
     audio and transcript come back (a stand-in bot: see test_e2e_dialog.py for the real one)."""
     bot = EchoBot()
-    async with ForkServer(bot, direct=bot, host="127.0.0.1", port=0) as fork:  # type: ignore[arg-type]
+    secret = "talk-page-direct-secret"  # the console mints tokens the media server checks
+    fork_settings = ForkSettings(port=0, direct_token=secret)  # type: ignore[arg-type]
+    async with ForkServer(bot, fork_settings, direct=bot, host="127.0.0.1", port=0) as fork:  # type: ignore[arg-type]
         settings = console_settings(
-            tmp_path, sqlite_url, console={"direct_url": f"ws://127.0.0.1:{fork.port}/direct"}
+            tmp_path,
+            sqlite_url,
+            fork={"direct_token": secret},
+            console={"direct_url": f"ws://127.0.0.1:{fork.port}/direct"},
         )
         async with running_service(settings) as service:
             await add_user(service, "alice")

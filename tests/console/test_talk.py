@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import SecretStr
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from callcontrol.config import ForkSettings
 from callcontrol.media.base import AudioOutput, MediaLink
+from callcontrol.media.direct_auth import DirectAuth
 from callcontrol.media.direct_wire import DirectHello
 from callcontrol.media.fork_server import ForkServer
 from tests.console.conftest import Console, add_user, console_settings, running_service, serve
@@ -110,7 +112,12 @@ async def test_talking_to_the_bot_through_the_console(talking: tuple[Console, Ec
         ready = json.loads(await ws.recv())
         assert ready["type"] == "ready" and ready["sampleRate"] == 16000
         [hello] = bot.hellos
-        assert hello.owner == "9198" and hello.token == "direct-secret-123"
+        # A token for this owner only, not the secret itself (it never leaves the server).
+        assert hello.owner == "9198" and hello.token and hello.token != "direct-secret-123"
+        grant = DirectAuth(SecretStr("direct-secret-123").get_secret_value(), ForkSettings()).check(
+            hello.token
+        )
+        assert grant is not None and grant.owners == frozenset({"9198"})
         assert hello.extra["operator"] == "alice" and hello.extra["source"] == "console"
         frame = (np.zeros(320, dtype=np.int16)).tobytes()
         for _ in range(12):

@@ -97,10 +97,11 @@ async def direct_call(
     hold_phrase: str,
     patience: Patience = PATIENCE,
     greeting_timeout_s: float = 60.0,
+    token: str | None = None,
 ) -> tuple[str, list[Observed]]:
     """One call: greeting, then each clip, each answered in full. (call id, observations)"""
     async with connect(url, compression=None, max_size=None) as ws:
-        await ws.send(DirectHello(owner=owner, sample_rate=RATE).to_json())
+        await ws.send(DirectHello(owner=owner, sample_rate=RATE, token=token).to_json())
         ready = parse_direct_event(await asyncio.wait_for(ws.recv(), 10))
         if ready.get("type") != "ready":
             raise RuntimeError(f"expected a ready event, got {ready!r}")

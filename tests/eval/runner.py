@@ -112,7 +112,8 @@ class _Runner:
         hold = self.service.settings.pipeline.hold_phrase
         self.calls += 1
         if path == "direct":
-            return await direct_call(self.url, owner, clips, hold_phrase=hold)
+            token = self.service.direct_auth.mint(owner)
+            return await direct_call(self.url, owner, clips, hold_phrase=hold, token=token)
         assert self.sw is not None
         caller = f"+1555{self.calls:07d}"
         return await fork_call(self.sw, self.service, owner, clips, caller=caller, hold_phrase=hold)

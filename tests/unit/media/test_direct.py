@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from callcontrol.config import ForkSettings
 from callcontrol.errors import MediaError
 from callcontrol.media.base import AudioOutput, PlaybackEvent, PlaybackFinished
 from callcontrol.media.direct import DirectPlayback
+from callcontrol.media.direct_auth import SIGNED_TTL_S, DirectAuth
 from callcontrol.media.direct_client import call_direct
 from callcontrol.media.direct_wire import DirectHello, parse_direct_event, ready_event
 from callcontrol.media.fork_server import ForkServer
@@ -76,7 +78,11 @@ def registry() -> FakeRegistry:
     return FakeRegistry()
 
 
+SECRET = "test-direct-secret"
+
+
 def settings(**kw: object) -> ForkSettings:
+    kw.setdefault("direct_token", SecretStr(SECRET))
     return ForkSettings(port=0, metadata_timeout=0.5, direct_lead_ms=60, **kw)  # type: ignore[arg-type]
 
 
@@ -87,6 +93,7 @@ async def server(registry: FakeRegistry) -> AsyncIterator[ForkServer]:
 
 
 async def hello(ws: ClientConnection, rate: int = 16000, **extra: object) -> dict[str, object]:
+    extra.setdefault("token", SECRET)
     await ws.send(json.dumps({"owner": "test", "sampleRate": rate, **extra}))
     return parse_direct_event(await ws.recv())
 
@@ -226,7 +233,7 @@ async def test_token_refusal_and_registry_outcomes(registry: FakeRegistry) -> No
         target = f"ws://127.0.0.1:{srv.port}/direct"
         async with connect(target) as ws:
             await ws.send('{"owner":"x","token":"wrong"}')
-            assert await closed_with(ws) == (1008, "wrong token")
+            assert await closed_with(ws) == (1008, "a valid token is required")
         async with connect(target) as ws:
             assert (await hello(ws, token="s3cret"))["type"] == "ready"
         registry.refuse_attach = True
@@ -323,6 +330,7 @@ async def test_call_direct_client() -> None:
             question,
             8000,
             owner="test-cli",
+            token=SECRET,
             linger_s=0.3,
             realtime=False,
             on_event=events.append,
@@ -342,3 +350,79 @@ async def test_call_direct_client() -> None:
 async def test_call_direct_errors() -> None:
     with pytest.raises(MediaError, match="failed"):
         await call_direct("ws://127.0.0.1:9/direct", np.zeros(10, np.int16), 8000, owner="x")
+
+
+async def test_direct_needs_a_token_even_when_none_is_configured(registry: FakeRegistry) -> None:
+    """/direct was open by default: anyone reaching the port spoke as any owner."""
+    s = ForkSettings(port=0, metadata_timeout=0.5)  # no direct_token configured
+    async with ForkServer(registry, s, direct=registry, host="127.0.0.1") as srv:
+        async with connect(f"ws://127.0.0.1:{srv.port}/direct") as ws:
+            await ws.send('{"owner":"acme"}')
+            assert await closed_with(ws) == (1008, "a valid token is required")
+    assert registry.hellos == {}
+
+
+async def test_a_credential_speaks_only_as_its_owners(registry: FakeRegistry) -> None:
+    s = settings(direct_owners=["acme"])
+    auth = DirectAuth(SECRET, s)
+    async with ForkServer(registry, s, direct=registry, direct_auth=auth, host="127.0.0.1") as srv:
+        target = f"ws://127.0.0.1:{srv.port}/direct"
+        async with connect(target) as ws:  # the shared secret: only the listed owners
+            await ws.send(json.dumps({"owner": "globex", "token": SECRET}))
+            assert await closed_with(ws) == (1008, "this token may not use that owner")
+        async with connect(target) as ws:
+            await ws.send(json.dumps({"owner": "acme", "token": SECRET}))
+            assert parse_direct_event(await ws.recv())["type"] == "ready"
+        minted = auth.mint("globex")  # a console-minted token: its own owner only
+        async with connect(target) as ws:
+            await ws.send(json.dumps({"owner": "globex", "token": minted}))
+            assert parse_direct_event(await ws.recv())["type"] == "ready"
+        async with connect(target) as ws:
+            await ws.send(json.dumps({"owner": "acme", "token": minted}))
+            assert await closed_with(ws) == (1008, "this token may not use that owner")
+        forged = DirectAuth("another-secret", s).mint("acme")
+        async with connect(target) as ws:
+            await ws.send(json.dumps({"owner": "acme", "token": forged}))
+            assert await closed_with(ws) == (1008, "a valid token is required")
+
+
+def test_a_minted_token_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as time_module
+
+    auth = DirectAuth(SECRET, settings())
+    token = auth.mint("acme")
+    assert auth.check(token) is not None
+    later = time_module.time() + SIGNED_TTL_S + 5
+    monkeypatch.setattr("itsdangerous.timed.time.time", lambda: later)
+    assert auth.check(token) is None
+
+
+async def test_direct_sessions_are_capped_per_worker_and_per_credential(
+    registry: FakeRegistry,
+) -> None:
+    """Ten parallel sessions stretched every reply from 3.5 s to 7.8 s."""
+    s = settings(direct_max_sessions=3, direct_max_per_credential=2)
+    auth = DirectAuth(SECRET, s)
+    async with ForkServer(registry, s, direct=registry, direct_auth=auth, host="127.0.0.1") as srv:
+        target = f"ws://127.0.0.1:{srv.port}/direct"
+        async with connect(target) as a, connect(target) as b, connect(target) as c:
+            assert (await hello(a))["type"] == "ready"
+            assert (await hello(b))["type"] == "ready"
+            await c.send(json.dumps({"owner": "test", "token": SECRET}))
+            assert await closed_with(c) == (
+                1013,
+                "this credential already has 2 direct sessions",
+            )
+            async with connect(target) as d, connect(target) as e:
+                assert (await hello(d, token=auth.mint("test")))["type"] == "ready"
+                await e.send(json.dumps({"owner": "test", "token": auth.mint("test")}))
+                assert await closed_with(e) == (1013, "this worker already runs 3 direct sessions")
+        # closed sessions are released
+        await asyncio.wait_for(_until(lambda: auth.open_sessions == 0), 5)
+        async with connect(target) as f:
+            assert (await hello(f))["type"] == "ready"
+
+
+async def _until(check: Any) -> None:
+    while not check():
+        await asyncio.sleep(0.01)

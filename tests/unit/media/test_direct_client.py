@@ -15,7 +15,7 @@ from callcontrol.media.direct_wire import DirectHello, direct_event
 from callcontrol.media.fork_server import ForkServer
 
 from .fakes import FakeRegistry
-from .test_direct import settings
+from .test_direct import SECRET, settings
 
 
 def started(wait: ReplyWait, at: float, text: str = "") -> None:
@@ -301,6 +301,7 @@ async def test_the_client_waits_for_the_reply_after_a_barge_in(realtime: bool) -
             question(),
             8000,
             owner="test",
+            token=SECRET,
             realtime=realtime,
             linger_s=0.3,
             max_s=30,
@@ -327,6 +328,7 @@ async def test_the_bot_hanging_up_ends_the_call() -> None:
             question(),
             8000,
             owner="test",
+            token=SECRET,
             realtime=False,
             linger_s=0.3,
             max_s=30,
@@ -346,6 +348,7 @@ async def test_the_client_gives_up_at_max_s() -> None:
             np.full(8000 * 5, 3000, np.int16),
             8000,
             owner="test",
+            token=SECRET,
             linger_s=0.3,
             max_s=0.5,
         )
