@@ -104,6 +104,9 @@ class EslSettings(BaseModel):
     connect_timeout: float = Field(3.0, gt=0)
     reconnect_initial: float = Field(0.2, gt=0)
     reconnect_max: float = Field(10.0, gt=0)
+    # FreeSWITCH sends HEARTBEAT every 20 s (event-heartbeat-interval): this long without a
+    # single byte from it and the connection is treated as dead (reconnect, reconcile).
+    heartbeat_timeout: float = Field(60.0, gt=0)
 
 
 class CallsSettings(BaseModel):

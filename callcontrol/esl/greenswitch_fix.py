@@ -14,6 +14,7 @@ Everything here runs on the gevent thread (see :mod:`callcontrol.esl.bridge`).
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -124,6 +125,11 @@ class FixedProtocolMixin:
         if hook is not None:
             hook()
 
+    @property
+    def last_read_at(self) -> float:
+        """``time.perf_counter()`` of the last bytes received (or of the connect)."""
+        return self._read_at
+
     def _close_socket(self) -> None:
         """Close the socket *and* greenswitch's ``makefile`` over it: while the file is
         open, closing the socket only drops a reference and the descriptor stays
@@ -208,14 +214,30 @@ class FixedProtocolMixin:
         return reply
 
 
+def enable_keepalive(sock: Any, idle_s: int = 30, interval_s: int = 10, probes: int = 3) -> None:
+    """TCP keepalive: a peer gone without a FIN is noticed by the kernel in about
+    ``idle_s + interval_s * probes`` seconds even when nothing is being sent."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", idle_s),
+        ("TCP_KEEPINTVL", interval_s),
+        ("TCP_KEEPCNT", probes),
+    ):
+        option = getattr(socket, name, None)
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
 class FixedInboundESL(FixedProtocolMixin, gs.InboundESL):  # type: ignore[misc]
     """greenswitch's inbound client with the fixed reader."""
 
     def connect(self) -> None:
         """Connect and authenticate; on any failure everything opened is closed."""
         self.sock = gevent.socket.create_connection((self.host, self.port), timeout=self.timeout)
+        self._read_at = time.perf_counter()
         try:
             self.sock.settimeout(None)
+            enable_keepalive(self.sock)
             self.sock_file = self.sock.makefile("rb")
             self.connected = True
             self.start_event_handlers()

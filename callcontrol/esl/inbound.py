@@ -125,12 +125,37 @@ class InboundConnection:
                 except Exception:  # noqa: BLE001 - reconciliation must not stop the supervisor
                     log.exception("post-connect reconciliation failed")
             self._connected.set()  # wait_connected(): connected *and* reconciled
-            await self._closed.wait()
+            why = await self._watch()
             self._connected.clear()
-            self.status.set(ConnectionState.DISCONNECTED, "connection lost")
+            self.status.set(ConnectionState.DISCONNECTED, why)
             self._fail_jobs(EslNotConnectedError("connection to FreeSWITCH lost"))
             if not self._stopping:
                 log.warning("FreeSWITCH went away; reconnecting", address=self.status.address)
+
+    async def _watch(self) -> str:
+        """Until the connection closes, or FreeSWITCH has said nothing (not even its
+        HEARTBEAT) for ``heartbeat_timeout`` seconds: then it is dead, whatever TCP says
+        (a hung switch or a black-holed link kept /health "connected" while every
+        command timed out). Returns why the connection ended."""
+        limit = self._settings.heartbeat_timeout
+        while True:
+            try:
+                await asyncio.wait_for(self._closed.wait(), timeout=min(limit / 4, 5.0))
+                return "connection lost"
+            except TimeoutError:
+                pass
+            client = self._client
+            if client is None:
+                return "connection lost"
+            silent = time.perf_counter() - client.last_read_at
+            if silent > limit:
+                log.warning(
+                    "no word from FreeSWITCH (not even a heartbeat); reconnecting",
+                    address=self.status.address,
+                    silent_s=round(silent, 1),
+                )
+                await self._disconnect()
+                return f"no heartbeat for {silent:.0f} s"
 
     async def _connect(self) -> None:
         settings = self._settings

@@ -60,11 +60,14 @@ class EslConnection:
         self._linger_handle: asyncio.TimerHandle | None = None
         self._commands = CommandReader()
         self.received: list[Command] = []  # every command, for tests
+        self.silent = False  # Faults.go_silent: no reply, no event, socket still open
 
     # ------------------------------------------------------------------ output
     # Replies and notices are written at once (the listener thread writes them itself);
     # events wait while a command is being handled, like the listener's event queue.
     def send(self, data: bytes) -> None:
+        if self.silent:
+            return  # a hung peer: the TCP connection stays, nothing comes out of it
         if not self.closed.is_set() and not self.writer.is_closing():
             self.writer.write(data)
 

@@ -54,6 +54,12 @@ class Faults:
         await asyncio.sleep(down_for)
         await self.sw.inbound.start()
 
+    def go_silent(self, conn: EslConnection | None = None) -> None:
+        """A hung FreeSWITCH (or a black-holed link): the ESL socket stays open, but no
+        reply, event or heartbeat comes out of it again."""
+        for target in self._targets(conn):
+            target.silent = True
+
     def _targets(self, conn: EslConnection | None) -> list[EslConnection]:
         return [conn] if conn is not None else self.clients()
 

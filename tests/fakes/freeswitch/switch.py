@@ -62,6 +62,9 @@ class SwitchConfig:
     acl_reject: bool = False  # answer every ESL connect with text/rude-rejection
     ptime_ms: int = 20  # default packetisation of new channels (recordings used 30)
     outbound_park_delay: float = 0.02  # socket async: park starts this long after `connect`
+    # HEARTBEAT every this many seconds (FreeSWITCH's event-heartbeat-interval, 20 by
+    # default; recordings/esl-heartbeat-plain). None: no heartbeats.
+    heartbeat_interval: float | None = 20.0
 
 
 class FakeFreeSwitch:
@@ -102,7 +105,26 @@ class FakeFreeSwitch:
             self.config.temp_dir = Path(self._tmp.name)
         self.config.temp_dir.mkdir(parents=True, exist_ok=True)
         await self.inbound.start()
+        if self.config.heartbeat_interval:
+            self.tasks.spawn(self._heartbeats(self.config.heartbeat_interval), name="heartbeat")
         return self
+
+    async def _heartbeats(self, interval: float) -> None:
+        """switch_core.c send_heartbeat: HEARTBEAT (and RE_SCHEDULE) on a timer."""
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            up_ms = int((time.monotonic() - started) * 1000)
+            self.fire_event(
+                "HEARTBEAT",
+                [
+                    ("Event-Info", "System Ready"),
+                    ("Uptime-msec", str(up_ms)),
+                    ("Session-Count", str(len(self.channels))),
+                    ("Max-Sessions", str(self.config.max_sessions)),
+                    ("Session-Per-Sec", str(self.config.sessions_per_second)),
+                ],
+            )
 
     async def aclose(self) -> None:
         """Hang up nothing, just stop: close sockets, cancel and await every task."""

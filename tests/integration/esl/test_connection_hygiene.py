@@ -15,7 +15,7 @@ from callcontrol.config import EslSettings
 from callcontrol.esl.bridge import GeventThread
 from callcontrol.esl.inbound import InboundConnection
 from tests.fakes.freeswitch import FakeFreeSwitch
-from tests.harness import eventually
+from tests.harness import eventually, make_settings, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -51,3 +51,22 @@ async def test_twenty_refused_logins_leak_no_descriptor(
         gc.enable()
         await conn.stop()
         thread.stop()
+
+
+async def test_a_silent_freeswitch_is_declared_dead_and_reconnected(tmp_path: Path) -> None:
+    """81 s of silence left /health "connected" and /ready 200 while commands timed out."""
+    async with FakeFreeSwitch(temp_dir=tmp_path / "fs", heartbeat_interval=0.1) as sw:
+        settings = make_settings(tmp_path, esl_port=sw.esl_port, esl={"heartbeat_timeout": 0.8})
+        async with running_service(settings) as service:
+            inbound = service.inbound
+            assert inbound is not None
+            # Heartbeats keep a quiet connection alive: many timeouts' worth of them.
+            beats = lambda: len([e for e in sw.events if e.name == "HEARTBEAT"])  # noqa: E731
+            await eventually(lambda: beats() >= 20, timeout=10)
+            assert inbound.status.connects == 1
+            sw.faults.go_silent()  # FreeSWITCH hangs; its socket stays open
+            await eventually(lambda: inbound.status.connects == 2, timeout=10)
+            assert "no heartbeat" in (inbound.status.last_error or "")
+            assert inbound.connected  # a fresh connection, reconciled
+            reply = await inbound.api("status")  # commands work again
+            assert "UP" in reply.text
