@@ -15,6 +15,7 @@ import os
 import socket
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -32,6 +33,7 @@ from callcontrol.metrics import Metrics
 from callcontrol.store.cdr_log import CdrLog
 from callcontrol.store.db import create_engine, migrate, private_dir, sessionmaker
 from callcontrol.store.recorder import StoreRecorder
+from callcontrol.store.recovery import close_orphan_calls, restore_cdr_rows
 from callcontrol.store.repos import AppSettingsRepo
 from callcontrol.store.writer_thread import ThreadedWriter
 
@@ -64,7 +66,11 @@ class Service:
         self.sessions = sessionmaker(self.engine)
         url = settings.effective_database_url
         self.writer = ThreadedWriter(lambda: create_engine(url), settings.data_dir / "spool")
-        self.cdr_log = CdrLog(settings.data_dir / "cdr") if settings.calls.cdr_jsonl else None
+        self.cdr_log = (
+            CdrLog(settings.data_dir / "cdr", on_written=lambda row: self.recorder.cdr_row(row))
+            if settings.calls.cdr_jsonl
+            else None
+        )
         self.recorder = StoreRecorder(self.writer, self.cdr_log)
         self._live = live
         self._bus = bus
@@ -100,6 +106,8 @@ class Service:
         self._bot_enabled = handover is None and settings.pipeline.enabled
         self.bot: Any = None
         self.fork_server: Any = None
+        self._started_at = datetime.now(UTC)
+        self._orphans_closed = False
         self.direct_auth: Any = None  # DirectAuth, with the bot
         self._voice_task: asyncio.Task[None] | None = None
         self._voice_stop = asyncio.Event()
@@ -142,6 +150,11 @@ class Service:
         if self.cdr_log is not None:
             await self.cdr_log.start()
             stack.push_async_callback(self.cdr_log.stop)
+            try:
+                await restore_cdr_rows(self.sessions, settings.data_dir / "cdr", self.writer)
+            except Exception as exc:  # noqa: BLE001 - the database may be down: lines stay
+                log.warning("cannot check CDR rows against the JSON lines", error=str(exc))
+        self.controller.on_reconciled = self._close_orphans
         self.gevent.start()
         stack.callback(self.gevent.stop)
         stack.push_async_callback(self.controller.stop)
@@ -171,6 +184,31 @@ class Service:
             redis=bool(settings.redis_url),
         )
         self.started.set()
+
+    async def flush(self) -> None:
+        """Everything recorded so far is in the database (or the spool): CDR lines first,
+        since their rows are queued once the line is on disk."""
+        if self.cdr_log is not None:
+            await self.cdr_log.flush()
+        await self.writer.flush()
+
+    async def _close_orphans(self, live: frozenset[str]) -> None:
+        """Once, after the first reconciliation: calls a crash left open get their CDR."""
+        if self._orphans_closed:
+            return
+        self._orphans_closed = True
+        try:
+            await close_orphan_calls(
+                self.sessions,
+                live,
+                self._started_at,
+                self.recorder.cdr,
+                self.writer,
+                self.worker_id,
+            )
+        except Exception:  # noqa: BLE001 - retried at the next start
+            self._orphans_closed = False
+            log.exception("cannot close the calls a crash left open")
 
     async def _start_bot(self) -> None:
         """The voice bot: fork/direct websocket server now, models loading in the background."""

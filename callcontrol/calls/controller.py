@@ -15,6 +15,7 @@ import json
 import time
 import uuid as uuidlib
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,9 @@ class CallController:
         self.worker_id = worker_id
         self.handover = handover
         self.inbound: InboundConnection | None = None
+        # After each reconciliation, with the channels FreeSWITCH has (the worker
+        # closes calls a crash left open: store/recovery.py).
+        self.on_reconciled: Callable[[frozenset[str]], Awaitable[None]] | None = None
         self._actors: dict[str, CallActor] = {}
         self._legs: dict[str, CallActor] = {}
         self._tasks: dict[CallActor, asyncio.Task[None]] = {}
@@ -224,6 +228,8 @@ class CallController:
         for actor in list(self._actors.values()):
             if not actor.finished and not actor.socket_legs:
                 actor.post(message)
+        if self.on_reconciled is not None:
+            await self.on_reconciled(frozenset(live))
         if self._outbound_mode:
             return
         adopted = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,15 @@ log = structlog.get_logger(__name__)
 class CdrLog:
     """Appends CDRs to ``<dir>/cdr-YYYY-MM-DD.jsonl`` off the event loop, in order."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        on_written: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        """``on_written(record)`` runs (on the loop) once a record's line is on disk —
+        or could not be written: the database row must not wait on a broken disk."""
         self._dir = directory
+        self._on_written = on_written
         self._queue: asyncio.Queue[dict[str, Any] | asyncio.Event] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.written = 0
@@ -59,6 +67,9 @@ class CdrLog:
                     self.written += len(records)
                 except OSError as exc:
                     log.error("cannot write CDR JSON lines", error=str(exc), dir=str(self._dir))
+                if self._on_written is not None:
+                    for record in records:
+                        self._on_written(record)
             for item in items:
                 if isinstance(item, asyncio.Event):
                     item.set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from callcontrol.calls.cdr import CdrRecord
 from callcontrol.calls.model import Call, Leg, TimelineEntry
 from callcontrol.store.cdr_log import CdrLog
@@ -70,7 +72,14 @@ class StoreRecorder:
         )
 
     def cdr(self, record: CdrRecord) -> None:
+        """The JSON line is the durable step: the database row is queued once the line
+        is on disk (``cdr_row``, CdrLog's ``on_written``), and at start-up any line
+        without a row is written again (``store/recovery.py``)."""
         row = record.as_json()
-        self._writer.submit(Write.insert("cdrs", id=record.call_id, **row))
-        if self._cdr_log is not None:
+        if self._cdr_log is None:
+            self.cdr_row(row)
+        else:
             self._cdr_log.append(row)
+
+    def cdr_row(self, row: dict[str, Any]) -> None:
+        self._writer.submit(Write.insert("cdrs", id=row["call_id"], **row))

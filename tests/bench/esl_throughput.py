@@ -174,7 +174,7 @@ async def _serve(
             out, _ = await asyncio.to_thread(generator.communicate, timeout=duration + 120)
             load = json.loads(out.strip().splitlines()[-1])
             await asyncio.sleep(1.0)
-            await service.writer.flush()
+            await service.flush()
             async with service.sessions() as session:
                 cdrs = (await session.execute(select(func.count()).select_from(Cdr))).scalar_one()
             return {

@@ -213,7 +213,7 @@ async def _measure(workdir: Path) -> dict[str, Any]:
         # One warm-up call (first-run costs are not what a caller sees in steady state).
         token = service.direct_auth.mint(OWNER)
         await _one_call(url, [clips[0][0]], token=token)
-        await service.writer.flush()
+        await service.flush()
         async with service.sessions() as db:
             warm_ids = {r.call_id for r in (await db.execute(select(Turn))).scalars()}
         started = time.monotonic()
@@ -221,7 +221,7 @@ async def _measure(workdir: Path) -> dict[str, Any]:
         for call in clips:
             await _one_call(url, call, heard, token=service.direct_auth.mint(OWNER))
         elapsed = time.monotonic() - started
-        await service.writer.flush()
+        await service.flush()
         async with service.sessions() as db:
             rows = [
                 r

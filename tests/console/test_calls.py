@@ -86,7 +86,7 @@ async def test_inbound_call_is_live_then_hung_up_by_an_operator(
                 seen[m["data"]["id"]] = m["data"]["state"]
     await console.service.controller.wait_finished(uuid, 5)
     assert not sw.channels.get(uuid)
-    await console.service.writer.flush()
+    await console.service.flush()
     history = (await client.get("/api/history", params={"number": "0123"})).json()
     assert [c["call_id"] for c in history["calls"]] == [uuid]
     assert (await client.get("/api/calls/active")).json() == []

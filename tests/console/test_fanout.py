@@ -145,7 +145,7 @@ async def test_an_answer_given_on_b_reaches_the_desk_on_a(pair: Pair) -> None:
         outcome = await asyncio.wait_for(ask, 5)
         assert outcome.status == "answered" and outcome.answer == "Yes, behind the building."
         assert outcome.operator == "alice"
-        await pair.a.service.writer.flush()
+        await pair.a.service.flush()
         async with pair.b.service.sessions() as s:  # the shared database has it too
             row = await s.get(HitlRequest, outcome.request_id)
             assert row is not None and row.status == "answered" and row.outcome == "answered"

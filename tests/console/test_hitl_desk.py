@@ -51,7 +51,7 @@ async def make_available(service: Service, op_id: str = "op-1", status: str = "a
 
 
 async def stored(service: Service, request_id: str) -> dict[str, object]:
-    await service.writer.flush()
+    await service.flush()
     row = await HitlRepo(service.sessions).get(request_id)
     assert row is not None
     return {
@@ -242,7 +242,7 @@ async def test_follow_up_workflow(console: Console) -> None:
     client, _ = await console.signed_in("alice")
     outcome = await console.service.desk.ask(question())
     assert outcome.status == "unavailable"
-    await console.service.writer.flush()
+    await console.service.flush()
     page = await client.get("/hitl/unresolved")
     assert page.status_code == 200 and outcome.request_id in page.text
     listed = (await client.get("/api/hitl/unresolved")).json()
@@ -267,6 +267,6 @@ async def test_follow_up_workflow(console: Console) -> None:
     [waiting] = await wait_waiting(console.service)
     await console.service.desk.answer(str(waiting["id"]), "yes", operator="alice")
     await ask
-    await console.service.writer.flush()
+    await console.service.flush()
     refused = await client.post(f"/api/hitl/{waiting['id']}/followup", json={"notes": "x"})
     assert refused.status_code == 404

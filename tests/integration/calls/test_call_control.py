@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 async def cdrs(service) -> list[Cdr]:  # type: ignore[no-untyped-def]
-    await service.writer.flush()
+    await service.flush()
     async with service.sessions() as session:
         return list((await session.execute(select(Cdr))).scalars())
 

@@ -99,19 +99,19 @@ async def test_database_down_during_hangups_loses_nothing(
                 for _ in range(5)
             ]
             await handover.wait(5)
-            await service.writer.flush()
+            await service.flush()
             await proxy.cut()  # PostgreSQL unreachable from callcontrol
             for uuid in uuids:
                 await fake_switch.far_end_hangup(uuid)
             for uuid in uuids:
                 await service.controller.wait_finished(uuid, 5)
-            await service.writer.flush()
+            await service.flush()
             assert not service.writer.healthy
             assert service.writer.stats.spooled > 0
             assert service.health()["database"]["down"] is True
             await proxy.restore()
             await service.writer.wait_healthy(20)
-            await service.writer.flush()
+            await service.flush()
             async with direct.connect() as conn:
                 count = (await conn.execute(select(func.count()).select_from(Cdr))).scalar_one()
                 ids = set((await conn.execute(select(Cdr.call_id))).scalars())

@@ -102,7 +102,7 @@ async def test_grounded_answer_and_owner_isolation(
     await bot_service.controller.wait_finished(other, 10)
 
     # Every turn is persisted with its waterfall.
-    await bot_service.writer.flush()
+    await bot_service.flush()
     async with bot_service.sessions() as db:
         rows = list((await db.execute(select(Turn).where(Turn.call_id == uuid))).scalars())
     speakers = [r.speaker for r in sorted(rows, key=lambda r: r.seq)]
@@ -229,7 +229,7 @@ async def test_asking_for_a_person_with_nobody_available_records_a_follow_up(
     reply = await reply_after(switch, bot_service, uuid, before)
     text = transcribe(b"".join(p.pcm for p in reply), reply[0].sample_rate).lower()
     assert "colleague" in text or "call you back" in text, text
-    await bot_service.writer.flush()
+    await bot_service.flush()
     from callcontrol.store.models import HitlRequest
 
     async with bot_service.sessions() as db:
