@@ -20,11 +20,18 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callcontrol.console.context import STATIC, Console
-from callcontrol.console.deps import Forbidden, NotAuthenticated, require_admin, require_user
+from callcontrol.console.deps import (
+    DatabaseUnavailable,
+    Forbidden,
+    NotAuthenticated,
+    require_admin,
+    require_user,
+)
 from callcontrol.console.limits import DEFAULT_BODY_LIMIT, FORM_LIMITS, RejectNul
 from callcontrol.console.routes import (
     admin,
@@ -39,6 +46,7 @@ from callcontrol.console.routes import (
     system,
     talk,
 )
+from callcontrol.store.writer import is_outage
 
 if TYPE_CHECKING:
     from uvicorn import Config
@@ -108,6 +116,18 @@ def _error_page(status: int, title: str, detail: str) -> HTMLResponse:
     return HTMLResponse(body, status_code=status)
 
 
+DB_DOWN = (
+    "The database is unavailable right now. Live calls and call controls still work; "
+    "history, knowledge and settings come back when it does."
+)
+
+
+def _unavailable(request: Request) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": DB_DOWN}, status_code=503, headers={"Retry-After": "10"})
+    return _error_page(503, "Database unavailable", DB_DOWN)
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotAuthenticated)
     async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
@@ -139,6 +159,18 @@ def _install_handlers(app: FastAPI) -> None:
         ]
         body = json.dumps({"detail": errors}, ensure_ascii=True)
         return Response(body, status_code=422, media_type="application/json")
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_unavailable(request: Request, exc: DatabaseUnavailable) -> Response:
+        return _unavailable(request)
+
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(ConnectionError)  # asyncpg's refused connect comes through raw
+    async def database_error(request: Request, exc: Exception) -> Response:
+        if not is_outage(exc):
+            raise exc  # a real bug: the 500 handler logs it
+        log.warning("console request needs the database, which is down", path=request.url.path)
+        return _unavailable(request)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi.templating import Jinja2Templates
@@ -54,6 +54,8 @@ class Console:
     actions: CallActions
     secure_cookies: bool = False
     extra: dict[str, object] = field(default_factory=dict)
+    # session id → (monotonic time verified, Authed): believed during a database outage
+    verified_sessions: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
     @property
     def kb(self) -> KnowledgeAdmin | None:
@@ -69,9 +71,13 @@ class Console:
         """End one session, or all of an operator's but ``keep``; every worker's live
         websockets of the ended sessions are closed now (not at their next check)."""
         if session_id is not None:
+            self.verified_sessions.pop(session_id, None)
             await self.sessions.delete(session_id)
             ended = 1
         elif operator_id is not None:
+            for sid, (_at, authed) in list(self.verified_sessions.items()):
+                if authed.operator.id == operator_id and sid != keep:
+                    self.verified_sessions.pop(sid, None)
             ended = await self.sessions.delete_for(operator_id, keep=keep)
         else:
             raise ValueError("end_sessions needs a session_id or an operator_id")

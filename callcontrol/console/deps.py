@@ -11,6 +11,7 @@ forms, a ``csrf_token`` field; and an ``Origin`` header, when sent, must be the 
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -21,6 +22,7 @@ from starlette.requests import HTTPConnection
 from callcontrol.console.context import Console
 from callcontrol.store.models import ConsoleSession, Operator, utcnow
 from callcontrol.store.repos import aware
+from callcontrol.store.writer import is_outage
 
 SESSION_COOKIE = "cc_session"
 LOGIN_COOKIE = "cc_login"
@@ -28,6 +30,7 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TOUCH_EVERY = timedelta(seconds=60)
+SESSION_GRACE_S = 15 * 60.0  # how long a verified session is believed without the database
 
 
 class NotAuthenticated(Exception):
@@ -82,20 +85,48 @@ def origin_allowed(conn: HTTPConnection, console: Console) -> bool:
     return origin in own or origin in console.settings.console.allowed_origins
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached and the request needs it (answered 503)."""
+
+
 async def authenticate(conn: HTTPConnection, console: Console) -> Authed | None:
-    """The session behind the request's cookie, if it is valid."""
+    """The session behind the request's cookie, if it is valid.
+
+    The session cookie is signed, so while the database is down a session this worker
+    has verified in the last ``SESSION_GRACE`` is still believed: operators keep the
+    live views and call controls through an outage (issue: every request was a 500)."""
     session_id = console.tokens.session_id(conn.cookies.get(SESSION_COOKIE))
     if session_id is None:
         return None
-    found = await console.sessions.lookup(session_id)
+    cache = console.verified_sessions
+    try:
+        found = await console.sessions.lookup(session_id)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        remembered = cache.get(session_id)
+        if remembered is None or time.monotonic() - remembered[0] > SESSION_GRACE_S:
+            raise DatabaseUnavailable("sign-in cannot be checked without the database") from exc
+        believed: Authed = remembered[1]
+        return believed
     if found is None:
+        cache.pop(session_id, None)
         return None
     session, operator = found
+    authed = Authed(operator, session)
+    cache[session_id] = (time.monotonic(), authed)
+    if len(cache) > 10_000:
+        for stale in list(cache)[:1000]:
+            cache.pop(stale, None)
     now = utcnow()
     seen = aware(session.last_seen_at)
     if seen is None or now - seen > _TOUCH_EVERY:
-        await console.sessions.touch(session.id, now)
-    return Authed(operator, session)
+        try:
+            await console.sessions.touch(session.id, now)
+        except Exception as exc:  # noqa: BLE001 - "last seen" can wait for the database
+            if not is_outage(exc):
+                raise
+    return authed
 
 
 async def _csrf_token_sent(request: Request) -> str | None:

@@ -30,6 +30,7 @@ from callcontrol.console.context import Console
 from callcontrol.console.deps import Authed
 from callcontrol.live import topics as bus_topics
 from callcontrol.live.base import Message, Subscription
+from callcontrol.store.writer import is_outage
 
 log = structlog.get_logger(__name__)
 
@@ -111,7 +112,13 @@ async def _heartbeat(console: Console, user: Authed) -> None:
         except Exception as exc:  # noqa: BLE001 - presence is best effort
             log.warning("presence heartbeat failed", error=str(exc))
         await asyncio.sleep(interval)
-        if await console.sessions.lookup(user.session.id) is None:
+        try:
+            still = await console.sessions.lookup(user.session.id)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            continue  # the database is down: live views go on (sign-out still closes it)
+        if still is None:
             return  # signed out or removed: stop serving this socket
 
 

@@ -101,7 +101,8 @@ class WriteSink(Protocol):
     def submit(self, write: Write) -> None: ...
 
 
-def _is_outage(exc: BaseException) -> bool:
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is unreachable (not a bad statement)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, _OUTAGE):
@@ -241,7 +242,7 @@ class DurableWriter:
             await self._write(writes)
             self.stats.written += len(writes)
         except Exception as exc:  # noqa: BLE001 - classified below
-            if _is_outage(exc):
+            if is_outage(exc):
                 self._mark_down(str(exc))
                 await self._append_spool(writes)
             else:
@@ -299,7 +300,7 @@ class DurableWriter:
                 await self._write([write])
                 self.stats.written += 1
             except Exception as one:  # noqa: BLE001 - recorded in the dead-letter file
-                if _is_outage(one):
+                if is_outage(one):
                     self._mark_down(str(one))
                     await self._append_spool([write])
                     continue
@@ -358,7 +359,7 @@ class DurableWriter:
             try:
                 await self._write(chunk)
             except Exception as exc:  # noqa: BLE001 - classified
-                if _is_outage(exc):
+                if is_outage(exc):
                     self.stats.last_error = str(exc)[:300]
                     # Keep only what is not written yet, so a later replay resumes there.
                     rest = [w.to_json() for w in writes[start:]]
