@@ -57,6 +57,12 @@ def _retrieval() -> dict[str, Any]:
     return run()
 
 
+def _faults() -> dict[str, Any]:
+    from tests.bench.faults import run
+
+    return run()
+
+
 BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "retrieval_scale": _retrieval,
     "esl_throughput": _esl,
@@ -64,6 +70,7 @@ BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "fork_capacity": _forks,
     "console_live": _console,
     "pipeline_stages": _stages,
+    "faults": _faults,
 }
 
 
@@ -80,6 +87,14 @@ def _headline(name: str, result: dict[str, Any]) -> str:
             return f"voice-to-voice p50 {v['p50']} ms, p95 {v['p95']} ms"
         if name == "fork_capacity":
             return f"{result['max_realtime']} concurrent forks in real time, no drops"
+        if name == "faults":
+            k, e = result["kill_and_restart"], result["esl_auth_refused"]
+            return (
+                f"silent ESL peer replaced in {result['esl_silent']['detected_and_reconnected_s']} s;"
+                f" fds {e['descriptors_before']}→{e['descriptors_after']} over"
+                f" {e['refused_logins']} refused logins; kill -9: CDRs {k['cdrs_per_call']},"
+                f" {k['rows_left_open']} rows open; db cut: {result['database_cut']}"
+            )
         if name == "console_live":
             return json.dumps({k: v for k, v in result.items() if not isinstance(v, dict | list)})
     except (KeyError, TypeError):
