@@ -89,8 +89,9 @@ def _headline(name: str, result: dict[str, Any]) -> str:
             return f"{result['max_realtime']} concurrent forks in real time, no drops"
         if name == "faults":
             k, e = result["kill_and_restart"], result["esl_auth_refused"]
+            silent = result["esl_silent"]["detected_and_reconnected_s"]
             return (
-                f"silent ESL peer replaced in {result['esl_silent']['detected_and_reconnected_s']} s;"
+                f"silent ESL peer replaced in {silent} s;"
                 f" fds {e['descriptors_before']}→{e['descriptors_after']} over"
                 f" {e['refused_logins']} refused logins; kill -9: CDRs {k['cdrs_per_call']},"
                 f" {k['rows_left_open']} rows open; db cut: {result['database_cut']}"
