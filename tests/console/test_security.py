@@ -3,6 +3,8 @@ sessions, escaping, headers and the public probes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -498,3 +500,45 @@ async def test_a_lone_surrogate_gets_a_422_not_a_500(console: Console) -> None:
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "status"]
+
+
+async def test_media_endpoints_refuse_without_credentials(tmp_path: Path, sqlite_url: str) -> None:
+    """The worker's fork port, as an attacker on the network reaches it: /direct without
+    a token, with a forged one or as another owner, and /fork for a call it did not start."""
+    import websockets
+    from websockets.asyncio.client import connect as ws_connect
+
+    from callcontrol.media.direct_auth import DirectAuth
+
+    settings = console_settings(
+        tmp_path, sqlite_url, fork={"port": 0, "host": "127.0.0.1"}, pipeline={"enabled": True}
+    )
+    async with running_service(settings) as service:
+        base = f"ws://127.0.0.1:{service.fork_server.port}"
+
+        async def refused(path: str, first: str, **kw: Any) -> tuple[int | None, str | None]:
+            async with ws_connect(base + path, **kw) as ws:
+                await ws.send(first)
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async with asyncio.timeout(5):
+                        while True:
+                            await ws.recv()
+                return ws.close_code, ws.close_reason
+
+        assert await refused("/direct", json.dumps({"owner": "acme"})) == (
+            1008,
+            "a valid token is required",
+        )
+        forged = DirectAuth("not-the-secret", settings.fork).mint("acme")
+        assert (await refused("/direct", json.dumps({"owner": "acme", "token": forged})))[0] == 1008
+        minted = service.direct_auth.mint("globex")
+        assert await refused("/direct", json.dumps({"owner": "acme", "token": minted})) == (
+            1008,
+            "this token may not use that owner",
+        )
+        fork = await refused(
+            "/fork/c0ffee00-0000-4000-8000-000000000000",
+            json.dumps({"callId": "c0ffee00-0000-4000-8000-000000000000", "token": "guess"}),
+            subprotocols=[websockets.Subprotocol("audio.drachtio.org")],
+        )
+        assert fork == (1008, "unknown call")
