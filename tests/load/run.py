@@ -54,7 +54,8 @@ SCENARIOS = {
     "outbound": "uas_answer.xml",
 }
 DEFAULT_WAV = REPO / "tests" / "data" / "audio" / "load_question.wav"
-# Longest a call of each scenario lasts (seconds), to size sipp's global timeout.
+# Longest a call of each scenario lasts (seconds), to size sipp's global timeout and to
+# check, in callcontrol's CDRs, that FreeSWITCH really ended each call when sipp did.
 CALL_SECONDS = {"question": 30, "hangup": 5, "silent": 50, "outbound": 45}
 
 
@@ -330,6 +331,66 @@ def run_outbound(args: argparse.Namespace, workdir: Path) -> Result:
     return result
 
 
+# ------------------------------------------------------------------ what FreeSWITCH saw
+
+
+async def _pg_cdrs(url: str, since: datetime) -> list[tuple[int, str]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        rows = await conn.fetch(
+            "SELECT duration_s, hangup_cause FROM cdrs WHERE start_at >= $1", since
+        )
+    finally:
+        await conn.close()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def cdr_durations(url: str | None, since: datetime) -> tuple[list[tuple[int, str]] | None, str]:
+    """(duration_s, hangup_cause) of the CDRs of calls started since ``since``, as
+    callcontrol recorded them from FreeSWITCH's events; (None, why) when unavailable."""
+    if not url:
+        return None, "DATABASE_URL not set"
+    try:
+        if url.startswith("sqlite"):
+            import sqlite3
+
+            path = url.split(":///", 1)[1]
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                rows = con.execute("SELECT duration_s, hangup_cause, start_at FROM cdrs").fetchall()
+            finally:
+                con.close()
+            cutoff = since.replace(tzinfo=None).isoformat(sep=" ")
+            return [(int(d), str(c)) for d, c, t in rows if str(t) >= cutoff], ""
+        pg = "postgresql://" + url.split("://", 1)[1]
+        return asyncio.run(_pg_cdrs(pg, since)), ""
+    except Exception as exc:  # a missing table or database must not hide the sipp results
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def check_calls(result: Result, cdrs: list[tuple[int, str]] | None, why: str) -> None:
+    """Hold sipp's verdict against what FreeSWITCH saw: every call ended (a CDR), and no
+    call lasted longer than its scenario allows. A BYE that FreeSWITCH ignored (an empty
+    request URI) left "hang up at once" calls up for 21 s while sipp counted them as
+    successful; such calls count as failed here ("LongerThanExpected")."""
+    if cdrs is None:
+        result.note = (result.note + f" call durations not checked ({why})").strip()
+        return
+    limit = CALL_SECONDS.get(result.scenario, 60)
+    too_long = sum(1 for duration, _cause in cdrs if duration > limit)
+    if too_long:
+        result.reasons["LongerThanExpected"] += too_long
+        moved = min(too_long, result.successful)
+        result.successful -= moved
+        result.failed += moved
+    if len(cdrs) < result.calls:
+        result.note = (
+            result.note + f" only {len(cdrs)} of {result.calls} calls have a CDR"
+        ).strip()
+
+
 # ------------------------------------------------------------------ voice-to-voice latency
 
 
@@ -505,7 +566,11 @@ def main(argv: list[str] | None = None) -> int:
             caller=args.caller,
             auth=auth,
         )
-        results.append(run_sipp(cmd, workdir, name, timeout_s))
+        scenario_started = datetime.now(UTC)
+        result = run_sipp(cmd, workdir, name, timeout_s)
+        time.sleep(1.0)  # the last CDRs reach the database
+        check_calls(result, *cdr_durations(args.database_url, scenario_started))
+        results.append(result)
     latencies, why = voice_to_voice(args.database_url, started)
     print(report(results, latencies, why))
     print(f"(sipp logs and statistics in {workdir})")

@@ -143,3 +143,42 @@ def test_voice_to_voice_tolerates_no_data(tmp_path: Path) -> None:
 def test_percentiles() -> None:
     assert run.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert run.percentile([7.0], 0.99) == 7.0
+
+
+def _cdrs_db(path: Path, rows: list[tuple[str, int, str]]) -> str:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE cdrs (start_at TEXT, duration_s INTEGER, hangup_cause TEXT)")
+    con.executemany("INSERT INTO cdrs VALUES (?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def test_calls_longer_than_their_scenario_are_failures(tmp_path: Path) -> None:
+    """sipp counted 'hang up at once' calls that FreeSWITCH kept up for 21 s (it ignored
+    a BYE with an empty request URI) as successful; the CDRs tell."""
+    since = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def ts(sec: int) -> str:
+        return (since + timedelta(seconds=sec)).replace(tzinfo=None).isoformat(sep=" ")
+
+    url = _cdrs_db(
+        tmp_path / "cc.db",
+        [
+            (ts(-60), 30, "NORMAL_CLEARING"),
+            (ts(1), 1, "NORMAL_CLEARING"),
+            (ts(2), 21, "NORMAL_CLEARING"),
+        ],
+    )
+    cdrs, why = run.cdr_durations(url, since)
+    assert cdrs is not None and sorted(cdrs) == [(1, "NORMAL_CLEARING"), (21, "NORMAL_CLEARING")]
+    result = run.Result("hangup", calls=3, successful=3)
+    run.check_calls(result, cdrs, why)
+    assert (result.successful, result.failed) == (2, 1)
+    assert result.reasons["LongerThanExpected"] == 1
+    assert "only 2 of 3 calls have a CDR" in result.note
+    unchecked = run.Result("hangup", calls=1, successful=1)
+    run.check_calls(unchecked, *run.cdr_durations(None, since))
+    assert unchecked.successful == 1 and "not checked" in unchecked.note
