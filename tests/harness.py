@@ -27,10 +27,7 @@ def make_settings(
         "esl": EslSettings(
             port=esl_port,
             outbound_port=esl.pop("outbound_port", 0),
-            reconnect_initial=0.05,
-            reconnect_max=0.3,
-            command_timeout=3,
-            **esl,
+            **{"reconnect_initial": 0.05, "reconnect_max": 0.3, "command_timeout": 3, **esl},
         ),
     }
     # No voice models unless a test asks for them: pipeline={"enabled": True, …}.

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from callcontrol.config import EslSettings
-from callcontrol.errors import EslCommandError, EslError, EslNotConnectedError
+from callcontrol.errors import EslCommandError, EslError, EslNotConnectedError, EslTimeoutError
 from callcontrol.esl.bridge import GeventThread, send_command
 from callcontrol.esl.client import (
     AUDIO_FORK_EVENTS,
@@ -34,6 +34,9 @@ from callcontrol.esl.poster import LoopPoster
 from callcontrol.esl.protocol import EslEvent, EslMessage, encode_command
 
 log = structlog.get_logger(__name__)
+
+# Commands in a row without an answer after which the connection counts as dead.
+DEAD_AFTER_TIMEOUTS = 3
 
 OnConnected = Callable[[], Awaitable[None]]
 
@@ -70,6 +73,8 @@ class InboundConnection:
         self._jobs: dict[str, asyncio.Future[str]] = {}
         self._orphans: dict[str, tuple[float, str]] = {}
         self.status = ConnectionStatus(address=f"{settings.host}:{settings.port}")
+        self._timeouts_in_a_row = 0
+        self._wake_watch = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -138,15 +143,29 @@ class InboundConnection:
         (a hung switch or a black-holed link kept /health "connected" while every
         command timed out). Returns why the connection ended."""
         limit = self._settings.heartbeat_timeout
+        self._timeouts_in_a_row = 0
+        self._wake_watch.clear()
         while True:
-            try:
-                await asyncio.wait_for(self._closed.wait(), timeout=min(limit / 4, 5.0))
+            closed = asyncio.ensure_future(self._closed.wait())
+            woken = asyncio.ensure_future(self._wake_watch.wait())
+            done, pending = await asyncio.wait(
+                {closed, woken}, timeout=min(limit / 4, 5.0), return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+            if closed in done:
                 return "connection lost"
-            except TimeoutError:
-                pass
             client = self._client
             if client is None:
                 return "connection lost"
+            if self._timeouts_in_a_row >= DEAD_AFTER_TIMEOUTS:
+                log.warning(
+                    "FreeSWITCH answered none of the last commands; reconnecting",
+                    address=self.status.address,
+                    timeouts=self._timeouts_in_a_row,
+                )
+                await self._disconnect()
+                return f"{self._timeouts_in_a_row} commands in a row got no answer"
             silent = time.perf_counter() - client.last_read_at
             if silent > limit:
                 log.warning(
@@ -246,9 +265,17 @@ class InboundConnection:
         client = self._client
         if client is None or not self.connected:
             raise EslNotConnectedError(f"not connected to FreeSWITCH at {self.status.address}")
-        return await send_command(
-            self._thread, client, command, timeout or self._settings.command_timeout
-        )
+        try:
+            reply = await send_command(
+                self._thread, client, command, timeout or self._settings.command_timeout
+            )
+        except EslTimeoutError:
+            self._timeouts_in_a_row += 1
+            if self._timeouts_in_a_row >= DEAD_AFTER_TIMEOUTS:
+                self._wake_watch.set()  # a switch that answers nothing is as good as gone
+            raise
+        self._timeouts_in_a_row = 0
+        return reply
 
     async def api(self, command: str, *, timeout: float | None = None) -> ApiReply:
         reply = await self.send_raw(f"api {command}", timeout=timeout)

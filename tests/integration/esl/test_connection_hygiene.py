@@ -70,3 +70,23 @@ async def test_a_silent_freeswitch_is_declared_dead_and_reconnected(tmp_path: Pa
             assert inbound.connected  # a fresh connection, reconciled
             reply = await inbound.api("status")  # commands work again
             assert "UP" in reply.text
+
+
+async def test_commands_that_get_no_answer_end_the_connection(tmp_path: Path) -> None:
+    """A switch that still sends its heartbeat but answers no command is no use either."""
+    from callcontrol.errors import EslTimeoutError
+
+    async with FakeFreeSwitch(temp_dir=tmp_path / "fs", heartbeat_interval=None) as sw:
+        settings = make_settings(
+            tmp_path, esl_port=sw.esl_port, esl={"heartbeat_timeout": 600, "command_timeout": 0.3}
+        )
+        async with running_service(settings) as service:
+            inbound = service.inbound
+            assert inbound is not None
+            sw.faults.go_silent()
+            for _ in range(3):
+                with pytest.raises(EslTimeoutError):
+                    await inbound.api("status", timeout=0.3)
+            await eventually(lambda: inbound.status.connects == 2, timeout=10)
+            assert "got no answer" in (inbound.status.last_error or "")
+            assert "UP" in (await inbound.api("status")).text
