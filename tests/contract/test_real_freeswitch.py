@@ -4,7 +4,10 @@ Run with the project's own configuration (``freeswitch/conf`` + ``dialplan``) lo
 
     CALLCONTROL_TEST_ESL=127.0.0.1:8021:<password> pytest -m freeswitch tests/contract
 
-Optional: ``CALLCONTROL_TEST_BOT_NUMBER`` (9000), ``CALLCONTROL_TEST_EXTENSION`` (an
+Optional: ``CALLCONTROL_TEST_ESL_MODE=outbound`` (FreeSWITCH started with the outbound
+dialplan, its socket app pointing at ``CALLCONTROL_TEST_SOCKET_PORT``, 8084: the outbound
+tests run, the inbound-dialplan ones are skipped), ``CALLCONTROL_TEST_BOT_NUMBER`` (9000),
+``CALLCONTROL_TEST_EXTENSION`` (an
 extension of the directory that is not registered, 1001), ``CALLCONTROL_TEST_FORK_HOST``
 (the address FreeSWITCH uses to reach this machine's websocket server, 127.0.0.1).
 Calls are made with ``loopback/`` so no SIP phone is needed. Without the variable every
@@ -47,6 +50,11 @@ TARGET = os.environ.get("CALLCONTROL_TEST_ESL")
 BOT = os.environ.get("CALLCONTROL_TEST_BOT_NUMBER", "9000")
 EXTENSION = os.environ.get("CALLCONTROL_TEST_EXTENSION", "1001")
 FORK_HOST = os.environ.get("CALLCONTROL_TEST_FORK_HOST", "127.0.0.1")
+# The dialplan mode FreeSWITCH was started with (its CALLCONTROL_ESL__MODE), and in
+# outbound mode the port its `socket` application connects to.
+MODE = os.environ.get("CALLCONTROL_TEST_ESL_MODE", "inbound")
+SOCKET_PORT = int(os.environ.get("CALLCONTROL_TEST_SOCKET_PORT", "8084"))
+INBOUND_DIALPLAN = pytest.mark.skipif(MODE == "outbound", reason="FreeSWITCH runs outbound")
 
 if not TARGET:
     pytest.skip(
@@ -96,6 +104,7 @@ async def test_commands_replies_and_background_jobs(esl: InboundConnection) -> N
     assert (await esl.api("module_exists mod_audio_fork")).text.strip() == "true"
 
 
+@INBOUND_DIALPLAN
 async def test_bot_number_reaches_the_bot_and_leaves_a_cdr(tmp_path: Path) -> None:
     handover = RecordingHandover()
     settings = make_settings(tmp_path, esl_port=int(PORT), esl={"host": HOST, "password": PASSWORD})
@@ -115,6 +124,7 @@ async def test_bot_number_reaches_the_bot_and_leaves_a_cdr(tmp_path: Path) -> No
         await service.inbound.api("hupall NORMAL_CLEARING")
 
 
+@INBOUND_DIALPLAN
 async def test_unanswered_extension_is_taken_over_by_the_bot(tmp_path: Path) -> None:
     handover = RecordingHandover()
     settings = make_settings(tmp_path, esl_port=int(PORT), esl={"host": HOST, "password": PASSWORD})
@@ -188,6 +198,7 @@ class _Capture:
         self.closed = (code, reason)
 
 
+@INBOUND_DIALPLAN  # its loopback call must be parked by the inbound dialplan
 async def test_audio_fork_streams_and_plays_back(esl: InboundConnection) -> None:
     events: list[EslEvent] = esl.captured  # type: ignore[attr-defined]
     uuid = "cc-contract-fork"
@@ -233,6 +244,7 @@ async def test_audio_fork_streams_and_plays_back(esl: InboundConnection) -> None
     assert connect, f"no connect event within {time.monotonic() - started:.1f}s"
 
 
+@INBOUND_DIALPLAN  # its loopback call must be parked by the inbound dialplan
 async def test_a_failed_fork_keeps_its_bug_until_stopped(esl: InboundConnection) -> None:
     """Seen on 1.10.12: after connect_failed the media bug stays attached, so a restart
     with the same bug name is refused until the fork is stopped (the bot's retry does)."""
@@ -251,3 +263,30 @@ async def test_a_failed_fork_keeps_its_bug_until_stopped(esl: InboundConnection)
     assert not again.ok, again.text  # -ERR Operation Failed: bug already attached
     assert (await esl.api(build_fork_stop_command(uuid))).ok
     assert (await esl.api(dead)).ok
+
+
+@pytest.mark.skipif(MODE != "outbound", reason="FreeSWITCH runs the inbound dialplan")
+async def test_outbound_socket_receives_the_playback_events(tmp_path: Path) -> None:
+    """FreeSWITCH's ``myevents`` set has no PLAYBACK_START/STOP: on a real outbound call the
+    bot saw no start event, stalled 4 s between phrases and barged in on itself."""
+    handover = RecordingHandover()
+    settings = make_settings(
+        tmp_path,
+        esl_port=int(PORT),
+        esl={"host": HOST, "password": PASSWORD, "mode": "outbound", "outbound_port": SOCKET_PORT},
+    )
+    async with running_service(settings, handover=handover) as service:
+        assert service.inbound is not None and service.outbound is not None
+        made = await service.inbound.bgapi(f"originate loopback/{BOT}/default &park()", timeout=15)
+        assert made.ok, made.text
+        await handover.wait(timeout=10)
+        handle = handover.handles[0]
+        seen: list[str] = []
+        handle.listen(lambda event: seen.append(event.name))
+        await handle.play("silence_stream://300")
+        await eventually(lambda: "PLAYBACK_STOP" in seen, timeout=10)
+        assert seen.index("PLAYBACK_START") < seen.index("PLAYBACK_STOP")
+        await handle.hangup()
+        record = await service.controller.wait_finished(handle.id, 10)
+        assert record.handled_by == "bot"
+        await service.inbound.api("hupall NORMAL_CLEARING")
