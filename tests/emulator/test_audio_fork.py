@@ -436,6 +436,29 @@ async def test_arguments_are_split_on_spaces(
     assert named.texts[0] == spaced  # after a bug name, the last argument keeps its spaces
 
 
+async def test_jambonz_splits_the_arguments_into_ten(
+    fake_switch: FakeFreeSwitch, esl_client: EslTestClient, fork_server: ForkServer
+) -> None:
+    """jambonz freeswitch-modules 1.2.22 (what the compose image ships), seen on a real
+    FreeSWITCH 1.10.12: argv[10], so metadata is cut at its first space even after a bug
+    name, and three more tokens become the bidirectional-audio arguments."""
+    fake_switch.config.audio_fork = "jambonz"
+    uid = await fake_switch.inbound_call(answer=True)
+    spaced = await _start(esl_client, fork_server, uid, 'mono 16k mybug {"a": 1, "b": "x y"}')
+    await asyncio.sleep(0.1)
+    assert spaced.texts[0] == '{"a":'  # drachtio would send the whole object
+    fork = fake_switch.forks.of(uid, "mybug")
+    assert fork is not None and fork.bidirectional == ("1,", '"b":', '"x y"}')
+    words = await _start(
+        esl_client, fork_server, uid, 'mono 16k mybug2 {"a":1} extra words here', path="/f2"
+    )
+    await asyncio.sleep(0.1)
+    assert words.texts[0] == '{"a":1}'
+    compact = await _start(esl_client, fork_server, uid, 'mono 16k mybug3 {"a":1}', path="/f3")
+    await asyncio.sleep(0.1)
+    assert compact.texts[0] == '{"a":1}'  # what callcontrol sends: no spaces, both agree
+
+
 async def test_pause_resume_graceful_shutdown(
     fake_switch: FakeFreeSwitch, esl_client: EslTestClient, fork_server: ForkServer
 ) -> None:

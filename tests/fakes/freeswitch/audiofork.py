@@ -6,6 +6,11 @@ audio_pipe.cpp; the websocket is a real one (the ``websockets`` package) offerin
 time, one per caller packet (ptime) — mono always, stereo/mixed only while something is
 played to the caller. Server messages become CUSTOM events; ``playAudio`` is written to a
 temp file that is *not* played (the application must ``uuid_broadcast`` it).
+
+``SwitchConfig.audio_fork = "jambonz"`` models jambonz freeswitch-modules 1.2.22 (what the
+compose image ships) where the two differ on the wire: ``uuid_audio_fork`` arguments are
+split into 10 tokens, not 7 (metadata with spaces is cut at its first space; tokens 7-9
+are the bidirectional-audio arguments). Both were checked against a real FreeSWITCH 1.10.12.
 """
 
 from __future__ import annotations
@@ -95,6 +100,8 @@ class ForkSession:
     graceful: bool = False
     origin: float = 0.0
     attached: bool = True
+    # jambonz: (enabled, stream, sample rate) as given after the metadata; recorded only
+    bidirectional: tuple[str, str, str] | None = None
     ws: ClientConnection | None = None
     _texts: deque[str] = field(default_factory=deque)
     _zero_frame: bool = False
@@ -300,7 +307,11 @@ class AudioForks:
 
     # ------------------------------------------------------------------ the api
     async def api(self, arg: str) -> str:
-        argv = separate_string(arg, 7) if arg else []
+        # drachtio: argv[7], the last token keeps the rest of the line (metadata with
+        # spaces survives after a bug name); jambonz 1.2.22: argv[10], so metadata is cut
+        # at its first space and tokens 7-9 are the bidirectional-audio arguments.
+        tokens = 10 if self.sw.config.audio_fork == "jambonz" else 7
+        argv = separate_string(arg, tokens) if arg else []
         if len(argv) < 2 or (argv[1] == "start" and len(argv) < 5):
             return USAGE
         ch = self.sw.channels.get(argv[0])
@@ -357,7 +368,12 @@ class AudioForks:
 
     def _start(self, ch: Channel, argv: list[str]) -> bool | None:
         bugname, metadata = DEFAULT_BUG, None
-        if len(argv) > 6:
+        bidirectional: tuple[str, str, str] | None = None
+        if len(argv) > 9:  # jambonz only: bugname, metadata, then the three audio flags
+            bugname = argv[5] or DEFAULT_BUG
+            metadata = argv[6] or None
+            bidirectional = (argv[7], argv[8], argv[9])
+        elif len(argv) > 6:
             bugname, metadata = argv[5], argv[6]
         elif len(argv) > 5:
             if argv[5][:1] in ("{", "["):
@@ -386,6 +402,7 @@ class AudioForks:
         fork = ForkSession(
             self, ch, bugname, argv[2], mix, rate, metadata[:8192] if metadata else None
         )
+        fork.bidirectional = bidirectional
         self.bugs[(ch.uuid, bugname)] = fork
         self.sessions.append(fork)
         self.sw.tasks.spawn(fork.run(), name=f"audio fork {ch.uuid} {bugname}")

@@ -65,6 +65,10 @@ class SwitchConfig:
     # HEARTBEAT every this many seconds (FreeSWITCH's event-heartbeat-interval, 20 by
     # default; recordings/esl-heartbeat-plain). None: no heartbeats.
     heartbeat_interval: float | None = 20.0
+    # Which mod_audio_fork: "drachtio" (88e1465, what the recordings hold) or "jambonz"
+    # (freeswitch-modules 1.2.22, what the compose image ships): they split the
+    # uuid_audio_fork arguments differently (7 tokens vs 10, seen on a real 1.10.12).
+    audio_fork: str = "drachtio"
 
 
 class FakeFreeSwitch:
