@@ -212,15 +212,19 @@ class Service:
 
     async def _start_bot(self) -> None:
         """The voice bot: fork/direct websocket server now, models loading in the background."""
-        from callcontrol.dialog.manager import BotManager
-        from callcontrol.dialog.session import TurnSink
+        from callcontrol.bot import BotManager
+        from callcontrol.dialog.conversations import Conversations
+        from callcontrol.live.turns import TurnPublisher
         from callcontrol.media.direct_auth import DirectAuth, direct_secret
         from callcontrol.media.fork_server import ForkServer
+        from callcontrol.metrics import TurnMetrics
+        from callcontrol.store.turns import TurnWriter
 
         settings, stack = self.settings, self._stack
-        bot = BotManager(
-            settings, sink=TurnSink(self.writer.submit, self.bus, self.metrics), desk=self.desk
-        )
+        # Every turn: durably queued first, then the latency metrics, then the live view.
+        sinks = (TurnWriter(self.writer.submit), TurnMetrics(self.metrics), TurnPublisher(self.bus))
+        conversations = Conversations(settings, sinks=sinks, desk=self.desk)
+        bot = BotManager(settings, conversations, metrics=self.metrics, submit=self.writer.submit)
         self.bot = bot
         self.controller.handover = bot
         stack.push_async_callback(self._stop_voice)
@@ -236,7 +240,7 @@ class Service:
             settings.console.direct_url = f"ws://127.0.0.1:{self.fork_server.port}/direct"
         self.ready_checks["models"] = lambda: bot.loaded
         # What an admin changes in the console (greeting, phrases, threshold…) applies live.
-        from callcontrol.dialog.overrides import PipelineOverrides
+        from callcontrol.live.overrides import PipelineOverrides
         from callcontrol.store.repos import AppSettingsRepo
 
         overrides = PipelineOverrides(settings, self.bus, AppSettingsRepo(self.sessions).all)

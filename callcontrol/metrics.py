@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from callcontrol.dialog.base import TurnRecord
 
 
 class Metrics:
@@ -65,3 +70,22 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+
+
+class TurnMetrics:
+    """A :class:`~callcontrol.dialog.base.TurnSink`: the latency of every answered turn."""
+
+    STAGES = ("stt_done", "retrieval_done", "llm_first_token", "playback_started")
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    async def turn(self, record: TurnRecord) -> None:
+        v2v = record.voice_to_voice_ms
+        if v2v is None:
+            return
+        latency = self._metrics.turn_latency
+        latency.labels("voice_to_voice").observe(v2v / 1000)
+        for stage in self.STAGES:
+            if stage in record.timings:
+                latency.labels(stage.removesuffix("_done")).observe(record.timings[stage])

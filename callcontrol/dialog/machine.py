@@ -36,6 +36,7 @@ class State(StrEnum):
 
 class Input(StrEnum):
     START = "start"
+    RESUME = "resume"  # the media came back mid-call: listen again, without a greeting
     PLAYBACK_DONE = "playback_done"  # everything queued has been played
     BARGE_IN = "barge_in"  # the caller talks over the bot
     QUESTION = "question"  # a turn ended with something to answer
@@ -80,6 +81,7 @@ S, I, A = State, Input, Action  # noqa: E741 - keeps the table readable
 TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.GREETING, I.START): (S.GREETING, (A.SAY_GREETING,)),
     (S.GREETING, I.PLAYBACK_DONE): (S.LISTENING, (A.ARM_SILENCE,)),
+    (S.GREETING, I.RESUME): (S.LISTENING, (A.ARM_SILENCE,)),
     (S.GREETING, I.BARGE_IN): (S.LISTENING, (A.STOP_PLAYBACK, A.DISARM_SILENCE)),
     (S.GREETING, I.QUESTION): (S.THINKING, (A.STOP_PLAYBACK, A.ANSWER)),
     (S.LISTENING, I.BARGE_IN): (S.LISTENING, (A.DISARM_SILENCE,)),

@@ -16,25 +16,26 @@ history keeps only what the caller actually heard.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
-import numpy as np
 import structlog
 
-from callcontrol.config import PipelineSettings
+from callcontrol.aio import TaskOwner
 from callcontrol.dialog.attempt import Timings, TurnAttempt, spoken
+from callcontrol.dialog.base import CallInfo, ClientNotifier, Hangup, Speaker, TurnSink
+from callcontrol.dialog.human import HumanHandover
+from callcontrol.dialog.listening import Listener
 from callcontrol.dialog.machine import Action, DialogMachine, Input, State
+from callcontrol.dialog.records import TurnLog
+from callcontrol.dialog.reply import Reply
+from callcontrol.dialog.speaking import Speaking
 from callcontrol.dialog.voice import VoicePipeline
-from callcontrol.hitl.base import HitlDesk, HitlOutcome, HitlQuestion, Reason
-from callcontrol.live.base import EventBus
-from callcontrol.live.topics import call_topic
-from callcontrol.media.base import AudioOutput, PlaybackEvent, PlaybackHandle, PlaybackStarted
+from callcontrol.hitl.base import HitlDesk, HitlOutcome, Reason
+from callcontrol.media.base import AudioOutput, PlaybackEvent
 from callcontrol.media.codecs import Int16Array
 from callcontrol.media.endpoint import (
     BargeIn,
@@ -46,30 +47,15 @@ from callcontrol.media.endpoint import (
     SpeechStarted,
 )
 from callcontrol.media.listen import CallAudioInput
-from callcontrol.metrics import Metrics
 from callcontrol.pipeline.base import ChatMessage
-from callcontrol.pipeline.reply import SpokenSegment
-from callcontrol.store.models import new_id
-from callcontrol.store.writer import Write
 
 log = structlog.get_logger(__name__)
 
-PRE_ROLL_MS = 250.0
-POST_ROLL_MS = 150.0
-
-REPHRASE_PROMPT = (
-    "You are a friendly phone assistant. A colleague answered the caller's question. "
-    "Tell the caller the colleague's answer in one or two short sentences. Do not add facts."
-)
-
-
-class TurnSink:
-    """Where turns go: the durable writer, and the bus for the live console."""
-
-    def __init__(self, submit: Callable[[Write], None], bus: EventBus, metrics: Metrics) -> None:
-        self.submit = submit
-        self.bus = bus
-        self.metrics = metrics
+# The machine's states in which the bot's voice is (about to be) on the line: caller
+# speech then is a barge-in, judged by the endpointer's stricter rule.
+_BOT_TALKING = frozenset({State.GREETING, State.REPROMPTING, State.THINKING, State.SPEAKING})
+# Inputs that belong to one reply: once that reply was cancelled they mean nothing.
+_REPLY_INPUTS = frozenset({Input.REPLY_DONE, Input.REPLY_AUDIO, Input.LOW_CONFIDENCE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +71,7 @@ class _Transcribed:
 @dataclass(frozen=True, slots=True)
 class _Feed:
     inp: Input
-    run: _Reply | None = None
+    run: Reply | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,64 +87,36 @@ class _Playback:
 _Message = _Endpoint | _Transcribed | _Feed | _Human | _Playback
 
 
-@dataclass(slots=True)
-class _Reply:
-    """Audio the bot is speaking as one turn (an answer, a phrase, an operator's answer)."""
-
-    text_source: str
-    timings: Timings | None
-    passages: list[dict[str, Any]] = field(default_factory=list)
-    handles: list[PlaybackHandle] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-    done: bool = False
-    recorded: bool = False
-
-    def heard(self) -> tuple[str, bool]:
-        """(what the caller heard, interrupted?)"""
-        parts: list[str] = []
-        interrupted = False
-        for handle in self.handles:
-            result = handle.result
-            if result is None:
-                interrupted = True
-                break
-            if result.heard_text:
-                parts.append(result.heard_text)
-            if result.interrupted:
-                interrupted = True
-                break
-        return " ".join(parts).strip(), interrupted
-
-
 class DialogSession:
-    """A bot conversation on one call (FreeSWITCH fork or direct websocket)."""
+    """A bot conversation on one call (FreeSWITCH fork or direct websocket).
+
+    It is given its call, the voice pipeline, an audio output and a way to hang up; it
+    hears the caller through :meth:`on_audio` (it is the media layer's ``ForkConsumer``)
+    and hands every turn to its :class:`~callcontrol.dialog.base.TurnSink`\\ s.
+    """
 
     def __init__(
         self,
         *,
-        call_id: str,
-        owner: str | None,
-        caller_number: str | None,
+        call: CallInfo,
         voice: VoicePipeline,
         output: AudioOutput,
         output_rate: int,
-        desk: HitlDesk | None,
-        sink: TurnSink,
-        hangup: Callable[[], Awaitable[None]],
-        notify_client: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        hangup: Hangup,
+        sinks: Sequence[TurnSink] = (),
+        desk: HitlDesk | None = None,
+        notify_client: ClientNotifier | None = None,
         greet: bool = True,
     ) -> None:
-        self.call_id = call_id
+        self.call = call
+        self.call_id = call.call_id
+        self.owner = call.owner
         self.greet = greet
-        self.owner = owner
-        self.caller_number = caller_number
         self.voice = voice
         self.settings = voice.settings.pipeline
         self.console = voice.settings.console
         self.output = output
         self.output_rate = output_rate
-        self.desk = desk
-        self.sink = sink
         self._hangup = hangup
         self._notify_client = notify_client
         self.language: str | None = None if self.settings.language == "auto" else "en"
@@ -166,36 +124,66 @@ class DialogSession:
             self.language = self.settings.language
         self.machine = DialogMachine(max_reprompts=self.settings.max_reprompts)
         self.history: list[ChatMessage] = []
+        self.log = TurnLog(call, sinks, notify_client)
+        self.human = HumanHandover(call, desk)
         self._inbox: asyncio.Queue[_Message] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         config = EndpointConfig.from_settings(self.settings)
         self.input = CallAudioInput(voice.vad, self._from_vad_thread, config)
-        self._clock: list[tuple[float, float]] = []  # (received stream ms, monotonic)
-        self._speculative: TurnAttempt | None = None
-        self._current: TurnAttempt | None = None
-        self._reply: _Reply | None = None
-        self._human: asyncio.Task[None] | None = None
-        self._human_question = ""
-        self._human_reason: Reason = "low_confidence"
-        self._human_passages: list[dict[str, Any]] = []
-        self._human_answer = ""
+        self.listener = Listener(
+            voice, self.input, self.log.wall, owner=call.owner, output_rate=output_rate
+        )
+        self._human_wait: asyncio.Task[Any] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._seq = 0
+        self._tasks = TaskOwner(f"dialog-{call.call_id}")
         self._task: asyncio.Task[None] | None = None
         self.ended = asyncio.Event()
-        self.turns: list[dict[str, Any]] = []
+        self.ended_callbacks: list[Callable[[DialogSession], None]] = []
         self.barge_ins: list[float] = []  # wall times: barge-in seen, output cleared
         self.handoffs: list[dict[str, Any]] = []  # every question handed to a person
-        output.subscribe(self._on_playback)
-        self._log = log.bind(call=call_id)
+        self.speaking = Speaking(
+            voice=voice,
+            output=output,
+            output_rate=output_rate,
+            turns=self.log,
+            history=self.history,
+            post=lambda inp, run: self._inbox.put_nowait(_Feed(inp, run)),
+            spawn=self._tasks.spawn,
+            language=lambda: self.language,
+        )
+        say = self.speaking.say_setting
+        self._actions: dict[Action, Callable[[], Awaitable[None]]] = {
+            Action.SAY_GREETING: lambda: say("greeting", as_reply=False),
+            Action.SAY_REPROMPT: lambda: say("reprompt", as_reply=False),
+            Action.SAY_GOODBYE: lambda: say("goodbye", as_reply=False),
+            Action.SAY_HOLD: lambda: say("hold_phrase", as_reply=False),
+            Action.SAY_REASSURANCE: lambda: say("reassurance", as_reply=False),
+            Action.SAY_FOLLOW_UP: lambda: say("follow_up", as_reply=True),
+            Action.SAY_HUMAN_ANSWER: self._say_human_answer,
+            Action.ANSWER: self._answer,
+            Action.STOP_PLAYBACK: self._stop_playback,
+            Action.CANCEL_REPLY: self._cancel_reply,
+            Action.ASK_HUMAN: self._ask_human,
+            Action.CANCEL_HUMAN: self._cancel_human,
+            Action.ARM_SILENCE: lambda: self._arm("silence", Input.SILENCE),
+            Action.DISARM_SILENCE: lambda: self._disarm("silence"),
+            Action.ARM_REASSURANCE: lambda: self._arm("reassure", Input.REASSURE),
+            Action.HANGUP: self._do_hangup,
+            Action.STOP: _nothing,  # the run loop ends once the machine is in ENDED
+        }
+        missing = set(Action) - set(self._actions)
+        assert not missing, f"actions without a handler: {missing}"
+        output.subscribe(lambda event: self._inbox.put_nowait(_Playback(event)))
+        self._log = log.bind(call=call.call_id)
+
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        return self.log.turns
 
     # -- ForkConsumer (event loop, must be quick) ---------------------------------------
     def on_audio(self, samples: Int16Array, sample_rate: int) -> bool:
         accepted = self.input.feed(samples, sample_rate)
-        self._clock.append((self.input.received_ms, time.monotonic()))
-        if len(self._clock) > 4000:
-            del self._clock[:2000]
+        self.log.audio_received(self.input.received_ms)
         return accepted
 
     def on_text(self, text: str) -> None:
@@ -210,6 +198,10 @@ class DialogSession:
     def post(self, inp: Input) -> None:
         """From the outside (the call ended, a person took over…)."""
         self._inbox.put_nowait(_Feed(inp))
+
+    def end(self, *, bridged: bool = False) -> None:
+        """The call ended, or a person took it over (``bridged``): stop talking."""
+        self.post(Input.BRIDGED if bridged else Input.HANGUP)
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -233,8 +225,7 @@ class DialogSession:
                     self._log.exception("greeting failed; listening without it")
                     await self._feed(Input.PLAYBACK_DONE)
             else:  # the media came back mid-call: listen again, no second hello
-                self.machine.state = State.LISTENING
-                self._arm("silence", self.settings.silence_reprompt_s, Input.SILENCE)
+                await self._feed(Input.RESUME)
             while self.machine.state is not State.ENDED:
                 message = await self._inbox.get()
                 try:
@@ -247,26 +238,20 @@ class DialogSession:
     async def _cleanup(self) -> None:
         for handle in self._timers.values():
             handle.cancel()
-        for attempt in (self._speculative, self._current):
-            if attempt is not None:
-                await attempt.cancel()
-        if self._reply is not None:
-            await self._finish_reply(self._reply)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.listener.close()
+        if self.speaking.reply is not None:
+            await self.speaking.finish(self.speaking.reply)
+        await self._tasks.aclose()
         self.input.close()
         with contextlib.suppress(Exception):
             await self.output.clear()
         self.ended.set()
-        self._log.info("dialog ended", turns=self._seq)
+        for callback in self.ended_callbacks:
+            callback(self)
+        self._log.info("dialog ended", turns=self.log.seq)
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(cast(Any, coro), name)
 
     # -- the inbox --------------------------------------------------------------------
     async def _handle(self, message: _Message) -> None:
@@ -275,48 +260,35 @@ class DialogSession:
         elif isinstance(message, _Transcribed):
             await self._on_transcribed(message.attempt)
         elif isinstance(message, _Feed):
-            if message.inp in (Input.REPLY_DONE, Input.REPLY_AUDIO, Input.LOW_CONFIDENCE):
-                if message.run is not self._reply:
-                    return  # a reply that was already cancelled
+            run = message.run
+            if message.inp in _REPLY_INPUTS and run is not self.speaking.reply:
+                return  # from a reply that was already cancelled: not this turn's
             if message.inp is Input.REPLY_DONE and message.run is not None:
                 await self._finish_reply(message.run)
             if message.inp is Input.PLAYBACK_DONE and message.run is not None:
-                await self._record_phrase(message.run)
+                await self.speaking.record_phrase(message.run)
             await self._feed(message.inp)
         elif isinstance(message, _Human):
             await self._on_human(message.outcome)
         else:
-            self._on_playback_event(message.event)
+            self.speaking.on_playback(message.event)
 
     async def _feed(self, inp: Input) -> None:
         state = self.machine.state
         actions = self.machine.feed(inp)
         if actions or self.machine.state is not state:
             self._log.debug("dialog", state=state.value, input=inp.value, to=self.machine.state)
-        self.input.bot_speaking = self.machine.state in (
-            State.GREETING,
-            State.REPROMPTING,
-            State.THINKING,
-            State.SPEAKING,
-        )
+        self.input.bot_speaking = self.machine.state in _BOT_TALKING
         for action in actions:
-            await self._do(action)
+            await self._actions[action]()
 
     # -- endpointing ------------------------------------------------------------------
-    def _wall(self, stream_ms: float) -> float:
-        """Monotonic time at which the caller audio up to ``stream_ms`` had arrived."""
-        clock = self._clock
-        index = bisect.bisect_left(clock, (stream_ms, -1.0))
-        if index >= len(clock):
-            return time.monotonic()
-        return clock[index][1]
-
     async def _on_endpoint(self, event: EndpointEvent) -> None:
         if isinstance(event, SpeechStarted):
             if self.machine.state is State.LISTENING:
                 await self._feed(Input.BARGE_IN)  # the caller talks: stop the silence clock
         elif isinstance(event, BargeIn):
-            lag = time.monotonic() - self._wall(event.at_ms)
+            lag = time.monotonic() - self.log.wall(event.at_ms)
             self._log.info("barge-in", voiced_ms=event.voiced_ms, detect_lag_ms=round(lag * 1000))
             self.barge_ins.append(time.time())
             await self._feed(Input.BARGE_IN)
@@ -324,51 +296,16 @@ class DialogSession:
         elif isinstance(event, SpeechPaused):
             await self._speculate(event)
         elif isinstance(event, SpeechResumed):
-            if self._speculative is not None:
-                await self._speculative.cancel()
-                self._speculative = None
+            await self.listener.resumed()
         elif isinstance(event, SpeechEnded):
             await self._turn_ended(event)
 
-    def _new_attempt(self, start_ms: float, end_ms: float, voiced_ms: float) -> TurnAttempt:
-        # VAD onsets lag soft first sounds ("When…") and trail off early: pad the cut.
-        cut_start = max(0.0, start_ms - PRE_ROLL_MS)
-        cut_end = min(end_ms + POST_ROLL_MS, self.input.received_ms)
-        attempt = TurnAttempt(
-            start_ms=start_ms,
-            end_ms=end_ms,
-            audio=self.input.audio(cut_start, cut_end),
-            voiced_ms=voiced_ms,
-            timings=Timings(end_of_speech=self._wall(end_ms)),
-        )
-        attempt.start(
-            self.voice,
-            owner=self.owner,
-            language=self.language or "auto",
-            history=self.history,
-            sample_rate=self.output_rate,
-        )
-        return attempt
-
     async def _speculate(self, event: SpeechPaused) -> None:
-        if self.machine.state in (State.CLOSING, State.ENDED):
-            return
-        if self._speculative is not None:
-            await self._speculative.cancel()
-        voiced = event.end_ms - event.start_ms
-        self._speculative = self._new_attempt(event.start_ms, event.end_ms, voiced)
+        if self.machine.state not in (State.CLOSING, State.ENDED):
+            await self.listener.paused(event, self.language or "auto", self.history)
 
     async def _turn_ended(self, event: SpeechEnded) -> None:
-        attempt = self._speculative
-        self._speculative = None
-        if attempt is not None and attempt.end_ms != event.end_ms:
-            await attempt.cancel()
-            attempt = None
-        if attempt is None:
-            attempt = self._new_attempt(event.start_ms, event.end_ms, event.voiced_ms)
-        if self._current is not None and self._current is not attempt:
-            await self._current.cancel()
-        self._current = attempt
+        attempt = await self.listener.ended(event, self.language or "auto", self.history)
         self._spawn(self._await_transcript(attempt), "await-transcript")
 
     async def _await_transcript(self, attempt: TurnAttempt) -> None:
@@ -377,23 +314,23 @@ class DialogSession:
         self._inbox.put_nowait(_Transcribed(attempt))
 
     async def _on_transcribed(self, attempt: TurnAttempt) -> None:
-        if attempt is not self._current:
+        if attempt is not self.listener.current:
             return
         if attempt.transcript.cancelled() or attempt.transcript.exception() is not None:
-            self._current = None
+            self.listener.current = None
             await self._feed(Input.EMPTY_TURN)
             return
         transcript = attempt.transcript.result()
         if transcript.is_empty:
             self._log.info("utterance dropped", reason=transcript.dropped)
-            self._current = None
+            self.listener.current = None
             await attempt.cancel()
             await self._feed(Input.EMPTY_TURN)
             return
         if self.language is None:
             self.language = transcript.language
             self._log.info("caller language detected", language=self.language)
-        await self._record_turn(
+        await self._record(
             "caller",
             transcript.text,
             started=attempt.start_ms,
@@ -408,322 +345,112 @@ class DialogSession:
             if kind is Input.WANTS_PERSON:
                 self._hand_over(transcript.text, attempt.reason or "caller_request", attempt)
             await attempt.cancel()
-            self._current = None
+            self.listener.current = None
             await self._feed(kind)
 
-    # -- actions ----------------------------------------------------------------------
-    async def _do(self, action: Action) -> None:
-        settings = self.settings
-        if action is Action.SAY_GREETING:
-            await self._say_setting("greeting", as_reply=False)
-        elif action is Action.SAY_REPROMPT:
-            await self._say_setting("reprompt", as_reply=False)
-        elif action is Action.SAY_GOODBYE:
-            await self._say_setting("goodbye", as_reply=False)
-        elif action is Action.SAY_HOLD:
-            await self._say_setting("hold_phrase", as_reply=False)
-        elif action is Action.SAY_REASSURANCE:
-            await self._say_setting("reassurance", as_reply=False)
-        elif action is Action.SAY_FOLLOW_UP:
-            await self._say_setting("follow_up", as_reply=True)
-        elif action is Action.SAY_HUMAN_ANSWER:
-            await self._say_human_answer()
-        elif action is Action.ANSWER:
-            await self._answer()
-        elif action is Action.STOP_PLAYBACK:
-            await self.output.clear()
-        elif action is Action.CANCEL_REPLY:
-            await self._cancel_reply()
-        elif action is Action.ASK_HUMAN:
-            self._ask_human()
-        elif action is Action.CANCEL_HUMAN:
-            if self._human is not None:
-                self._human.cancel()
-                self._human = None
-        elif action is Action.ARM_SILENCE:
-            self._arm("silence", settings.silence_reprompt_s, Input.SILENCE)
-        elif action is Action.DISARM_SILENCE:
-            self._disarm("silence")
-        elif action is Action.ARM_REASSURANCE:
-            self._arm("reassure", self.console.reassurance_interval_s, Input.REASSURE)
-        elif action is Action.HANGUP:
-            try:  # awaited here: the session's cleanup would cancel a spawned task
-                await self._hangup()
-            except Exception as exc:  # noqa: BLE001 - the call may already be gone
-                self._log.warning("hangup failed", error=str(exc))
-        elif action is Action.STOP:
-            pass  # the run loop ends once the machine is in ENDED
+    # -- small actions ----------------------------------------------------------------
+    async def _stop_playback(self) -> None:
+        await self.output.clear()
 
-    def _arm(self, name: str, seconds: float, inp: Input) -> None:
-        self._disarm(name)
+    async def _cancel_human(self) -> None:
+        if self._human_wait is not None:
+            self._human_wait.cancel()
+            self._human_wait = None
+
+    async def _do_hangup(self) -> None:
+        try:  # awaited here: the session's cleanup would cancel a spawned task
+            await self._hangup()
+        except Exception as exc:  # noqa: BLE001 - the call may already be gone
+            self._log.warning("hangup failed", error=str(exc))
+
+    async def _arm(self, name: str, inp: Input) -> None:
+        await self._disarm(name)
+        seconds = (
+            self.settings.silence_reprompt_s
+            if name == "silence"
+            else self.console.reassurance_interval_s
+        )
         self._timers[name] = self._loop.call_later(seconds, self.post, inp)
 
-    def _disarm(self, name: str) -> None:
+    async def _disarm(self, name: str) -> None:
         handle = self._timers.pop(name, None)
         if handle is not None:
             handle.cancel()
 
     # -- speaking ---------------------------------------------------------------------
-    async def _say_setting(self, name: str, *, as_reply: bool) -> None:
-        """Say one of the configured phrases (``pipeline.<name>``); when it cannot be
-        synthesized, log it at once and say the built-in phrase instead."""
-        text: str = getattr(self.settings, name)
-        try:
-            await self._say(text, as_reply=as_reply)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the caller must still hear something
-            builtin = PipelineSettings.model_fields[name].default
-            if text == builtin:
-                raise
-            self._log.exception(
-                "cannot say the configured phrase; saying the built-in one", phrase=name
-            )
-        await self._say(builtin, as_reply=as_reply)
-
-    async def _say(self, text: str, *, as_reply: bool) -> None:
-        """A fixed phrase (cached audio). ``as_reply``: it answers the turn (REPLY_* inputs)."""
-        pcm = await self.voice.tts.phrase(text, self.output_rate, self.language or "en")
-
-        async def one() -> AsyncIterator[SpokenSegment]:
-            yield SpokenSegment(0, text, pcm, self.output_rate)
-
-        run = _Reply(text_source="phrase", timings=None)
-        if as_reply:
-            self._reply = run
-        run.task = self._spawn(self._play(run, one(), as_reply=as_reply), "say")
-
     async def _answer(self) -> None:
-        attempt = self._current
+        attempt = self.listener.current
         if attempt is None:
             await self._feed(Input.REPLY_DONE)
             return
-        run = _Reply(text_source="answer", timings=attempt.timings)
-        self._reply = run
-        run.passages = _passages(attempt)
-        run.task = self._spawn(self._play_attempt(run, attempt), "answer")
+        self.speaking.answer(attempt, _passages(attempt), self._low_confidence)
 
-    async def _play_attempt(self, run: _Reply, attempt: TurnAttempt) -> None:
-        verdict = await asyncio.shield(attempt.verdict)
-        if verdict == "low_confidence":
-            self._hand_over(attempt.transcript.result().text, "low_confidence", attempt)
-            self._inbox.put_nowait(_Feed(Input.LOW_CONFIDENCE, run))
-            return
-        if verdict != "answer":
-            self._inbox.put_nowait(_Feed(Input.REPLY_DONE, run))
-            return
-
-        async def segments() -> AsyncIterator[SpokenSegment]:
-            while (segment := await attempt.segments.get()) is not None:
-                yield segment
-
-        await self._play(run, segments(), as_reply=True)
-
-    async def _play(
-        self, run: _Reply, segments: AsyncIterator[SpokenSegment], *, as_reply: bool
-    ) -> None:
-        try:
-            async for segment in segments:
-                pcm = np.frombuffer(segment.pcm, dtype=np.int16)
-                handle = await self.output.play(pcm, segment.sample_rate, segment.text)
-                run.handles.append(handle)
-                if len(run.handles) == 1:
-                    if run.timings is not None:
-                        run.timings.first_audio_sent = time.monotonic()
-                    if as_reply:
-                        self._inbox.put_nowait(_Feed(Input.REPLY_AUDIO, run))
-            for handle in run.handles:
-                await handle.wait()
-        finally:
-            run.done = True
-        self._inbox.put_nowait(_Feed(Input.REPLY_DONE if as_reply else Input.PLAYBACK_DONE, run))
-
-    def _on_playback(self, event: PlaybackEvent) -> None:
-        self._inbox.put_nowait(_Playback(event))
-
-    def _on_playback_event(self, event: PlaybackEvent) -> None:
-        run = self._reply
-        if (
-            isinstance(event, PlaybackStarted)
-            and run is not None
-            and run.timings is not None
-            and run.timings.playback_started is None
-            and run.handles
-            and run.handles[0].playback_id == event.playback_id
-        ):
-            run.timings.playback_started = event.at
+    def _low_confidence(self, attempt: TurnAttempt) -> None:
+        self._hand_over(attempt.transcript.result().text, "low_confidence", attempt)
 
     async def _cancel_reply(self) -> None:
-        run, self._reply = self._reply, None
-        if self._current is not None:
-            await self._current.cancel()
-            self._current = None
-        if run is not None:
-            if run.task is not None and not run.task.done():
-                run.task.cancel()
-                await asyncio.gather(run.task, return_exceptions=True)
-            await self._finish_reply(run)
+        await self.listener.drop_current()
+        await self.speaking.cancel()
 
-    async def _finish_reply(self, run: _Reply) -> None:
-        """Record what the caller heard of a reply (once), and keep it in the history."""
-        if run.recorded:
-            return
-        run.recorded = True
-        if self._reply is run:
-            self._reply = None
-            self._current = None
-        text, interrupted = run.heard()
-        if not run.handles:
-            return
-        if text and run.text_source != "phrase":  # canned phrases would be parroted back
-            self.history.append(ChatMessage("assistant", text))
-        await self._record_turn(
-            "bot", text, timings=run.timings, interrupted=interrupted, retrieval=run.passages
-        )
-
-    async def _record_phrase(self, run: _Reply) -> None:
-        if run.recorded or not run.handles:
-            return
-        run.recorded = True
-        text, interrupted = run.heard()
-        await self._record_turn("bot", text, interrupted=interrupted)
+    async def _finish_reply(self, run: Reply) -> None:
+        if self.speaking.reply is run:
+            self.listener.current = None
+        await self.speaking.finish(run)
 
     # -- the human desk ---------------------------------------------------------------
     def _hand_over(self, question: str, reason: str, attempt: TurnAttempt | None) -> None:
         """Remember what to ask a person (the next ASK_HUMAN action sends it)."""
-        self._human_question = question
-        self._human_reason = cast(Reason, reason)
-        self._human_passages = _passages(attempt) if attempt is not None else []
+        passages = _passages(attempt) if attempt is not None else []
+        self.human.prepare(question, cast(Reason, reason), passages)
 
-    def _ask_human(self) -> None:
-        desk = self.desk
-        reason = self._human_reason
-        ask = HitlQuestion(
-            call_id=self.call_id,
-            question=self._human_question,
-            reason=reason,
-            owner=self.owner,
-            caller_number=self.caller_number,
-            recent_turns=[{"speaker": t["speaker"], "text": t["text"]} for t in self.turns[-6:]],
-            retrieval=self._human_passages,
-        )
+    async def _ask_human(self) -> None:
+        human = self.human
+        recent = self.log.recent(6)
 
         async def wait() -> None:
-            if desk is None:
-                outcome = HitlOutcome("unavailable", request_id="")
-            else:
-                outcome = await desk.ask(ask)
+            outcome = await human.ask(recent)
             self._inbox.put_nowait(_Human(outcome))
 
-        self._human = self._spawn(wait(), "hitl")
-        self._log.info("question handed to a person", reason=reason)
-        handoff = {"type": "handoff", "reason": reason, "question": self._human_question}
+        self._human_wait = self._spawn(wait(), "hitl")
+        self._log.info("question handed to a person", reason=human.reason)
+        handoff = human.notice()
         self.handoffs.append(handoff)
         if self._notify_client is not None:
             self._spawn(self._notify_client(handoff), "notify-handoff")
 
     async def _on_human(self, outcome: HitlOutcome) -> None:
-        self._human = None
-        self._disarm("reassure")
+        self._human_wait = None
+        await self._disarm("reassure")
         if outcome.status == "answered" and outcome.answer:
-            self._human_answer = outcome.answer
-            await self._record_turn("operator", outcome.answer)
+            self.human.answer = outcome.answer
+            await self._record("operator", outcome.answer)
             await self._feed(Input.HUMAN_ANSWER)
         elif outcome.status != "cancelled":
             await self._feed(Input.HUMAN_UNAVAILABLE)
 
     async def _say_human_answer(self) -> None:
-        answer = self._human_answer
-        messages = [
-            ChatMessage("system", REPHRASE_PROMPT),
-            ChatMessage(
-                "user",
-                f"Caller's question: {self._human_question}\nColleague's answer: {answer}",
-            ),
-        ]
         timings = Timings(end_of_speech=time.monotonic())
 
         def first(at: float) -> None:
             if timings.llm_first_token is None:
                 timings.llm_first_token = at
 
-        run = _Reply(text_source="human", timings=timings)
-        self._reply = run
         stream = spoken(
             self.voice,
-            messages,
+            self.human.rephrase(),
             sample_rate=self.output_rate,
             language=self.language or "en",
             on_first_token=first,
         )
-        run.task = self._spawn(self._play(run, stream, as_reply=True), "human-answer")
+        self.speaking.stream("human", timings, stream)
 
-    # -- records ----------------------------------------------------------------------
-    def _stream_time(self, stream_ms: float | None) -> datetime:
-        now = datetime.now(UTC)
-        if stream_ms is None:
-            return now
-        lag = time.monotonic() - self._wall(stream_ms)
-        return now - timedelta(seconds=max(lag, 0.0))
+    async def _record(self, speaker: Speaker, text: str, **kw: Any) -> None:
+        kw["language"] = kw.get("language") or self.language
+        await self.log.record(speaker, text, **kw)
 
-    async def _record_turn(
-        self,
-        speaker: str,
-        text: str,
-        *,
-        started: float | None = None,
-        ended: float | None = None,
-        language: str | None = None,
-        timings: Timings | None = None,
-        interrupted: bool = False,
-        retrieval: list[dict[str, Any]] | None = None,
-    ) -> None:
-        self._seq += 1
-        waterfall = timings.waterfall() if timings is not None else {}
-        v2v = timings.voice_to_voice_ms if timings is not None else None
-        row = {
-            "id": new_id(),
-            "call_id": self.call_id,
-            "seq": self._seq,
-            "speaker": speaker,
-            "text": text,
-            "language": language or self.language,
-            "interrupted": interrupted,
-            "started_at": self._stream_time(started),
-            "ended_at": self._stream_time(ended) if ended is not None else datetime.now(UTC),
-            "timings": waterfall,
-            "voice_to_voice_ms": v2v,
-            "retrieval": retrieval or [],
-        }
-        self.sink.submit(Write.insert("turns", **row))
-        message = {
-            "type": "turn",
-            "call_id": self.call_id,
-            "seq": self._seq,
-            "speaker": speaker,
-            "text": text,
-            "interrupted": interrupted,
-            "timings": waterfall,
-            "voice_to_voice_ms": v2v,
-            "language": row["language"],
-        }
-        self.turns.append(message)
-        metrics = self.sink.metrics
-        if v2v is not None:
-            metrics.turn_latency.labels("voice_to_voice").observe(v2v / 1000)
-            for stage in ("stt_done", "retrieval_done", "llm_first_token", "playback_started"):
-                if stage in waterfall:
-                    metrics.turn_latency.labels(stage.removesuffix("_done")).observe(
-                        waterfall[stage]
-                    )
-        try:
-            await self.sink.bus.publish(call_topic(self.call_id), message)
-        except Exception as exc:  # noqa: BLE001 - the live view is best effort
-            self._log.warning("cannot publish turn", error=str(exc))
-        if self._notify_client is not None:
-            with contextlib.suppress(Exception):
-                await self._notify_client(message)
+
+async def _nothing() -> None:
+    return None
 
 
 def _passages(attempt: TurnAttempt) -> list[dict[str, Any]]:

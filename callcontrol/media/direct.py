@@ -14,18 +14,15 @@ drop what it buffered, and reports how many ms of the current item had been hear
 from __future__ import annotations
 
 import asyncio
-import collections
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
 import structlog
 from websockets.asyncio.server import ServerConnection
 
-from callcontrol.aio import cancel_and_wait
 from callcontrol.config import ForkSettings
 from callcontrol.media.base import (
     AudioOutput,
@@ -33,10 +30,7 @@ from callcontrol.media.base import (
     ForkConsumer,
     MediaLink,
     PlaybackHandle,
-    PlaybackListener,
-    PlaybackListeners,
 )
-from callcontrol.media.codecs import pcm_bytes
 from callcontrol.media.direct_auth import DirectAuth
 from callcontrol.media.direct_wire import DirectHello, direct_event, ready_event
 from callcontrol.media.fork_wire import (
@@ -45,9 +39,8 @@ from callcontrol.media.fork_wire import (
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNSUPPORTED_DATA,
     ForkWireError,
-    Int16Array,
 )
-from callcontrol.media.resample import resample
+from callcontrol.media.output import QueuedItem, QueuedOutput
 from callcontrol.media.wslink import Attached, Refused, SessionStats, WebsocketLink
 
 log = structlog.get_logger(__name__)
@@ -62,15 +55,15 @@ class DirectRegistry(Protocol):
         """Return the consumer for the client's audio, or None to refuse (1008)."""
 
 
-@dataclass(slots=True)
-class _Item:
-    handle: PlaybackHandle
-    frames: list[bytes]
-    started_at: float | None = None
+@dataclass(slots=True, eq=False)
+class _Item(QueuedItem):
+    frames: list[bytes] = field(default_factory=list)
 
 
-class DirectPlayback:
+class DirectPlayback(QueuedOutput[_Item]):
     """Paced PCM playback to a direct client; an :class:`AudioOutput`."""
+
+    kind = "direct-play"
 
     def __init__(
         self,
@@ -81,96 +74,31 @@ class DirectPlayback:
         lead_ms: int = 100,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._link = link
-        self.sample_rate = sample_rate
+        super().__init__(link, sample_rate, clock=clock)
+        self._binary = link
         self.frame_ms = frame_ms
         self.lead_s = lead_ms / 1000
-        self._clock = clock
-        self._queue: collections.deque[_Item] = collections.deque()
-        self._current: _Item | None = None
-        self._wakeup = asyncio.Event()
-        self._listeners = PlaybackListeners()
-        self._task: asyncio.Task[None] | None = None
-        self._closed = False
 
-    def start(self) -> None:
-        if self._task is None and not self._closed:
-            self._task = asyncio.create_task(self._run(), name=f"direct-play-{self._link.call_id}")
+    # --- QueuedOutput ----------------------------------------------------------------
 
-    async def _stop_task(self) -> None:
-        task, self._task = self._task, None
-        error = await cancel_and_wait(task)
-        if error is not None:
-            log.error("direct.playback_failed", exc_info=error)
-
-    # --- AudioOutput -----------------------------------------------------------------
-
-    def subscribe(self, listener: PlaybackListener) -> None:
-        self._listeners.add(listener)
-
-    @property
-    def playing(self) -> bool:
-        return self._current is not None and self._current.started_at is not None
-
-    async def play(self, pcm: Int16Array, sample_rate: int, text: str = "") -> PlaybackHandle:
-        samples = resample(np.asarray(pcm, dtype=np.int16), sample_rate, self.sample_rate)
-        data = pcm_bytes(samples.astype(np.int16, copy=False))
+    async def _prepare(self, handle: PlaybackHandle, data: bytes, text: str) -> _Item:
         step = self.sample_rate * self.frame_ms // 1000 * 2
-        frames = [data[i : i + step] for i in range(0, len(data), step)]
-        handle = PlaybackHandle(text, len(samples) * 1000 / self.sample_rate)
-        if self._closed or self._link.closed:
-            self._listeners.emit(handle.finish(0, interrupted=True))
-            return handle
-        self._queue.append(_Item(handle, frames))
-        self._wakeup.set()
-        self.start()
-        return handle
+        return _Item(handle, frames=[data[i : i + step] for i in range(0, len(data), step)])
 
-    async def clear(self) -> int:
-        """Stop now, drop the queue; returns the ms of the current item heard."""
-        if self._current is None and not self._queue:
-            return 0
-        await self._stop_task()
-        played = 0.0
-        item, self._current = self._current, None
-        if item is not None and item.started_at is not None:
-            played = (self._clock() - item.started_at) * 1000
-        if item is not None:
-            self._listeners.emit(item.handle.finish(played, interrupted=True))
-            played = min(played, item.handle.duration_ms)
-        while self._queue:
-            self._listeners.emit(self._queue.popleft().handle.finish(0, interrupted=True))
-        await self._link.send_text(direct_event("clear", playedMs=round(played)))
-        if not self._closed:
-            self.start()
-        return round(played)
+    def _position_ms(self) -> float:
+        item = self._current
+        if item is None or item.started_at is None:
+            return 0.0
+        return min((self._clock() - item.started_at) * 1000, item.handle.duration_ms)
 
-    async def aclose(self) -> None:
-        self._closed = True
-        await self._stop_task()
-        item, self._current = self._current, None
-        if item is not None:
-            played = (self._clock() - item.started_at) * 1000 if item.started_at else 0.0
-            self._listeners.emit(item.handle.finish(played, interrupted=True))
-        while self._queue:
-            self._listeners.emit(self._queue.popleft().handle.finish(0, interrupted=True))
-
-    # --- the pacing task -------------------------------------------------------------
-
-    async def _run(self) -> None:
-        while True:
-            while not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            item = self._queue.popleft()
-            self._current = item
-            await self._play_item(item)
-            self._current = None
+    async def _after_clear(self, played_ms: float) -> None:
+        """Tell the client to drop what it buffered."""
+        await self._link.send_text(direct_event("clear", playedMs=round(played_ms)))
 
     async def _play_item(self, item: _Item) -> None:
         handle = item.handle
-        start = item.started_at = self._clock()
-        self._listeners.emit(handle.started())
+        start = self._clock()
+        self._started(item, start)
         await self._link.send_text(
             direct_event("playback", event="started", id=handle.playback_id, text=handle.text)
         )
@@ -181,13 +109,13 @@ class DirectPlayback:
                 await asyncio.sleep(delay)
             if self._link.closed:
                 break
-            await self._link.send_bytes(frame)
+            await self._binary.send_bytes(frame)
         remaining = start + handle.duration_ms / 1000 - self._clock()
         if remaining > 0 and not self._link.closed:
             await asyncio.sleep(remaining)
         interrupted = self._link.closed
         played = min((self._clock() - start) * 1000, handle.duration_ms)
-        self._listeners.emit(handle.finish(played, interrupted=interrupted))
+        self._finish(handle, played, interrupted=interrupted)
         await self._link.send_text(
             direct_event(
                 "playback",

@@ -29,28 +29,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import structlog
 
-from callcontrol.aio import cancel_and_wait
-from callcontrol.media.base import (
-    ForkLink,
-    PlaybackControl,
-    PlaybackHandle,
-    PlaybackListener,
-    PlaybackListeners,
-)
-from callcontrol.media.codecs import pcm_bytes
+from callcontrol.media.base import ForkLink, PlaybackControl, PlaybackHandle
 from callcontrol.media.fork_wire import (
     MAX_SERVER_MESSAGE_BYTES,
     ForkEvent,
-    Int16Array,
     KillAudio,
     KillAudioEvent,
     PlayAudio,
     PlayAudioEvent,
 )
-from callcontrol.media.resample import resample
+from callcontrol.media.output import QueuedItem, QueuedOutput
 
 log = structlog.get_logger(__name__)
 
@@ -64,17 +54,18 @@ class _Segment:
     )
 
 
-@dataclass(slots=True)
-class _Item:
-    handle: PlaybackHandle
-    segments: list[_Segment]
-    started_at: float | None = None  # PLAYBACK_START of the first segment
+@dataclass(slots=True, eq=False)
+class _Item(QueuedItem):
+    # started_at: PLAYBACK_START of the first segment
+    segments: list[_Segment] = field(default_factory=list)
     done_ms: float = 0.0  # duration of the segments already finished
     segment_started_at: float | None = None
 
 
-class ForkPlayback:
+class ForkPlayback(QueuedOutput[_Item]):
     """The :class:`~callcontrol.media.base.AudioOutput` of one FreeSWITCH call."""
+
+    kind = "fork-play"
 
     def __init__(
         self,
@@ -90,96 +81,59 @@ class ForkPlayback:
     ) -> None:
         if sample_rate not in (8000, 16000):
             raise ValueError("mod_audio_fork plays raw audio at 8000 or 16000 Hz")
-        self._link = link
+        super().__init__(link, sample_rate, clock=clock)
+        self._fork = link
         self._control = control
-        self.sample_rate = sample_rate
         self._max_segment_bytes = PlayAudio.max_raw_bytes(max_message_bytes)
         self.event_timeout = event_timeout
         self.start_timeout = start_timeout
         self.stop_margin = stop_margin
-        self._clock = clock
-        self._listeners = PlaybackListeners()
-        self._queue: collections.deque[_Item] = collections.deque()
-        self._current: _Item | None = None
         self._awaiting_file: collections.deque[_Segment] = collections.deque()
         self._send_lock = asyncio.Lock()
-        self._wakeup = asyncio.Event()
         self._playing_file: str | None = None
-        self._started = asyncio.Event()
+        self._started_event = asyncio.Event()
         self._stopped = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closed = False
 
-    # --- AudioOutput -----------------------------------------------------------------
+    # --- QueuedOutput ----------------------------------------------------------------
 
-    def subscribe(self, listener: PlaybackListener) -> None:
-        self._listeners.add(listener)
-
-    @property
-    def playing(self) -> bool:
-        return self._current is not None and self._current.started_at is not None
-
-    @property
-    def busy(self) -> bool:
-        """Something is playing, about to play, or queued."""
-        return self._current is not None or bool(self._queue)
-
-    async def play(self, pcm: Int16Array, sample_rate: int, text: str = "") -> PlaybackHandle:
-        samples = resample(np.asarray(pcm, dtype=np.int16), sample_rate, self.sample_rate)
-        data = pcm_bytes(samples.astype(np.int16, copy=False))
-        handle = PlaybackHandle(text, len(data) / 2 * 1000 / self.sample_rate)
-        if self._closed or self._link.closed or not data:
-            self._listeners.emit(handle.finish(0, interrupted=bool(data)))
-            return handle
+    async def _prepare(self, handle: PlaybackHandle, data: bytes, text: str) -> _Item | None:
+        if not data:
+            self._finish(handle, 0, interrupted=False)
+            return None
         step = self._max_segment_bytes
         segments = [
             _Segment(data[i : i + step], len(data[i : i + step]) / 2 * 1000 / self.sample_rate)
             for i in range(0, len(data), step)
         ]
-        item = _Item(handle, segments)
         async with self._send_lock:  # the FIFO order must be the order on the wire
             for n, segment in enumerate(segments):
                 self._awaiting_file.append(segment)
                 message = PlayAudio(segment.audio, self.sample_rate, text=text if n == 0 else None)
-                await self._link.send_message(message)
-        self._queue.append(item)
-        self._wakeup.set()
-        self._ensure_task()
-        return handle
+                await self._fork.send_message(message)
+        return _Item(handle, segments=segments)
 
-    async def clear(self) -> int:
-        """Barge-in: killAudio + break_all, drop the queue; ms of the current item heard."""
-        if not self.busy:
-            return 0
-        played = self._position_ms()
-        await self._stop_task()
-        item, self._current = self._current, None
-        self._playing_file = None
-        if item is not None:
-            self._listeners.emit(item.handle.finish(played, interrupted=True))
-        while self._queue:
-            self._listeners.emit(self._queue.popleft().handle.finish(0, interrupted=True))
-        await self._link.send_message(KillAudio())
+    async def _after_clear(self, played_ms: float) -> None:
+        """killAudio (drops what the module queued) + ``uuid_break … all``."""
+        await self._fork.send_message(KillAudio())
         try:
             await self._control.break_all()
         except Exception:
             log.exception("playback.break_failed", call_id=self._link.call_id)
-        if not self._closed:
-            self._ensure_task()
-        return round(played)
 
-    async def aclose(self) -> None:
-        self._closed = True
-        played = self._position_ms()
-        await self._stop_task()
-        item, self._current = self._current, None
-        if item is not None:
-            self._listeners.emit(item.handle.finish(played, interrupted=True))
-        while self._queue:
-            self._listeners.emit(self._queue.popleft().handle.finish(0, interrupted=True))
+    def _item_done(self) -> None:
+        self._playing_file = None
+
+    def _on_close(self) -> None:
         for segment in self._awaiting_file:
             segment.file.cancel()
         self._awaiting_file.clear()
+
+    def _position_ms(self) -> float:
+        item = self._current
+        if item is None or item.segment_started_at is None:
+            return item.done_ms if item is not None else 0.0
+        segment_ms = (self._clock() - item.segment_started_at) * 1000
+        return min(item.done_ms + segment_ms, item.handle.duration_ms)
 
     # --- ESL side --------------------------------------------------------------------
 
@@ -198,46 +152,14 @@ class ForkPlayback:
     def on_playback_start(self, file: str) -> None:
         """PLAYBACK_START for this channel (``Playback-File-Path``)."""
         if file == self._playing_file:
-            self._started.set()
+            self._started_event.set()
 
     def on_playback_stop(self, file: str) -> None:
         """PLAYBACK_STOP for this channel (``Playback-File-Path``)."""
         if file == self._playing_file:
             self._stopped.set()
 
-    # --- internals -------------------------------------------------------------------
-
-    def _position_ms(self) -> float:
-        item = self._current
-        if item is None or item.segment_started_at is None:
-            return item.done_ms if item is not None else 0.0
-        segment_ms = (self._clock() - item.segment_started_at) * 1000
-        return min(item.done_ms + segment_ms, item.handle.duration_ms)
-
-    def _ensure_task(self) -> None:
-        if self._task is None and not self._closed:
-            self._task = asyncio.create_task(self._run(), name=f"fork-play-{self._link.call_id}")
-
-    async def _stop_task(self) -> None:
-        task, self._task = self._task, None
-        error = await cancel_and_wait(task)
-        if error is not None:
-            log.error("playback.task_failed", exc_info=error)
-
-    async def _run(self) -> None:
-        while True:
-            while not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            item = self._queue.popleft()
-            self._current = item
-            try:
-                await self._play_item(item)
-            except Exception:
-                log.exception("playback.item_failed", call_id=self._link.call_id)
-                self._listeners.emit(item.handle.finish(self._position_ms(), interrupted=True))
-            self._current = None
-            self._playing_file = None
+    # --- playing one item ------------------------------------------------------------
 
     async def _play_item(self, item: _Item) -> None:
         call_id = self._link.call_id
@@ -249,17 +171,16 @@ class ForkPlayback:
                 item.done_ms += segment.duration_ms
                 continue
             self._playing_file = file
-            self._started.clear()
+            self._started_event.clear()
             self._stopped.clear()
             await self._control.broadcast(file)
             try:
-                await asyncio.wait_for(self._started.wait(), self.start_timeout)
+                await asyncio.wait_for(self._started_event.wait(), self.start_timeout)
             except TimeoutError:
                 log.warning("playback.no_start_event", call_id=call_id, file=file)
             item.segment_started_at = self._clock()
             if item.started_at is None:
-                item.started_at = item.segment_started_at
-                self._listeners.emit(item.handle.started())
+                self._started(item, item.segment_started_at)
             try:
                 limit = segment.duration_ms / 1000 + self.stop_margin
                 await asyncio.wait_for(self._stopped.wait(), limit)
@@ -268,6 +189,6 @@ class ForkPlayback:
             item.done_ms += segment.duration_ms
             item.segment_started_at = None
         if item.started_at is None:  # nothing could be played
-            self._listeners.emit(item.handle.finish(0, interrupted=True))
+            self._finish(item.handle, 0, interrupted=True)
         else:
-            self._listeners.emit(item.handle.finish(item.handle.duration_ms, interrupted=False))
+            self._finish(item.handle, item.handle.duration_ms, interrupted=False)

@@ -12,15 +12,15 @@ import pytest
 import pytest_asyncio
 
 from callcontrol.config import PipelineSettings, Settings
+from callcontrol.dialog.base import CallInfo
 from callcontrol.dialog.machine import State
-from callcontrol.dialog.session import DialogSession, TurnSink
+from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion
-from callcontrol.live.memory import InProcessBus
 from callcontrol.media.base import PlaybackHandle, PlaybackListener, PlaybackListeners
 from callcontrol.media.codecs import read_wav
 from callcontrol.media.vad import SileroModel, VadWorker
-from callcontrol.metrics import Metrics
+from callcontrol.store.turns import TurnWriter
 from callcontrol.store.writer import Write
 from tests.unit.pipeline.fakes import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
 
@@ -127,14 +127,12 @@ def make_session(
         return None
 
     session = DialogSession(
-        call_id="c1",
-        owner="acme",
-        caller_number="100",
+        call=CallInfo("c1", "acme", "100"),
         voice=voice,
         output=output,
         output_rate=16000,
         desk=desk,
-        sink=TurnSink(writes.append, InProcessBus(), Metrics()),
+        sinks=[TurnWriter(writes.append)],
         hangup=hangup,
     )
     return session, output, desk, tts

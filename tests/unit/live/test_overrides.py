@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from callcontrol.config import Settings
-from callcontrol.dialog.overrides import PipelineOverrides
 from callcontrol.live.memory import InProcessBus
+from callcontrol.live.overrides import PipelineOverrides
 
 
 async def test_stored_and_live_overrides_apply_and_reset() -> None:

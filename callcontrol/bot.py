@@ -1,0 +1,212 @@
+"""The bot's side of every call: the worker's composition of media and dialog.
+
+* calls handed over by call control (:meth:`BotManager.start_bot`) get their FreeSWITCH
+  media (:class:`~callcontrol.media.fs_call.FsCallMedia`: fork, playback, events);
+* a fork's socket (:meth:`attach`, once its token matched) opens the conversation
+  (:class:`~callcontrol.dialog.conversations.Conversations`);
+* a direct websocket client (:meth:`open_direct`: ``callcontrol call``, the console's
+  talk page) gets a conversation without FreeSWITCH, recorded as a ``web`` call.
+
+It implements call control's ``BotHandover`` and the media layer's ``ForkRegistry`` and
+``DirectRegistry``; ``dialog/`` itself knows neither ESL nor the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from callcontrol.aio import TaskOwner
+from callcontrol.calls.handle import CallHandle
+from callcontrol.config import Settings
+from callcontrol.dialog.base import CallInfo
+from callcontrol.dialog.conversations import Conversations
+from callcontrol.dialog.session import DialogSession
+from callcontrol.dialog.voice import VoicePipeline
+from callcontrol.media.base import AudioOutput, ForkConsumer, ForkLink, MediaLink
+from callcontrol.media.codecs import Int16Array
+from callcontrol.media.direct_wire import DirectHello, direct_event
+from callcontrol.media.fork_wire import ForkMetadata
+from callcontrol.media.fs_call import Conversation, FsCallMedia
+from callcontrol.media.playback import ForkPlayback
+from callcontrol.metrics import Metrics
+from callcontrol.store.writer import Write
+
+log = structlog.get_logger(__name__)
+
+RETIRE_WAIT_S = 10.0
+
+
+class _DirectConsumer:
+    """A direct client's consumer: the session, plus 'socket closed' ends the session."""
+
+    def __init__(self, session: DialogSession) -> None:
+        self.session = session
+
+    def on_audio(self, samples: Int16Array, sample_rate: int) -> bool:
+        return self.session.on_audio(samples, sample_rate)
+
+    def on_text(self, text: str) -> None:
+        self.session.on_text(text)
+
+    def on_close(self, code: int, reason: str) -> None:
+        self.session.on_close(code, reason)
+        self.session.end()
+
+
+class BotManager:
+    """Implements BotHandover, ForkRegistry and DirectRegistry."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        conversations: Conversations,
+        *,
+        metrics: Metrics,
+        submit: Callable[[Write], None],
+    ) -> None:
+        self.settings = settings
+        self.conversations = conversations
+        self.metrics = metrics
+        self._submit = submit
+        self._calls: dict[str, FsCallMedia] = {}
+        self._retiring: set[FsCallMedia] = set()
+        self._tasks = TaskOwner("bot")
+        # ws://host:port FreeSWITCH dials for forks (set once the fork server is bound).
+        self.fork_base = settings.fork_public_url
+
+    # -- the models (loaded by the service) ----------------------------------------------
+    def set_voice(self, voice: VoicePipeline) -> None:
+        self.conversations.set_voice(voice)
+
+    def voice_failed(self, error: BaseException) -> None:
+        self.conversations.voice_failed(error)
+
+    @property
+    def loaded(self) -> bool:
+        return self.conversations.loaded
+
+    @property
+    def voice(self) -> VoicePipeline | None:
+        return self.conversations.voice
+
+    async def wait_loaded(self, timeout: float) -> VoicePipeline:
+        return await self.conversations.wait_voice(timeout)
+
+    def session(self, call_id: str) -> DialogSession | None:
+        """The live conversation on a call, if the bot runs one."""
+        media = self._calls.get(call_id)
+        conversation = media.conversation if media is not None else None
+        return conversation if isinstance(conversation, DialogSession) else None
+
+    async def stop(self) -> None:
+        await self.conversations.stop()
+        await self._tasks.aclose()
+        for media in [*self._calls.values(), *self._retiring]:
+            await media.aclose()
+
+    # -- BotHandover ------------------------------------------------------------------
+    async def start_bot(self, handle: CallHandle) -> None:
+        await self.conversations.wait_voice()
+        call = handle.call
+        info = CallInfo(handle.id, call.owner or call.callee_number, call.caller_number)
+        rate = self.settings.fork.sample_rate
+        media: FsCallMedia
+
+        def open_conversation(playback: ForkPlayback, greet: bool) -> Conversation:
+            return self.conversations.open(
+                info, output=playback, output_rate=rate, hangup=media.hangup, greet=greet
+            )
+
+        media = FsCallMedia(
+            handle,
+            self.settings.fork,
+            fork_url=f"{self.fork_base}/fork/{handle.id}",
+            metrics=self.metrics,
+            open_conversation=open_conversation,
+            on_hangup=self._retire,
+        )
+        self._calls[handle.id] = media
+        await media.start()
+
+    def _retire(self, media: FsCallMedia) -> None:
+        """The call hung up: let its media finish what it does, then close it."""
+        if self._calls.get(media.call_id) is media:
+            del self._calls[media.call_id]
+        self._retiring.add(media)
+
+        async def retire() -> None:
+            try:
+                if media.conversation is not None:
+                    await media.conversation.ended.wait()
+                await media.tasks.join(RETIRE_WAIT_S)
+                await media.aclose()
+            finally:
+                self._retiring.discard(media)
+
+        self._tasks.spawn(retire(), f"retire-{media.call_id}")
+
+    # -- ForkRegistry -----------------------------------------------------------------
+    def expected_token(self, call_id: str) -> str | None:
+        media = self._calls.get(call_id)
+        return media.token if media is not None and not media.ending else None
+
+    def attach(self, call_id: str, metadata: ForkMetadata, link: ForkLink) -> ForkConsumer | None:
+        media = self._calls.get(call_id)
+        if media is None or not self.conversations.loaded:
+            return None
+        return media.attach(link)
+
+    # -- DirectRegistry ---------------------------------------------------------------
+    def open_direct(
+        self, call_id: str, hello: DirectHello, link: MediaLink, output: AudioOutput
+    ) -> ForkConsumer | None:
+        if not self.conversations.loaded:
+            log.warning("direct session refused: the voice models are still loading")
+            return None
+        started = datetime.now(UTC)
+
+        async def hangup() -> None:
+            await link.close(1000, "goodbye")
+
+        async def notify(message: dict[str, Any]) -> None:
+            fields = {k: v for k, v in message.items() if k != "type"}
+            await link.send_text(direct_event(str(message.get("type", "turn")), **fields))
+
+        self._record_direct_call(call_id, hello.owner, started, ended=None)
+        session = self.conversations.open(
+            CallInfo(call_id, hello.owner, "web"),
+            output=output,
+            output_rate=hello.sample_rate,
+            hangup=hangup,
+            notify_client=notify,
+        )
+        session.ended_callbacks.append(
+            lambda _s: self._record_direct_call(
+                call_id, hello.owner, started, ended=datetime.now(UTC)
+            )
+        )
+        return _DirectConsumer(session)
+
+    def _record_direct_call(
+        self, call_id: str, owner: str, started: datetime, ended: datetime | None
+    ) -> None:
+        self._submit(
+            Write.upsert(
+                "calls",
+                id=call_id,
+                direction="web",
+                caller_number="web",
+                callee_number=owner,
+                owner=owner,
+                state="hangup" if ended else "bot",
+                handled_by="bot",
+                created_at=started,
+                answered_at=started,
+                ended_at=ended,
+                hangup_cause="NORMAL_CLEARING" if ended else None,
+            )
+        )

@@ -1,0 +1,63 @@
+"""Handing a question to a person (the HITL desk) and saying their answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from callcontrol.dialog.base import CallInfo
+from callcontrol.hitl.base import HitlDesk, HitlOutcome, HitlQuestion, Reason
+from callcontrol.pipeline.base import ChatMessage
+
+REPHRASE_PROMPT = (
+    "You are a friendly phone assistant. A colleague answered the caller's question. "
+    "Tell the caller the colleague's answer in one or two short sentences. Do not add facts."
+)
+
+
+@dataclass(slots=True)
+class HumanHandover:
+    """What the next ASK_HUMAN sends, and the answer a person gave."""
+
+    call: CallInfo
+    desk: HitlDesk | None
+    rephrase_prompt: str = REPHRASE_PROMPT
+    question: str = ""
+    reason: Reason = "low_confidence"
+    passages: list[dict[str, Any]] = field(default_factory=list)
+    answer: str = ""
+
+    def prepare(self, question: str, reason: Reason, passages: list[dict[str, Any]]) -> None:
+        self.question = question
+        self.reason = reason
+        self.passages = passages
+
+    async def ask(self, recent_turns: list[dict[str, str]]) -> HitlOutcome:
+        """Ask a person (waits for the answer or the desk's timeout)."""
+        if self.desk is None:
+            return HitlOutcome("unavailable", request_id="")
+        return await self.desk.ask(
+            HitlQuestion(
+                call_id=self.call.call_id,
+                question=self.question,
+                reason=self.reason,
+                owner=self.call.owner,
+                caller_number=self.call.caller_number,
+                recent_turns=list(recent_turns),
+                retrieval=self.passages,
+            )
+        )
+
+    def notice(self) -> dict[str, Any]:
+        """What a direct client is told."""
+        return {"type": "handoff", "reason": self.reason, "question": self.question}
+
+    def rephrase(self) -> list[ChatMessage]:
+        """The model's prompt for saying the person's answer to the caller."""
+        return [
+            ChatMessage("system", self.rephrase_prompt),
+            ChatMessage(
+                "user",
+                f"Caller's question: {self.question}\nColleague's answer: {self.answer}",
+            ),
+        ]
