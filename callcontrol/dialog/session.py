@@ -129,7 +129,7 @@ class DialogSession:
         self._inbox: asyncio.Queue[_Message] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         config = EndpointConfig.from_settings(self.settings)
-        self.input = CallAudioInput(voice.vad, self._from_vad_thread, config)
+        self.input = CallAudioInput(voice.vad, self.on_endpoint, config)
         self.listener = Listener(
             voice, self.input, self.log.wall, owner=call.owner, output_rate=output_rate
         )
@@ -192,7 +192,8 @@ class DialogSession:
     def on_close(self, code: int, reason: str) -> None:
         self._log.info("media socket closed", code=code, reason=reason)
 
-    def _from_vad_thread(self, event: EndpointEvent) -> None:
+    def on_endpoint(self, event: EndpointEvent) -> None:
+        """The endpointer's events (on the loop: ``CallAudioInput`` hands them over)."""
         self._inbox.put_nowait(_Endpoint(event))
 
     def post(self, inp: Input) -> None:

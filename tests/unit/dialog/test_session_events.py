@@ -1,0 +1,319 @@
+"""DialogSession driven by endpoint events directly (no clip, no VAD timing): barge-in,
+a reply cancelled before it was heard, hand-over and the answer a person gives.
+
+The output here plays nothing by itself: a test says when an item finishes, so each
+step is an event the test waits for, never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest_asyncio
+
+from callcontrol.config import Settings
+from callcontrol.dialog.base import CallInfo, TurnRecord
+from callcontrol.dialog.machine import State
+from callcontrol.dialog.session import DialogSession
+from callcontrol.dialog.voice import VoicePipeline
+from callcontrol.hitl.base import HitlOutcome, HitlQuestion
+from callcontrol.media.base import PlaybackHandle, PlaybackListener, PlaybackListeners
+from callcontrol.media.endpoint import BargeIn, SpeechEnded
+from callcontrol.media.vad import SileroModel, VadWorker
+from tests.unit.pipeline.fakes import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
+
+FACT = "The weekly meeting is on Monday."
+
+
+class ManualOutput:
+    """Queued items start in order; each finishes when the test says so, or on clear()
+    (then the current one was heard half way)."""
+
+    def __init__(self) -> None:
+        self.items: list[PlaybackHandle] = []
+        self.cleared = 0
+        self._listeners = PlaybackListeners()
+
+    def subscribe(self, listener: PlaybackListener) -> None:
+        self._listeners.add(listener)
+
+    def _pending(self) -> list[PlaybackHandle]:
+        return [h for h in self.items if not h.done()]
+
+    @property
+    def playing(self) -> bool:
+        return bool(self._pending())
+
+    @property
+    def texts(self) -> list[str]:
+        return [h.text for h in self.items]
+
+    async def play(self, pcm: Any, sample_rate: int, text: str = "") -> PlaybackHandle:
+        handle = PlaybackHandle(text, len(pcm) * 1000 / sample_rate)
+        self.items.append(handle)
+        if self._pending() == [handle]:
+            self._listeners.emit(handle.started())
+        return handle
+
+    def finish_current(self) -> None:
+        pending = self._pending()
+        assert pending, "nothing is playing"
+        current = pending[0]
+        self._listeners.emit(current.finish(current.duration_ms, interrupted=False))
+        if len(pending) > 1:
+            self._listeners.emit(pending[1].started())
+
+    async def clear(self) -> int:
+        self.cleared += 1
+        pending = self._pending()
+        heard = 0.0
+        for n, handle in enumerate(pending):
+            heard = handle.duration_ms / 2 if n == 0 else 0.0
+            self._listeners.emit(handle.finish(heard, interrupted=True))
+        return round(pending[0].duration_ms / 2) if pending else 0
+
+    async def aclose(self) -> None:
+        await self.clear()
+
+
+class Desk:
+    """Answers every question with ``answer`` once ``release`` is set."""
+
+    def __init__(self, answer: str | None) -> None:
+        self.answer = answer
+        self.asked: list[HitlQuestion] = []
+        self.release = asyncio.Event()
+
+    async def ask(self, question: HitlQuestion) -> HitlOutcome:
+        self.asked.append(question)
+        await self.release.wait()
+        if self.answer is None:
+            return HitlOutcome("unavailable", request_id="r1")
+        return HitlOutcome("answered", request_id="r1", answer=self.answer, operator="ann")
+
+
+class Turns:
+    """A TurnSink that keeps the records."""
+
+    def __init__(self) -> None:
+        self.records: list[TurnRecord] = []
+
+    async def turn(self, record: TurnRecord) -> None:
+        self.records.append(record)
+
+
+class GatedTTS(FakeTTS):
+    """Synthesis waits for ``gate`` (so a reply can be cancelled before any audio)."""
+
+    def __init__(self) -> None:
+        super().__init__(ms_per_char=20)
+        self.gate = asyncio.Event()
+
+    async def synthesize(self, text: str, sample_rate: int, language: str = "en") -> bytes:
+        await self.gate.wait()
+        return await super().synthesize(text, sample_rate, language)
+
+
+@pytest_asyncio.fixture
+async def vad() -> AsyncIterator[VadWorker]:
+    async with VadWorker(SileroModel()) as worker:
+        yield worker
+
+
+async def until(predicate: Callable[[], object], what: str) -> None:
+    """Yield to the loop until ``predicate`` holds; fail after many loop turns."""
+    for _ in range(5000):
+        if predicate():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def session_with(
+    vad: VadWorker,
+    questions: list[str],
+    *,
+    tts: FakeTTS | None = None,
+    desk: Desk | None = None,
+    llm: FakeLLM | None = None,
+) -> tuple[DialogSession, ManualOutput, Turns]:
+    settings = Settings(
+        _env_file=None,
+        pipeline={"language": "en", "min_confidence": 0.2, "answer_style": "extractive"},
+    )
+    kb = FakeKnowledgeBase()
+    await kb.add("acme", "meetings", FACT)
+    voice = VoicePipeline(
+        settings, FakeSTT(questions), kb, llm or FakeLLM(), tts or FakeTTS(ms_per_char=20), vad
+    )
+    output = ManualOutput()
+    turns = Turns()
+
+    async def hangup() -> None:
+        return None
+
+    session = DialogSession(
+        call=CallInfo("c1", "acme", "100"),
+        voice=voice,
+        output=output,
+        output_rate=8000,
+        hangup=hangup,
+        sinks=[turns],
+        desk=desk,
+    )
+    session.start()
+    await until(lambda: output.items, "the greeting is queued")
+    output.finish_current()
+    await until(lambda: session.machine.state is State.LISTENING, "listening after the greeting")
+    return session, output, turns
+
+
+def played_out(session: DialogSession, output: ManualOutput) -> Callable[[], bool]:
+    """A predicate: finish whatever plays, until the session listens again."""
+
+    def check() -> bool:
+        if output.playing:
+            output.finish_current()
+        return session.machine.state is State.LISTENING
+
+    return check
+
+
+def ask(session: DialogSession, at_ms: float) -> None:
+    session.on_endpoint(SpeechEnded(at_ms - 1500, at_ms - 500, at_ms, voiced_ms=1000))
+
+
+async def test_barge_in_stops_the_answer_and_keeps_only_what_was_heard(vad: VadWorker) -> None:
+    session, output, turns = await session_with(vad, ["When is the weekly meeting?"])
+    try:
+        ask(session, 3000)
+        await until(lambda: session.machine.state is State.SPEAKING, "the answer plays")
+        answer = output.items[-1].text
+        assert answer == FACT
+        session.on_endpoint(BargeIn(start_ms=3500, at_ms=3700, voiced_ms=200))
+        await until(lambda: turns.records[-1].speaker == "bot", "the answer is recorded")
+        assert session.machine.state is State.LISTENING
+        assert output.cleared == 1
+        bot = turns.records[-1]
+        assert bot.interrupted
+        # Heard half of the phrase: the record and the history hold that part only.
+        assert bot.text and answer.startswith(bot.text) and len(bot.text) < len(answer)
+        assert session.history[-1].role == "assistant"
+        assert session.history[-1].content == bot.text
+        assert len(session.barge_ins) == 2  # seen, then the output cleared
+    finally:
+        await session.stop()
+
+
+async def test_a_reply_cancelled_before_any_audio_records_nothing_and_the_call_goes_on(
+    vad: VadWorker,
+) -> None:
+    tts = GatedTTS()
+    session, output, turns = await session_with(
+        vad, ["When is the weekly meeting?", "When is the weekly meeting?"], tts=tts
+    )
+    try:
+        ask(session, 3000)
+        await until(lambda: session.machine.state is State.THINKING, "thinking")
+        session.on_endpoint(BargeIn(start_ms=3200, at_ms=3400, voiced_ms=200))
+        await until(lambda: session.machine.state is State.LISTENING, "back to listening")
+        assert session.speaking.reply is None and session.listener.current is None
+        assert [r.speaker for r in turns.records] == ["bot", "caller"]  # no bot answer
+        tts.gate.set()
+        ask(session, 8000)  # the next question is answered normally
+        await until(lambda: session.machine.state is State.SPEAKING, "the second answer plays")
+        await until(played_out(session, output), "done speaking")
+        assert [r.speaker for r in turns.records] == ["bot", "caller", "caller", "bot"]
+        assert not turns.records[-1].interrupted and "Monday" in turns.records[-1].text
+    finally:
+        await session.stop()
+
+
+async def test_a_request_for_a_person_holds_then_says_the_persons_answer(
+    vad: VadWorker,
+) -> None:
+    desk = Desk("We are open until nine tonight.")
+    llm = FakeLLM(replies=[["Our colleague says we are open until nine tonight."]])
+    session, output, turns = await session_with(
+        vad, ["Can I talk to a person please?"], desk=desk, llm=llm
+    )
+    settings = session.settings
+    try:
+        ask(session, 3000)
+        await until(lambda: session.machine.state is State.HOLD, "on hold")
+        await until(lambda: desk.asked, "the desk was asked")
+        question = desk.asked[0]
+        assert question.reason == "caller_request" and question.owner == "acme"
+        assert question.question == "Can I talk to a person please?"
+        assert question.recent_turns[-1] == {
+            "speaker": "caller",
+            "text": "Can I talk to a person please?",
+        }
+        assert session.handoffs == [
+            {"type": "handoff", "reason": "caller_request", "question": question.question}
+        ]
+        await until(lambda: output.texts[-1:] == [settings.hold_phrase], "the hold phrase")
+        output.finish_current()
+        await until(lambda: turns.records[-1].text == settings.hold_phrase, "hold recorded")
+        desk.release.set()
+        await until(lambda: session.machine.state is State.SPEAKING, "the answer plays")
+        # The person's answer was rephrased with the colleague prompt, then spoken.
+        assert "Colleague's answer: We are open until nine tonight." in llm.calls[0][-1].content
+        await until(played_out(session, output), "listening again")
+        speakers = [r.speaker for r in turns.records]
+        assert speakers[-2:] == ["operator", "bot"]
+        assert turns.records[-2].text == "We are open until nine tonight."
+        assert "nine tonight" in turns.records[-1].text
+    finally:
+        await session.stop()
+
+
+async def test_nobody_at_the_desk_gives_the_follow_up_promise(vad: VadWorker) -> None:
+    desk = Desk(None)
+    session, output, turns = await session_with(vad, ["I want a refund"], desk=desk)
+    session.settings.sensitive_topics = ["refund"]
+    settings = session.settings
+    try:
+        ask(session, 3000)
+        await until(lambda: output.texts[-1:] == [settings.hold_phrase], "the hold phrase")
+        desk.release.set()
+        await until(lambda: output.texts[-1:] == [settings.follow_up], "the follow-up promise")
+        assert desk.asked[0].reason == "sensitive"
+        await until(played_out(session, output), "the hold phrase, then the promise")
+        assert turns.records[-1].text == settings.follow_up
+    finally:
+        await session.stop()
+
+
+async def test_a_failing_turn_sink_never_reaches_the_caller(vad: VadWorker) -> None:
+    class Broken:
+        async def turn(self, record: TurnRecord) -> None:
+            raise RuntimeError("database on fire")
+
+    settings = Settings(_env_file=None, pipeline={"language": "en"})
+    voice = VoicePipeline(
+        settings, FakeSTT(), FakeKnowledgeBase(), FakeLLM(), FakeTTS(ms_per_char=20), vad
+    )
+    output, turns = ManualOutput(), Turns()
+
+    async def hangup() -> None:
+        return None
+
+    session = DialogSession(
+        call=CallInfo("c2", "acme", None),
+        voice=voice,
+        output=output,
+        output_rate=8000,
+        hangup=hangup,
+        sinks=[Broken(), turns],
+    )
+    session.start()
+    try:
+        await until(lambda: output.items, "the greeting is queued")
+        output.finish_current()
+        await until(lambda: turns.records, "the greeting is recorded by the next sink")
+        assert session.machine.state is State.LISTENING
+    finally:
+        await session.stop()
