@@ -16,9 +16,17 @@ exceptions are translated at the boundary (``raise EslError(...) from exc``).
     │   └── EslCommandError         FreeSWITCH answered ``-ERR …``
     ├── CallError                   a call operation that cannot be done (unknown call, bad state)
     ├── MediaError                  audio fork / codec problems
-    │   └── ForkProtocolError       a websocket frame that breaks the mod_audio_fork contract
+    │   ├── ForkProtocolError       a websocket frame that breaks the mod_audio_fork contract
+    │   └── MediaRefused            a media websocket to close with a code and a reason
     ├── PipelineError               STT / retrieval / LLM / TTS failures
-    └── StoreError                  persistence problems                    [retryable]
+    ├── StoreError                  persistence problems                    [retryable]
+    │   └── DatabaseUnavailable     the database cannot be reached right now [retryable]
+    ├── DuplicateError              a unique value (username, title) is taken (also a ValueError)
+    └── ConsoleError                the operator console's own refusals
+        ├── NotAuthenticated        no valid session (pages redirect, APIs answer 401)
+        ├── Forbidden               signed in but not allowed (403)
+        ├── TalkError               a bad first message from the talk page
+        └── Resync                  a live-feed client fell behind (it must reload)
 """
 
 from __future__ import annotations
@@ -108,6 +116,48 @@ class StoreError(CallControlError):
     """The database or Redis could not be used."""
 
     retryable = True
+
+
+class MediaRefused(MediaError):
+    """Close this media websocket with ``code`` and ``reason`` (and count it under ``key``)."""
+
+    def __init__(self, code: int, reason: str, key: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.key = key
+
+
+class DatabaseUnavailable(StoreError):
+    """The database cannot be reached and the request needs it (the console answers 503)."""
+
+
+class DuplicateError(CallControlError, ValueError):
+    """A unique value (a username, a title) is already taken."""
+
+
+class ConsoleError(CallControlError):
+    """The operator console refusing a request."""
+
+
+class NotAuthenticated(ConsoleError):
+    """No valid session: pages redirect to the sign-in form, APIs answer 401."""
+
+
+class Forbidden(ConsoleError):
+    """Signed in, but not allowed (role, CSRF, origin): 403."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class TalkError(ConsoleError):
+    """Bad first message from the browser's talk page."""
+
+
+class Resync(ConsoleError):
+    """A live-feed client fell behind: it must reload its snapshot."""
 
 
 def listen_error(exc: OSError, what: str, host: str, port: int, setting: str) -> ConfigError:

@@ -25,13 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callcontrol.console.context import STATIC, Console
-from callcontrol.console.deps import (
-    DatabaseUnavailable,
-    Forbidden,
-    NotAuthenticated,
-    require_admin,
-    require_user,
-)
+from callcontrol.console.deps import require_admin, require_user
 from callcontrol.console.limits import DEFAULT_BODY_LIMIT, FORM_LIMITS, RejectNul
 from callcontrol.console.routes import (
     admin,
@@ -46,6 +40,7 @@ from callcontrol.console.routes import (
     system,
     talk,
 )
+from callcontrol.errors import DatabaseUnavailable, Forbidden, NotAuthenticated
 from callcontrol.store.writer import is_outage
 
 if TYPE_CHECKING:

@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from callcontrol.console.context import Console
+from callcontrol.errors import DatabaseUnavailable, Forbidden, NotAuthenticated
 from callcontrol.store.models import ConsoleSession, Operator, utcnow
 from callcontrol.store.repos import aware
 from callcontrol.store.writer import is_outage
@@ -31,18 +32,6 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TOUCH_EVERY = timedelta(seconds=60)
 SESSION_GRACE_S = 15 * 60.0  # how long a verified session is believed without the database
-
-
-class NotAuthenticated(Exception):
-    """No valid session: pages redirect to the sign-in form, APIs answer 401."""
-
-
-class Forbidden(Exception):
-    """Signed in, but not allowed (role, CSRF, origin): 403."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +72,6 @@ def origin_allowed(conn: HTTPConnection, console: Console) -> bool:
     host = conn.headers.get("host", "")
     own = {f"http://{host}", f"https://{host}"}
     return origin in own or origin in console.settings.console.allowed_origins
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached and the request needs it (answered 503)."""
 
 
 async def authenticate(conn: HTTPConnection, console: Console) -> Authed | None:

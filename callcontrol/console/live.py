@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from callcontrol.aio import first_done
 from callcontrol.console.context import Console
 from callcontrol.console.deps import Authed
+from callcontrol.errors import Resync
 from callcontrol.live import topics as bus_topics
 from callcontrol.live.base import Message, Subscription
 from callcontrol.store.writer import is_outage
@@ -38,10 +39,6 @@ QUEUE_SIZE = 5000
 BATCH_MAX = 500
 _CALL_TOPIC = re.compile(r"^call\.(\*|[A-Za-z0-9_.\-]{1,64})$")
 BASE_TOPICS = frozenset({bus_topics.CALLS, bus_topics.HITL, bus_topics.OPERATORS})
-
-
-class Resync(Exception):
-    """The client fell behind."""
 
 
 def parse_topics(raw: str) -> list[str]:

@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from callcontrol.aio import first_done
 from callcontrol.config import Settings
 from callcontrol.console.deps import Authed
+from callcontrol.errors import TalkError
 from callcontrol.media.direct_auth import DirectAuth
 
 log = structlog.get_logger(__name__)
@@ -38,10 +39,6 @@ MAX_AUDIO_FRAME = 64 * 1024
 MAX_TEXT_FRAME = 4096
 RATES = (8000, 16000, 24000, 48000)
 CLIENT_TYPES = frozenset({"hangup", "dtmf"})
-
-
-class TalkError(Exception):
-    """Bad first message from the browser."""
 
 
 def direct_url(settings: Settings) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from callcontrol.config import Settings
 from callcontrol.console.auth import hash_password_async
-from callcontrol.errors import CallControlError
+from callcontrol.errors import CallControlError, DuplicateError
 from callcontrol.store.db import create_engine, migrate, sessionmaker
 from callcontrol.store.models import Operator
-from callcontrol.store.repos import ROLES, DuplicateError, OperatorRepo, SessionRepo
+from callcontrol.store.repos import ROLES, OperatorRepo, SessionRepo
 
 
 class UserError(CallControlError):

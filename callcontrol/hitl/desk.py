@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import structlog
 
@@ -39,7 +39,7 @@ from callcontrol.live import topics
 from callcontrol.live.base import EventBus, LiveState, Message, Subscription
 from callcontrol.metrics import Metrics
 from callcontrol.store.models import new_id
-from callcontrol.store.writer import Write
+from callcontrol.store.writer import Write, WriteSink
 
 log = structlog.get_logger(__name__)
 
@@ -53,12 +53,6 @@ MAX_ANSWER_CHARS = 4000
 _RECENT_MAX = 500
 
 AnswerStatus = Literal["answered", "conflict", "gone", "unconfirmed"]
-
-
-class WriteSink(Protocol):
-    """Where rows go without waiting (the service's durable writer)."""
-
-    def submit(self, write: Write) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

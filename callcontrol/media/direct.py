@@ -24,6 +24,7 @@ import structlog
 from websockets.asyncio.server import ServerConnection
 
 from callcontrol.config import ForkSettings
+from callcontrol.errors import MediaRefused
 from callcontrol.media.base import (
     AudioOutput,
     BinaryLink,
@@ -41,7 +42,7 @@ from callcontrol.media.fork_wire import (
     ForkWireError,
 )
 from callcontrol.media.output import QueuedItem, QueuedOutput
-from callcontrol.media.wslink import Attached, Refused, SessionStats, WebsocketLink
+from callcontrol.media.wslink import Attached, SessionStats, WebsocketLink
 
 log = structlog.get_logger(__name__)
 
@@ -145,15 +146,15 @@ class DirectStart:
         self.link = WebsocketLink(connection, self.call_id)
         self.output: DirectPlayback | None = None
 
-    def timeout_refusal(self, seconds: float) -> Refused:
-        return Refused(
+    def timeout_refusal(self, seconds: float) -> MediaRefused:
+        return MediaRefused(
             CLOSE_POLICY_VIOLATION, f"no hello text frame within {seconds:g} s", "metadata_timeout"
         )
 
     def start(self, text: bool, data: bytes) -> Attached:
         settings = self.settings
         if not text:
-            raise Refused(
+            raise MediaRefused(
                 CLOSE_UNSUPPORTED_DATA,
                 "binary frame before the hello text frame",
                 "binary_before_metadata",
@@ -161,17 +162,17 @@ class DirectStart:
         try:
             hello = DirectHello.parse(data)
         except ForkWireError as exc:
-            raise Refused(exc.close_code, str(exc), "bad_metadata") from exc
+            raise MediaRefused(exc.close_code, str(exc), "bad_metadata") from exc
         grant = self.auth.check(hello.token)
         if grant is None:
-            raise Refused(CLOSE_POLICY_VIOLATION, "a valid token is required", "bad_token")
+            raise MediaRefused(CLOSE_POLICY_VIOLATION, "a valid token is required", "bad_token")
         if not grant.allows(hello.owner):
-            raise Refused(
+            raise MediaRefused(
                 CLOSE_POLICY_VIOLATION, "this token may not use that owner", "owner_not_allowed"
             )
         busy = self.auth.acquire(grant.credential)
         if busy is not None:
-            raise Refused(CLOSE_TRY_AGAIN_LATER, busy, "direct_busy")
+            raise MediaRefused(CLOSE_TRY_AGAIN_LATER, busy, "direct_busy")
         self._credential = grant.credential
         self.output = DirectPlayback(
             self.link,
@@ -183,11 +184,11 @@ class DirectStart:
             consumer = self.registry.open_direct(self.call_id, hello, self.link, self.output)
         except Exception as exc:
             log.exception("direct.registry_error", call_id=self.call_id)
-            raise Refused(
+            raise MediaRefused(
                 CLOSE_INTERNAL_ERROR, "opening the session failed", "registry_error"
             ) from exc
         if consumer is None:
-            raise Refused(CLOSE_POLICY_VIOLATION, "session refused", "direct_refused")
+            raise MediaRefused(CLOSE_POLICY_VIOLATION, "session refused", "direct_refused")
         return Attached(
             consumer,
             hello.sample_rate,

@@ -48,7 +48,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from callcontrol.config import ForkSettings
-from callcontrol.errors import listen_error
+from callcontrol.errors import MediaRefused, listen_error
 from callcontrol.media.base import ForkRegistry
 from callcontrol.media.direct import DirectRegistry, DirectStart
 from callcontrol.media.direct_auth import DirectAuth
@@ -67,7 +67,6 @@ from callcontrol.media.wslink import (
     Attached,
     ForkStats,
     FrameSession,
-    Refused,
     SessionStats,
     SinkConnection,
     WebsocketLink,
@@ -210,7 +209,9 @@ class ForkServer:
             starter = ForkStart(self.registry, self.settings, path[len(FORK_PREFIX) :], connection)
         await self._run(connection, starter)
 
-    async def refuse(self, connection: ServerConnection, refused: Refused, **info: Any) -> None:
+    async def refuse(
+        self, connection: ServerConnection, refused: MediaRefused, **info: Any
+    ) -> None:
         self._count_refusal(refused.key)
         log.warning("fork.refused", reason=refused.reason, code=refused.code, **info)
         await connection.close(refused.code, close_reason(refused.reason))
@@ -260,9 +261,9 @@ class Starter(Protocol):
     call_id: str
 
     def start(self, text: bool, data: bytes) -> Attached:
-        """Runs inside data_received; raises Refused."""
+        """Runs inside data_received; raises MediaRefused."""
 
-    def timeout_refusal(self, seconds: float) -> Refused: ...
+    def timeout_refusal(self, seconds: float) -> MediaRefused: ...
 
     async def attached(self, attached: Attached) -> None:
         """After the consumer is attached, on the connection's task."""
@@ -285,8 +286,8 @@ class ForkStart:
         self.call_id = call_id
         self.connection = connection
 
-    def timeout_refusal(self, seconds: float) -> Refused:
-        return Refused(
+    def timeout_refusal(self, seconds: float) -> MediaRefused:
+        return MediaRefused(
             CLOSE_POLICY_VIOLATION,
             f"no metadata text frame within {seconds:g} s",
             "metadata_timeout",
@@ -295,7 +296,7 @@ class ForkStart:
     def start(self, text: bool, data: bytes) -> Attached:
         call_id = self.call_id
         if not text:
-            raise Refused(
+            raise MediaRefused(
                 CLOSE_UNSUPPORTED_DATA,
                 "binary frame before the metadata text frame",
                 "binary_before_metadata",
@@ -303,30 +304,32 @@ class ForkStart:
         try:
             metadata = ForkMetadata.parse(data, default_rate=self.settings.sample_rate)
         except ForkWireError as exc:
-            raise Refused(exc.close_code, str(exc), "bad_metadata") from exc
+            raise MediaRefused(exc.close_code, str(exc), "bad_metadata") from exc
         if metadata.call_id is not None and metadata.call_id != call_id:
-            raise Refused(
+            raise MediaRefused(
                 CLOSE_POLICY_VIOLATION, "metadata callId does not match the path", "call_mismatch"
             )
         try:
             expected = self.registry.expected_token(call_id)
         except Exception as exc:
             log.exception("fork.registry_error", call_id=call_id)
-            raise Refused(CLOSE_INTERNAL_ERROR, "call lookup failed", "registry_error") from exc
+            raise MediaRefused(
+                CLOSE_INTERNAL_ERROR, "call lookup failed", "registry_error"
+            ) from exc
         if expected is None:
-            raise Refused(CLOSE_POLICY_VIOLATION, "unknown call", "unknown_call")
+            raise MediaRefused(CLOSE_POLICY_VIOLATION, "unknown call", "unknown_call")
         if not token_matches(expected, metadata.token):
-            raise Refused(CLOSE_POLICY_VIOLATION, "wrong token", "bad_token")
+            raise MediaRefused(CLOSE_POLICY_VIOLATION, "wrong token", "bad_token")
         link = WebsocketLink(self.connection, call_id)
         try:
             consumer = self.registry.attach(call_id, metadata, link)
         except Exception as exc:
             log.exception("fork.registry_error", call_id=call_id)
-            raise Refused(
+            raise MediaRefused(
                 CLOSE_INTERNAL_ERROR, "attaching the call failed", "registry_error"
             ) from exc
         if consumer is None:
-            raise Refused(CLOSE_POLICY_VIOLATION, "unknown call", "unknown_call")
+            raise MediaRefused(CLOSE_POLICY_VIOLATION, "unknown call", "unknown_call")
         return Attached(
             consumer,
             metadata.sample_rate,

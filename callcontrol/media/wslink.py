@@ -6,7 +6,7 @@
   queue-and-wake is a large share of the event loop's work.
 * :class:`FrameSession` is one connection's frame state machine: the first frame
   (metadata or hello) attaches a consumer, then audio and text go to it, counted;
-  anything wrong ends the session with a :class:`Refused` for the handler to close with.
+  anything wrong ends the session with a :class:`MediaRefused` for the handler to close with.
 * :class:`WebsocketLink` is the :class:`~callcontrol.media.base.ForkLink` given to consumers.
 """
 
@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event, State
 
+from callcontrol.errors import MediaRefused
 from callcontrol.media.base import ForkConsumer
 from callcontrol.media.fork_wire import (
     CLOSE_NORMAL,
@@ -75,16 +76,6 @@ class ForkStats:
         return len(self.sessions)
 
 
-class Refused(Exception):
-    """Close this connection with ``code`` and ``reason`` (and count it under ``key``)."""
-
-    def __init__(self, code: int, reason: str, key: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.key = key
-
-
 @dataclass(slots=True)
 class Attached:
     """What the first frame produced: who gets the audio, and its format."""
@@ -96,7 +87,7 @@ class Attached:
     log_info: dict[str, Any] = field(default_factory=dict)
 
 
-# A function of the first frame (is_text, payload) that attaches a consumer or raises Refused.
+# A function of the first frame (is_text, payload) that attaches a consumer or raises MediaRefused.
 StartFn = Callable[[bool, bytes], Attached]
 Sink = Callable[[bool, bytes], None]
 
@@ -146,7 +137,7 @@ class FrameSession:
     def __init__(self, totals: ForkStats, start: StartFn, *, max_frame_bytes: int) -> None:
         loop = asyncio.get_running_loop()
         self.attached: asyncio.Future[Attached] = loop.create_future()
-        self.refused: asyncio.Future[Refused] = loop.create_future()
+        self.refused: asyncio.Future[MediaRefused] = loop.create_future()
         self._totals = totals
         self._start = start
         self._max_bytes = max_frame_bytes
@@ -159,7 +150,7 @@ class FrameSession:
     def call_id(self) -> str | None:
         return self._session.stats.call_id if self._session is not None else None
 
-    def refuse(self, refused: Refused) -> None:
+    def refuse(self, refused: MediaRefused) -> None:
         """End the session; the handler closes the socket with the refusal's code."""
         if self._phase is _Phase.ENDED:
             return
@@ -182,7 +173,7 @@ class FrameSession:
     def _first(self, text: bool, data: bytes) -> None:
         try:
             session = self._start(text, data)
-        except Refused as refused:
+        except MediaRefused as refused:
             self.refuse(refused)
             return
         self._session = session
@@ -203,7 +194,7 @@ class FrameSession:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            self.refuse(Refused(CLOSE_INVALID_PAYLOAD, "text frame is not UTF-8", "bad_text"))
+            self.refuse(MediaRefused(CLOSE_INVALID_PAYLOAD, "text frame is not UTF-8", "bad_text"))
             return
         session.stats.texts_received += 1
         try:
@@ -224,7 +215,7 @@ class FrameSession:
         try:
             samples = caller_samples(data, channels=session.channels, max_bytes=self._max_bytes)
         except ForkWireError as exc:
-            self.refuse(Refused(exc.close_code, str(exc), "bad_audio"))
+            self.refuse(MediaRefused(exc.close_code, str(exc), "bad_audio"))
             return
         try:
             accepted = session.consumer.on_audio(samples, session.sample_rate)

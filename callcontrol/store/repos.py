@@ -24,6 +24,7 @@ from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcontrol.errors import DuplicateError
 from callcontrol.pipeline.base import DocumentInfo, StoredChunk
 from callcontrol.store.models import (
     AppSetting,
@@ -52,10 +53,6 @@ def aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-class DuplicateError(ValueError):
-    """A unique value (a username, a title) is already taken."""
 
 
 # -- operators and sessions -------------------------------------------------------------

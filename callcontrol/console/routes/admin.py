@@ -17,7 +17,7 @@ from callcontrol.console.calls import DESTINATION
 from callcontrol.console.deps import AdminUser, ConsoleDep
 from callcontrol.console.render import render
 from callcontrol.console.views import operator_row
-from callcontrol.store.repos import DuplicateError
+from callcontrol.errors import DuplicateError
 
 log = structlog.get_logger(__name__)
 router = APIRouter()

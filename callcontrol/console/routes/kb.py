@@ -18,9 +18,8 @@ from callcontrol.console.kb import KnowledgeAdmin
 from callcontrol.console.limits import DOCUMENT_BODY_LIMIT, UPLOAD_BODY_LIMIT
 from callcontrol.console.render import render
 from callcontrol.console.views import document_view, passage_view
-from callcontrol.errors import CallControlError
+from callcontrol.errors import CallControlError, DuplicateError
 from callcontrol.pipeline.base import DocumentInfo
-from callcontrol.store.repos import DuplicateError
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
