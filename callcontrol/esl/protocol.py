@@ -1,6 +1,6 @@
 """Pure ESL wire protocol: bytes in, messages out. No I/O, no asyncio, no gevent.
 
-Framing follows what FreeSWITCH 1.10 puts on the wire (see shared PROTOCOLS.md):
+Framing follows what FreeSWITCH 1.10 puts on the wire (docs/wire-protocols.md):
 
 * a message is a block of ``Name: value`` lines ending with an empty line;
 * when the block has ``Content-Length``, exactly that many **bytes** of body follow;

@@ -1,7 +1,7 @@
 """The mod_audio_fork contract, as pure code: text and bytes in, values out. No I/O.
 
-What FreeSWITCH 1.10.12 with drachtio mod_audio_fork does (shared PROTOCOLS.md and
-recordings/freeswitch-1.10.12/ws-*):
+What FreeSWITCH 1.10.12 with mod_audio_fork does (docs/wire-protocols.md, and the
+captures in tests/data/recordings/):
 
 * FreeSWITCH is the websocket client. It offers the subprotocol ``audio.drachtio.org``
   (renamed by the env ``MOD_AUDIO_FORK_SUBPROTOCOL_NAME``), sends the metadata given to

@@ -2,7 +2,7 @@
 
 mod_audio_fork does not play what it is sent: for each ``playAudio`` message it writes a
 temp file and fires ``mod_audio_fork::play_audio`` naming it; the application plays the
-file with ``uuid_broadcast`` and sees PLAYBACK_START / PLAYBACK_STOP (shared PROTOCOLS.md,
+file with ``uuid_broadcast`` and sees PLAYBACK_START / PLAYBACK_STOP (docs/wire-protocols.md,
 recordings ``audio-fork-esl-*``). :class:`ForkPlayback` keeps that dance in order:
 
 * ``play()`` resamples to the fork's rate, splits audio that would exceed the module's
