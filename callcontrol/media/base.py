@@ -29,7 +29,8 @@ from typing import Protocol, TypeAlias, runtime_checkable
 
 import structlog
 
-from callcontrol.media.fork_wire import ForkMetadata, Int16Array, ServerMessage
+from callcontrol.media.codecs import Int16Array
+from callcontrol.media.fork_wire import ForkMetadata, ServerMessage
 
 log = structlog.get_logger(__name__)
 

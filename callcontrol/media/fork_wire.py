@@ -34,9 +34,9 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
 import numpy as np
-import numpy.typing as npt
 
 from callcontrol.errors import ForkProtocolError
+from callcontrol.media.codecs import Int16Array
 
 SUBPROTOCOL: Final = "audio.drachtio.org"
 DEFAULT_BUGNAME: Final = "audio_fork"
@@ -57,7 +57,6 @@ CLOSE_TRY_AGAIN_LATER: Final = 1013
 
 Mix: TypeAlias = Literal["mono", "mixed", "stereo"]
 AudioContentType: TypeAlias = Literal["raw", "wave"]
-Int16Array: TypeAlias = npt.NDArray[np.int16]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 # A FreeSWITCH channel UUID or our own call ids: no spaces, no quotes, no slashes.

@@ -14,14 +14,12 @@ from __future__ import annotations
 from typing import Literal, TypeAlias
 
 import numpy as np
-import numpy.typing as npt
 import soxr
 
 from callcontrol.errors import MediaError
+from callcontrol.media.codecs import Float32Array, Int16Array
 
 Quality: TypeAlias = Literal["QQ", "LQ", "MQ", "HQ", "VHQ"]
-Int16Array: TypeAlias = npt.NDArray[np.int16]
-Float32Array: TypeAlias = npt.NDArray[np.float32]
 Samples: TypeAlias = Int16Array | Float32Array
 
 

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 import numpy as np
-import numpy.typing as npt
 import onnxruntime as ort
 import structlog
 
 from callcontrol.errors import MediaError, ModelNotInstalledError
+from callcontrol.media.codecs import Float32Array, Int16Array
 from callcontrol.media.endpoint import EndpointConfig, Endpointer, EndpointEvent
 from callcontrol.media.onnx_patch import batch_over_streams
 
@@ -47,9 +47,6 @@ CONTEXT_SAMPLES: Final = 64
 ROW_SAMPLES: Final = CONTEXT_SAMPLES + CHUNK_SAMPLES
 CHUNK_MS: Final = CHUNK_SAMPLES * 1000 / SAMPLE_RATE  # 32.0
 STATE_SIZE: Final = 128
-
-Float32Array: TypeAlias = npt.NDArray[np.float32]
-Int16Array: TypeAlias = npt.NDArray[np.int16]
 
 
 def silero_model_path() -> Path:

@@ -84,9 +84,10 @@ async def _level(
 ) -> dict[str, Any]:
     from callcontrol.config import ForkSettings
     from callcontrol.media.base import ForkLink
+    from callcontrol.media.codecs import Int16Array
     from callcontrol.media.endpoint import EndpointEvent
     from callcontrol.media.fork_server import ForkServer
-    from callcontrol.media.fork_wire import ForkMetadata, Int16Array, new_fork_token
+    from callcontrol.media.fork_wire import ForkMetadata, new_fork_token
     from callcontrol.media.listen import CallAudioInput
     from callcontrol.media.vad import SileroModel, VadWorker
 

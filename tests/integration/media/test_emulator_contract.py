@@ -15,13 +15,13 @@ import pytest
 
 from callcontrol.config import ForkSettings
 from callcontrol.media.base import ForkLink, PlaybackEvent, PlaybackStarted
+from callcontrol.media.codecs import Int16Array
 from callcontrol.media.endpoint import EndpointEvent, SpeechEnded
 from callcontrol.media.fork_server import ForkServer
 from callcontrol.media.fork_wire import (
     EVENT_KILL_AUDIO,
     EVENT_PLAY_AUDIO,
     ForkMetadata,
-    Int16Array,
     build_fork_start_command,
     new_fork_token,
     parse_fork_event,

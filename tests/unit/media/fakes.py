@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from callcontrol.media.base import AudioOutput, ForkConsumer, ForkLink, MediaLink
+from callcontrol.media.codecs import Int16Array
 from callcontrol.media.direct_wire import DirectHello
-from callcontrol.media.fork_wire import ForkMetadata, Int16Array, new_fork_token
+from callcontrol.media.fork_wire import ForkMetadata, new_fork_token
 
 REC = Path(__file__).parents[2] / "data" / "recordings" / "freeswitch-1.10.12"
 
