@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from callcontrol.config import Settings
+from callcontrol.language import ENGLISH, LanguagePack, language_pack
 from callcontrol.media.vad import SileroModel, VadWorker
 from callcontrol.pipeline.base import ChatMessage, LanguageModel, SpeechToText
 from callcontrol.pipeline.documents import DocumentRepo
@@ -38,6 +39,8 @@ class VoicePipeline:
     llm: LanguageModel
     tts: PiperTTS
     vad: VadWorker
+    # The rules and phrases of ``settings.pipeline.language`` (English when it has no pack).
+    language: LanguagePack = ENGLISH
 
 
 class TimedLLM:
@@ -87,4 +90,5 @@ async def open_voice_pipeline(
         model = await asyncio.to_thread(SileroModel)
         vad = await stack.enter_async_context(VadWorker(model))
         log.info("voice pipeline loaded", seconds=round(time.monotonic() - started, 1))
-        yield VoicePipeline(settings, stt, kb, llm, tts, vad)
+        language = language_pack(settings.pipeline.language)
+        yield VoicePipeline(settings, stt, kb, llm, tts, vad, language)

@@ -50,6 +50,7 @@ import structlog
 
 from callcontrol.config import ModelsSettings, PipelineSettings
 from callcontrol.errors import PipelineError
+from callcontrol.language import ENGLISH, LanguagePack
 from callcontrol.pipeline import models as bundled
 from callcontrol.pipeline.base import STT_SAMPLE_RATE, AudioF32, Transcript
 
@@ -60,36 +61,9 @@ log = structlog.get_logger(__name__)
 
 ModelKey = Literal["en", "multilingual"]
 
-# What Whisper is known to produce from silence, noise or breathing (normalized).
-HALLUCINATIONS = frozenset(
-    {
-        "you",
-        "thank you",
-        "thanks",
-        "thank you very much",
-        "thanks for watching",
-        "thank you for watching",
-        "thank you so much for watching",
-        "please subscribe",
-        "subtitles by the amaraorg community",
-        "bye",
-        "oh",
-        "so",
-        "um",
-        "uh",
-        "hmm",
-        "i",
-        "im",
-        "blank audio",
-        "silence",
-        "music",
-        "applause",
-        "laughter",
-        "gracias",
-        "merci",
-        "danke",
-    }
-)
+# What Whisper is known to produce from silence, noise or breathing (normalized): the
+# English pack's list, the default of :attr:`GateSettings.hallucinations`.
+HALLUCINATIONS = ENGLISH.hallucinations
 
 _FRAME = 320  # 20 ms at 16 kHz
 _SILENCE_DBFS = -50.0
@@ -152,12 +126,17 @@ class GateSettings:
     min_speech_ms: float = 250.0
     # Below this much speech a known hallucination is dropped even if Whisper is sure.
     hallucination_speech_ms: float = 700.0
+    # Known silence hallucinations (normalized): the language pack's.
+    hallucinations: frozenset[str] = HALLUCINATIONS
 
     @classmethod
-    def from_settings(cls, pipeline: PipelineSettings) -> GateSettings:
+    def from_settings(
+        cls, pipeline: PipelineSettings, language: LanguagePack = ENGLISH
+    ) -> GateSettings:
         return cls(
             no_speech_threshold=pipeline.no_speech_threshold,
             min_speech_ms=float(pipeline.min_speech_ms),
+            hallucinations=language.hallucinations,
         )
 
 
@@ -179,7 +158,7 @@ def gate_text(
         return "no_words"
     if no_speech_prob > gate.no_speech_threshold and avg_logprob < gate.log_prob_threshold:
         return "no_speech"
-    if words in HALLUCINATIONS and (
+    if words in gate.hallucinations and (
         speech_ms < gate.hallucination_speech_ms
         or no_speech_prob > 0.5 * gate.no_speech_threshold
         or avg_logprob < gate.log_prob_threshold
