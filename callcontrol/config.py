@@ -203,7 +203,7 @@ class PipelineSettings(BaseModel):
     pause_ms: int = Field(150, ge=32, description="silence that starts speculative STT")
     max_turn_ms: int = Field(30_000, ge=1000)
     no_speech_threshold: float = Field(0.6, ge=0, le=1)
-    # Measured on `make eval`'s 8 kHz development speech (pipeline/stt.py): base with
+    # Measured on `make eval`'s 8 kHz development speech (pipeline/whisper.py): base with
     # beam 4 and the owner's glossary heard 25.8 % WER where tiny.en greedy heard 36.7 %.
     stt_english_model: Literal["base", "tiny.en"] = "base"
     stt_beam_size: int = Field(4, ge=1, le=8)

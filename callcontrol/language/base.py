@@ -5,7 +5,7 @@ The dialog and the pipeline read language-specific things only through a
 from a question (``dialog/machine.py``), the words the fact guard treats as
 specifics, stop words and negations (``dialog/grounding.py``), the abbreviations
 that do not end a sentence (``pipeline/sentences.py``), what Whisper invents from
-silence (``pipeline/stt.py``), the prompts and the fixed phrases. Adding a language
+silence (``pipeline/stt.py``'s gate), the prompts and the fixed phrases. Adding a language
 is adding a pack (``callcontrol/language/<code>.py``) and registering it in
 ``callcontrol/language/__init__.py``. Pure data: nothing here imports a model or
 the settings.
