@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from callcontrol.errors import ConfigError
+from callcontrol.language.en import ENGLISH
 
 MAX_PHRASE_CHARS = 400
 DEFAULT_ESL_PASSWORD = "ClueCon"  # FreeSWITCH's own default: a warning at start
@@ -202,7 +203,7 @@ class PipelineSettings(BaseModel):
     pause_ms: int = Field(150, ge=32, description="silence that starts speculative STT")
     max_turn_ms: int = Field(30_000, ge=1000)
     no_speech_threshold: float = Field(0.6, ge=0, le=1)
-    # Measured on `make eval`'s 8 kHz development speech (pipeline/stt.py): base with
+    # Measured on `make eval`'s 8 kHz development speech (pipeline/whisper.py): base with
     # beam 4 and the owner's glossary heard 25.8 % WER where tiny.en greedy heard 36.7 %.
     stt_english_model: Literal["base", "tiny.en"] = "base"
     stt_beam_size: int = Field(4, ge=1, le=8)
@@ -225,17 +226,14 @@ class PipelineSettings(BaseModel):
     # Exchanges of history in each prompt: every prompt token costs first-token latency
     # (~1-2 ms here), and the bundled 135M model uses little context well.
     history_turns: int = Field(2, ge=0)
-    system_prompt: str = (
-        "You are a friendly phone assistant. Answer the question in one short sentence "
-        "using the exact words of the facts. Never change days, times or numbers. If the "
-        "facts do not answer the question, say you will pass it to a colleague."
-    )
-    greeting: Phrase = "Hello, thanks for calling. How can I help you?"
-    reprompt: Phrase = "Are you still there?"
-    goodbye: Phrase = "Thank you for calling. Goodbye."
-    hold_phrase: Phrase = "Let me check that with a colleague, please hold."
-    reassurance: Phrase = "Thanks for waiting, someone is looking at your question."
-    follow_up: Phrase = "I could not reach a colleague right now. Someone will call you back."
+    # The defaults are the English language pack's (callcontrol/language/en.py).
+    system_prompt: str = ENGLISH.system_prompt
+    greeting: Phrase = ENGLISH.phrases.greeting
+    reprompt: Phrase = ENGLISH.phrases.reprompt
+    goodbye: Phrase = ENGLISH.phrases.goodbye
+    hold_phrase: Phrase = ENGLISH.phrases.hold_phrase
+    reassurance: Phrase = ENGLISH.phrases.reassurance
+    follow_up: Phrase = ENGLISH.phrases.follow_up
     silence_reprompt_s: float = Field(8.0, gt=0)
     max_reprompts: int = Field(1, ge=0)
     sensitive_topics: list[str] = Field(default_factory=lambda: ["refund", "lawyer", "complaint"])

@@ -143,7 +143,9 @@ class TurnAttempt:
             if transcript.is_empty:
                 self._decide("not_a_question")
                 return
-            self.kind, self.reason = classify(transcript.text, settings.sensitive_topics)
+            self.kind, self.reason = classify(
+                transcript.text, settings.sensitive_topics, voice.language
+            )
             if self.kind in (Input.GOODBYE, Input.EMPTY_TURN):
                 self._decide("not_a_question")
                 return
@@ -178,6 +180,7 @@ class TurnAttempt:
                 transcript.text,
                 fallback=answer.text,
                 system_prompt=settings.system_prompt,
+                language=voice.language,
             )
             await self._speak(voice, messages, sample_rate, transcript.language, settings)
         except asyncio.CancelledError:
@@ -220,7 +223,14 @@ class TurnAttempt:
         self, voice: VoicePipeline, text: str, sample_rate: int, language: str
     ) -> None:
         """Say a composed answer: phrase by phrase, the first as soon as it is synthesized."""
-        stream = speak(FixedText(text), voice.tts, [], sample_rate=sample_rate, language=language)
+        stream = speak(
+            FixedText(text),
+            voice.tts,
+            [],
+            sample_rate=sample_rate,
+            language=language,
+            sentence_rules=voice.language.sentences,
+        )
         async with contextlib.aclosing(cast(AsyncGenerator[SpokenSegment, None], stream)) as it:
             async for segment in it:
                 if self.timings.first_audio_ready is None:
@@ -248,6 +258,7 @@ class TurnAttempt:
             language=language,
             max_tokens=settings.llm_max_tokens,
             review=self._review,
+            sentence_rules=voice.language.sentences,
         )
         async with contextlib.aclosing(cast(AsyncGenerator[SpokenSegment, None], stream)) as it:
             async for segment in it:
@@ -273,6 +284,7 @@ async def spoken(
         sample_rate=sample_rate,
         language=language,
         max_tokens=voice.settings.pipeline.llm_max_tokens,
+        sentence_rules=voice.language.sentences,
     )
     async with contextlib.aclosing(cast(AsyncGenerator[SpokenSegment, None], stream)) as it:
         async for segment in it:

@@ -12,6 +12,9 @@ back. Every phrase is checked *before* it is synthesized:
 * a negation ("not", "never", "closed", "n't") must be in the facts too;
 * it must not repeat the system prompt (four words in a row from it).
 
+The word lists (number words, specifics, stop words, negations) are the language
+pack's (:class:`~callcontrol.language.base.FactGuardWords`), English by default.
+
 When a phrase fails, the reply ends there and the caller hears instead the
 extractive answer (``pipeline/answer.py``): the fact itself, cleaned for speech.
 """
@@ -21,61 +24,40 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from callcontrol.language import ENGLISH, LanguagePack
+from callcontrol.language.base import FactGuardWords
+
 _WORD = re.compile(r"[a-z0-9]+(?:[:.][0-9]+)?")
-_ORDINAL = re.compile(r"^(\d+)(st|nd|rd|th)$")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
-
-NUMBER_WORDS = {
-    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
-    "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
-    "fifteen": "15", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50",
-    "hundred": "100", "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5",
-}  # fmt: skip
-SPECIFIC_WORDS = frozenset(
-    """monday tuesday wednesday thursday friday saturday sunday weekend weekday weekdays
-    january february march april may june july august september october november december
-    daily weekly monthly yearly annually hourly biweekly quarterly
-    am pm noon midnight morning afternoon evening tonight tomorrow yesterday""".split()
-)
-STOPWORDS = frozenset(
-    """a an the is are was were be been at on in of to for from by with and or it its this
-    that these those there here our your my we you i he she they them his her as so do does
-    did can will would should may might must has have had not no yes also than then until
-    every each per about into over under up down out off very just only""".split()
-)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+(?:[-'][A-Za-z]+)?)\b")
 
 
-def normalize_token(token: str) -> str:
+def normalize_token(token: str, words: FactGuardWords = ENGLISH.fact_guard) -> str:
     token = token.lower()
-    match = _ORDINAL.match(token)
+    match = words.ordinal.match(token)
     if match:
         return match.group(1)
-    token = NUMBER_WORDS.get(token, token)
+    token = words.number_words.get(token, token)
     if len(token) > 3 and token.endswith("s") and not token.endswith("ss") and token[0].isalpha():
         token = token[:-1]  # "opens"/"open", "meetings"/"meeting": enough stemming here
     return token
 
 
-def tokens(text: str) -> list[str]:
-    return [normalize_token(t) for t in _WORD.findall(text.lower())]
+def tokens(text: str, words: FactGuardWords = ENGLISH.fact_guard) -> list[str]:
+    return [normalize_token(t, words) for t in _WORD.findall(text.lower())]
 
 
-def is_specific(token: str) -> bool:
-    return token[0].isdigit() or token in SPECIFIC_WORDS
+def is_specific(token: str, words: FactGuardWords = ENGLISH.fact_guard) -> bool:
+    return token[0].isdigit() or token in words.specific_words
 
 
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
 
 
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+(?:[-'][A-Za-z]+)?)\b")
-_NEGATION = re.compile(r"\b(not|never|no|cannot|closed|none|nobody)\b|n't\b", re.IGNORECASE)
-_LEADING_ANSWER = re.compile(r"^\s*(yes|no)\b[.,!]?\s*", re.IGNORECASE)
-
-
-def _ngrams(text: str, n: int = 4) -> set[tuple[str, ...]]:
-    words = tokens(text)
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+def _ngrams(text: str, words: FactGuardWords, n: int = 4) -> set[tuple[str, ...]]:
+    found = tokens(text, words)
+    return {tuple(found[i : i + n]) for i in range(len(found) - n + 1)}
 
 
 @dataclass
@@ -86,6 +68,8 @@ class FactGuard:
     question: str
     fallback: str = ""  # said instead of an unsupported phrase; default: best fact sentence
     system_prompt: str = ""
+    language: LanguagePack = field(default=ENGLISH, repr=False)  # its word lists
+    _words: FactGuardWords = field(init=False, repr=False)
     _bigrams: set[tuple[str, str]] = field(init=False, default_factory=set)
     _vocab: set[str] = field(init=False, default_factory=set)
     _names: set[str] = field(init=False, default_factory=set)
@@ -93,30 +77,32 @@ class FactGuard:
     _prompt_grams: set[tuple[str, ...]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
+        self._words = lexicon = self.language.fact_guard
         for fact in self.facts:
-            words = [w for w in tokens(fact) if w not in STOPWORDS]
+            words = [w for w in tokens(fact, lexicon) if w not in lexicon.stopwords]
             self._vocab.update(words)
             self._bigrams.update(zip(words, words[1:], strict=False))
             self._names.update(w.lower() for w in re.findall(r"[A-Za-z]+", fact))
-            self._negated = self._negated or bool(_NEGATION.search(fact))
+            self._negated = self._negated or bool(lexicon.negation.search(fact))
         self._names.update(w.lower() for w in re.findall(r"[A-Za-z]+", self.question))
-        self._prompt_grams = _ngrams(self.system_prompt) - set().union(
-            *(_ngrams(f) for f in self.facts)
+        self._prompt_grams = _ngrams(self.system_prompt, lexicon) - set().union(
+            *(_ngrams(f, lexicon) for f in self.facts)
         )
 
     def supported(self, phrase: str) -> bool:
         """Every specific, name and negation in ``phrase`` is backed by the facts."""
-        body = _LEADING_ANSWER.sub("", phrase)
-        if self._prompt_grams and _ngrams(body) & self._prompt_grams:
+        lexicon = self._words
+        body = lexicon.leading_answer.sub("", phrase)
+        if self._prompt_grams and _ngrams(body, lexicon) & self._prompt_grams:
             return False
         for match in _NAME.finditer(body):
             if match.start() > 0 and match.group(1).lower() not in self._names:
                 return False
-        if _NEGATION.search(body) and not self._negated:
+        if lexicon.negation.search(body) and not self._negated:
             return False
-        words = [w for w in tokens(body) if w not in STOPWORDS]
+        words = [w for w in tokens(body, lexicon) if w not in lexicon.stopwords]
         for i, word in enumerate(words):
-            if not is_specific(word):
+            if not is_specific(word, lexicon):
                 continue
             if word not in self._vocab:
                 return False
@@ -132,14 +118,15 @@ class FactGuard:
     def best_sentence(self) -> str:
         """The fact sentence sharing the most content words with the question (its days,
         times and numbers count triple)."""
-        asked = {w for w in tokens(self.question) if w not in STOPWORDS}
+        lexicon = self._words
+        asked = {w for w in tokens(self.question, lexicon) if w not in lexicon.stopwords}
         best, best_score = "", -1.0
         for fact in self.facts:
             for sentence in sentences(fact):
-                words = {w for w in tokens(sentence) if w not in STOPWORDS}
+                words = {w for w in tokens(sentence, lexicon) if w not in lexicon.stopwords}
                 shared = asked & words
-                score: float = len(shared) + 2 * sum(1 for w in shared if is_specific(w))
-                score += 0.1 * sum(1 for w in words if is_specific(w))
+                score: float = len(shared) + 2 * sum(1 for w in shared if is_specific(w, lexicon))
+                score += 0.1 * sum(1 for w in words if is_specific(w, lexicon))
                 if score > best_score:
                     best, best_score = sentence, score
         return best

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from callcontrol.language import ENGLISH, LanguagePack
+
 
 class State(StrEnum):
     GREETING = "greeting"
@@ -156,30 +158,24 @@ class DialogMachine:
 
 # -- classifying what the caller said ------------------------------------------------
 
-_FAREWELL = re.compile(r"\b(good\s*-?\s*bye|bye(\s*bye)?|farewell|see you)\b", re.IGNORECASE)
-_DONE = re.compile(
-    r"^\W*(ok(ay)?\W+)?(that'?s (all|it)|that is all|nothing else|no\W+thanks?( you)?"
-    r"|no\W+that'?s (all|it))\W*$",
-    re.IGNORECASE,
-)
-MAX_GOODBYE_WORDS = 8
-_PERSON = re.compile(
-    r"\b(talk|speak|put me through|connect me|transfer me)\b.{0,30}"
-    r"\b(person|human|someone|somebody|agent|operator|representative|manager|colleague)\b"
-    r"|\b(real|live) (person|human|agent)\b",
-    re.IGNORECASE,
-)
 
+def classify(
+    text: str, sensitive_topics: list[str], language: LanguagePack = ENGLISH
+) -> tuple[Input, str | None]:
+    """What a caller's utterance asks for: (input, reason).
 
-def classify(text: str, sensitive_topics: list[str]) -> tuple[Input, str | None]:
-    """What a caller's utterance asks for: (input, reason)."""
+    The goodbye and "a person, please" patterns are the language pack's
+    (:class:`~callcontrol.language.base.IntentRules`); sensitive topics are matched as
+    word prefixes, in any language.
+    """
+    intents = language.intents
     cleaned = text.strip()
     if not re.search(r"\w", cleaned):
         return Input.EMPTY_TURN, None
-    short = len(cleaned.split()) <= MAX_GOODBYE_WORDS
-    if (short and _FAREWELL.search(cleaned)) or _DONE.match(cleaned):
+    short = len(cleaned.split()) <= intents.max_goodbye_words
+    if (short and intents.farewell.search(cleaned)) or intents.done.match(cleaned):
         return Input.GOODBYE, None
-    if _PERSON.search(cleaned):
+    if intents.person.search(cleaned):
         return Input.WANTS_PERSON, "caller_request"
     lowered = cleaned.lower()
     for topic in sensitive_topics:

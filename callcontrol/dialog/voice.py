@@ -13,19 +13,23 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from callcontrol.config import Settings
+from callcontrol.language import ENGLISH, LanguagePack, language_pack
 from callcontrol.media.vad import SileroModel, VadWorker
-from callcontrol.pipeline.base import ChatMessage, LanguageModel, SpeechToText
+from callcontrol.pipeline.base import (
+    ChatMessage,
+    KnowledgeBase,
+    LanguageModel,
+    SpeechToText,
+    TextToSpeech,
+)
 from callcontrol.pipeline.documents import DocumentRepo
-from callcontrol.pipeline.llm import build_llm
+from callcontrol.pipeline.factory import build_llm, build_stt, build_tts, open_stage
 from callcontrol.pipeline.models import cache_dir
-from callcontrol.pipeline.rag import KnowledgeService, open_knowledge_service
-from callcontrol.pipeline.stt import load_whisper_stt
-from callcontrol.pipeline.tts import PiperTTS, fixed_phrases, load_piper_tts
+from callcontrol.pipeline.rag import open_knowledge_service
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +38,12 @@ log = structlog.get_logger(__name__)
 class VoicePipeline:
     settings: Settings
     stt: SpeechToText
-    kb: KnowledgeService
+    kb: KnowledgeBase
     llm: LanguageModel
-    tts: PiperTTS
+    tts: TextToSpeech
     vad: VadWorker
+    # The rules and phrases of ``settings.pipeline.language`` (English when it has no pack).
+    language: LanguagePack = ENGLISH
 
 
 class TimedLLM:
@@ -68,23 +74,19 @@ class TimedLLM:
 async def open_voice_pipeline(
     settings: Settings, repo: DocumentRepo
 ) -> AsyncIterator[VoicePipeline]:
-    """Load every model (off the loop), keep them resident, close them at exit."""
+    """Load every model (off the loop), keep them resident, close them at exit.
+
+    Each stage's vendor comes from the settings (``pipeline/factory.py``).
+    """
     cache = cache_dir(settings)
     started = time.monotonic()
     async with AsyncExitStack() as stack:
-        stt = await load_whisper_stt(settings.models, settings.pipeline, cache)
-        stack.callback(stt.close)
+        stt = await stack.enter_async_context(open_stage(lambda: build_stt(settings, cache)))
         kb = await stack.enter_async_context(open_knowledge_service(settings, repo))
-        llm: Any = await asyncio.to_thread(build_llm, settings.models, cache)
-        if hasattr(llm, "aclose"):
-            stack.push_async_callback(llm.aclose)
-        else:
-            stack.callback(llm.close)
-        await llm.prime(settings.pipeline.system_prompt)
-        tts = await load_piper_tts(settings.models, settings.pipeline, cache)
-        stack.callback(tts.close)
-        await tts.warm(fixed_phrases(settings.pipeline))
+        llm = await stack.enter_async_context(open_stage(lambda: build_llm(settings, cache)))
+        tts = await stack.enter_async_context(open_stage(lambda: build_tts(settings, cache)))
         model = await asyncio.to_thread(SileroModel)
         vad = await stack.enter_async_context(VadWorker(model))
         log.info("voice pipeline loaded", seconds=round(time.monotonic() - started, 1))
-        yield VoicePipeline(settings, stt, kb, llm, tts, vad)
+        language = language_pack(settings.pipeline.language)
+        yield VoicePipeline(settings, stt, kb, llm, tts, vad, language)

@@ -1,9 +1,13 @@
 """The voice pipeline: STT, retrieval, answers, LLM and TTS behind the Protocols of ``base``.
 
-Nothing is loaded on import; build each stage from settings in the composition root
-(``stt.load_whisper_stt``, ``rag.open_knowledge_service`` — ``e5.E5Embedder``,
-``retrieval.OwnerIndex``, optionally ``qdrant.VectorIndex`` —, ``llm.build_llm``,
-``tts.load_piper_tts``). ``chunking`` cuts knowledge into facts, ``answer.compose``
-builds the extractive answer, ``reply.speak`` turns text (generated or composed) into
-audio phrase by phrase; ``prompt.build_messages`` builds a turn's prompt.
+Nothing is loaded on import. ``factory`` builds each stage from settings, one module
+per vendor: ``whisper`` (STT; the vendor-neutral gate is ``stt``), ``llamacpp`` and
+``openai_compat`` (LLM; shared helpers in ``llm``), ``piper`` (TTS; resampling and
+the fixed phrases in ``tts``), ``e5`` (embeddings) and ``qdrant`` (vector store).
+``rag.open_knowledge_service`` builds the knowledge service (``rag.KnowledgeService``:
+SQL rows, ``retrieval.OwnerIndex``, the embedder and the optional vector store).
+``chunking`` cuts knowledge into facts, ``answer.compose`` builds the extractive
+answer, ``reply.speak`` turns text (generated or composed) into audio phrase by
+phrase; ``prompt.build_messages`` builds a turn's prompt. Language-specific rules
+come from ``callcontrol.language``.
 """

@@ -1,8 +1,14 @@
 """The seams of the voice pipeline: small Protocols and the values that cross them.
 
-The dialog layer depends on these names only; the real implementations live beside
-this module (``stt.py``, ``rag.py``, ``llm.py``, ``tts.py``) and the fakes for unit
-tests in ``tests/unit/pipeline/fakes.py``. Nothing here imports a model runtime.
+The dialog layer depends on these names only. Each stage's Protocol holds exactly
+what its users call (:class:`SpeechToText`, :class:`KnowledgeBase`,
+:class:`LanguageModel`, :class:`TextToSpeech`; :class:`Embedder` and
+:class:`VectorStore` for the knowledge service). The vendors implement them one
+module each (``whisper.py``, ``llamacpp.py``, ``openai_compat.py``, ``piper.py``,
+``e5.py``, ``qdrant.py``) with the :class:`Lifecycle` methods too, and
+``factory.py`` builds them from settings; the knowledge service is ``rag.py``, the
+fakes for unit tests are in ``tests/unit/pipeline/fakes.py``. Nothing here imports a
+model runtime.
 
 Audio conventions:
 
@@ -12,13 +18,17 @@ Audio conventions:
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from callcontrol.pipeline.chunking import Chunk
 
 STT_SAMPLE_RATE = 16000
 
@@ -108,6 +118,21 @@ class ChatMessage:
 
 
 @runtime_checkable
+class Lifecycle(Protocol):
+    """How ``factory.py`` runs a vendor's stage.
+
+    Building the object loads its model (blocking: the factory does it on a worker
+    thread); :meth:`start` makes it ready on the event loop before the first call
+    (prime a prompt, render the fixed phrases, create a collection); :meth:`aclose`
+    lets go of its threads, models and connections.
+    """
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
 class SpeechToText(Protocol):
     async def transcribe(
         self,
@@ -139,6 +164,31 @@ class Embedder(Protocol):
 
 
 @runtime_checkable
+class VectorStore(Protocol):
+    """The dense half of retrieval held outside the process (a Qdrant server).
+
+    Every search is filtered on its owner: there is no owner-less search.
+    """
+
+    async def replace_document(
+        self,
+        owner: str,
+        doc_id: str,
+        title: str,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+    ) -> None:
+        """Write a document's chunks, dropping any left from an older version."""
+        ...
+
+    async def delete_document(self, doc_id: str) -> None: ...
+
+    async def search(self, owner: str, vector: Sequence[float], k: int) -> list[Passage]:
+        """The owner's ``k`` nearest chunks (``dense`` and ``score``: the cosine)."""
+        ...
+
+
+@runtime_checkable
 class KnowledgeBase(Protocol):
     async def add(
         self, owner: str, title: str, text: str, source: str | None = None
@@ -146,7 +196,7 @@ class KnowledgeBase(Protocol):
         """Add a document, or replace the owner's document with the same title."""
         ...
 
-    async def search(self, owner: str, query: str, k: int = 3) -> list[Passage]:
+    async def search(self, owner: str, query: str, k: int = 3) -> builtins.list[Passage]:
         """The owner's best passages for ``query``, best first; never another owner's."""
         ...
 
@@ -154,7 +204,18 @@ class KnowledgeBase(Protocol):
         """Delete a document (``owner`` None: whoever owns it). False if unknown."""
         ...
 
-    async def list(self, owner: str | None = None) -> list[DocumentInfo]: ...
+    async def update(
+        self,
+        doc_id: str,
+        *,
+        text: str | None = None,
+        title: str | None = None,
+        source: str | None = None,
+    ) -> DocumentInfo:
+        """Edit a document's text and/or title (``PipelineError`` when unknown or clashing)."""
+        ...
+
+    async def list(self, owner: str | None = None) -> builtins.list[DocumentInfo]: ...
 
     async def glossary(self, owner: str) -> str:
         """The owner's names and long words, to bias speech recognition ("" if none)."""
@@ -187,3 +248,19 @@ class TextToSpeech(Protocol):
     async def phrase(self, text: str, sample_rate: int, language: str = "en") -> bytes:
         """Like :meth:`synthesize`, for fixed phrases: cached in memory and on disk."""
         ...
+
+
+# What the factory hands out: a stage its users call, with the lifecycle it runs.
+class SpeechToTextStage(SpeechToText, Lifecycle, Protocol): ...
+
+
+class LanguageModelStage(LanguageModel, Lifecycle, Protocol): ...
+
+
+class TextToSpeechStage(TextToSpeech, Lifecycle, Protocol): ...
+
+
+class EmbedderStage(Embedder, Lifecycle, Protocol): ...
+
+
+class VectorStoreStage(VectorStore, Lifecycle, Protocol): ...

@@ -56,5 +56,11 @@ class E5Embedder:
         matrix = await self._run(lambda: self._model.passage(list(texts)))
         return [[float(v) for v in row] for row in matrix]
 
+    async def start(self) -> None:
+        """Nothing to do: the constructor loaded the model."""
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -16,19 +16,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from callcontrol.errors import PipelineError
 from callcontrol.pipeline.base import Passage
 from callcontrol.pipeline.chunking import Chunk
-from callcontrol.pipeline.e5 import E5_DIM
-
-if TYPE_CHECKING:
-    from callcontrol.config import Settings
 
 T = TypeVar("T")
 
 DEFAULT_COLLECTION = "knowledge"
+DEFAULT_DIM = 384  # multilingual-e5-small's (e5.E5_DIM); the factory passes the embedder's
 _POINT_NS = uuid.UUID("6f1c4a52-3a8e-4a0f-9d0b-6a2f2c1f9e11")
 
 
@@ -50,7 +47,7 @@ class VectorIndex:
         path: Path | str | None = None,
         url: str | None = None,
         collection: str = DEFAULT_COLLECTION,
-        dim: int = E5_DIM,
+        dim: int = DEFAULT_DIM,
         api_key: str | None = None,
     ) -> None:
         from qdrant_client import QdrantClient
@@ -75,13 +72,6 @@ class VectorIndex:
                 f"cannot open the local Qdrant store {path}: {exc} "
                 "(stop the other process, or run a Qdrant server and set QDRANT_URL)"
             ) from exc
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> VectorIndex | None:
-        """The configured Qdrant server, or None (dense search in process)."""
-        if not settings.qdrant_url:
-            return None
-        return cls(url=settings.qdrant_url, collection=settings.pipeline.kb_collection)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -119,6 +109,13 @@ class VectorIndex:
 
     async def ensure(self) -> None:
         await self._run(self._ensure_sync)
+
+    async def start(self) -> None:
+        """Create the collection and its owner index if they do not exist yet."""
+        await self.ensure()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
 
     async def replace_document(
         self,

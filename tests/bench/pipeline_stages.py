@@ -27,14 +27,14 @@ from callcontrol.config import Settings
 from callcontrol.pipeline.base import ChatMessage
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
 from callcontrol.pipeline.e5 import E5Embedder
-from callcontrol.pipeline.llm import LlamaCppLLM
+from callcontrol.pipeline.llamacpp import LlamaCppLLM
 from callcontrol.pipeline.models import cache_dir
+from callcontrol.pipeline.piper import PiperTTS
 from callcontrol.pipeline.prompt import build_messages, select_passages
 from callcontrol.pipeline.rag import KnowledgeService
 from callcontrol.pipeline.reply import speak
 from callcontrol.pipeline.sentences import SentenceSplitter
-from callcontrol.pipeline.stt import WhisperSTT
-from callcontrol.pipeline.tts import PiperTTS
+from callcontrol.pipeline.whisper import WhisperSTT
 from tests.integration.pipeline.clips import load_clip
 
 MEETING = "The weekly meeting is on Monday at 10 am in room 3."

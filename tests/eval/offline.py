@@ -50,7 +50,7 @@ async def hear(dataset: Dataset, voices: str, settings: PipelineSettings) -> dic
     """What the service's Whisper hears of every turn in every voice (cached)."""
     from callcontrol.config import ModelsSettings
     from callcontrol.media.resample import resample
-    from callcontrol.pipeline.stt import WhisperSTT
+    from callcontrol.pipeline.whisper import WhisperSTT
     from tests.eval.speech import make_clip
 
     path = CACHE / "eval-heard.json"

@@ -10,10 +10,10 @@ import pytest
 
 from callcontrol.config import Settings
 from callcontrol.pipeline.e5 import E5Embedder
-from callcontrol.pipeline.llm import LlamaCppLLM
+from callcontrol.pipeline.llamacpp import LlamaCppLLM
 from callcontrol.pipeline.models import cache_dir
-from callcontrol.pipeline.stt import WhisperSTT
-from callcontrol.pipeline.tts import PiperTTS
+from callcontrol.pipeline.piper import PiperTTS
+from callcontrol.pipeline.whisper import WhisperSTT
 
 
 @pytest.fixture(scope="session")

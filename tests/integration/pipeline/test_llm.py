@@ -8,7 +8,7 @@ import pytest
 
 from callcontrol.config import Settings
 from callcontrol.pipeline.base import ChatMessage, Passage
-from callcontrol.pipeline.llm import LlamaCppLLM
+from callcontrol.pipeline.llamacpp import LlamaCppLLM
 from callcontrol.pipeline.prompt import build_messages
 from callcontrol.pipeline.sentences import SentenceSplitter
 

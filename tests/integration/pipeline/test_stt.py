@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from callcontrol.pipeline.stt import WhisperSTT
+from callcontrol.pipeline.whisper import WhisperSTT
 from tests.integration.pipeline.clips import load_clip
 
 pytestmark = pytest.mark.integration

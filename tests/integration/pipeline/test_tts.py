@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from callcontrol.pipeline.stt import WhisperSTT
-from callcontrol.pipeline.tts import PiperTTS
+from callcontrol.pipeline.piper import PiperTTS
+from callcontrol.pipeline.whisper import WhisperSTT
 from tests.integration.pipeline.clips import phone_line, to_16k
 
 pytestmark = pytest.mark.integration

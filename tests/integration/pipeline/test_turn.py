@@ -13,12 +13,12 @@ import structlog
 from callcontrol.config import Settings
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
 from callcontrol.pipeline.e5 import E5Embedder
-from callcontrol.pipeline.llm import LlamaCppLLM
+from callcontrol.pipeline.llamacpp import LlamaCppLLM
+from callcontrol.pipeline.piper import PiperTTS
 from callcontrol.pipeline.prompt import build_messages, select_passages
 from callcontrol.pipeline.rag import KnowledgeService, is_confident
 from callcontrol.pipeline.reply import speak
-from callcontrol.pipeline.stt import WhisperSTT
-from callcontrol.pipeline.tts import PiperTTS
+from callcontrol.pipeline.whisper import WhisperSTT
 from tests.integration.pipeline.clips import load_clip, phone_line
 
 pytestmark = pytest.mark.integration

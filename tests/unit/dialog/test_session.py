@@ -119,7 +119,7 @@ def make_session(
         },
     )
     tts = tts or FakeTTS(ms_per_char=20)
-    voice = VoicePipeline(settings, stt, kb, llm, tts, vad)  # type: ignore[arg-type]
+    voice = VoicePipeline(settings, stt, kb, llm, tts, vad)
     output = FakeOutput()
     desk = NoDesk()
 

@@ -11,6 +11,7 @@ asked, so a test can script the pipeline and check the calls:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import math
 import re
@@ -25,7 +26,12 @@ from callcontrol.pipeline.base import (
     AudioF32,
     ChatMessage,
     DocumentInfo,
+    Embedder,
+    KnowledgeBase,
+    LanguageModel,
     Passage,
+    SpeechToText,
+    TextToSpeech,
     Transcript,
 )
 
@@ -140,6 +146,27 @@ class FakeKnowledgeBase:
 
         return glossary("\n".join(d.text for d in self.docs.values() if d.owner == owner))
 
+    async def update(
+        self,
+        doc_id: str,
+        *,
+        text: str | None = None,
+        title: str | None = None,
+        source: str | None = None,
+    ) -> DocumentInfo:
+        old = self.docs.get(doc_id)
+        if old is None:
+            raise PipelineError(f"no knowledge document {doc_id}")
+        doc = dataclasses.replace(
+            old,
+            title=old.title if title is None else title,
+            text=old.text if text is None else text,
+            source=old.source if source is None else source,
+            updated_at=datetime.now(UTC),
+        )
+        self.docs[doc_id] = doc
+        return doc
+
     async def delete(self, owner: str | None, doc_id: str) -> bool:
         doc = self.docs.get(doc_id)
         if doc is None or (owner is not None and doc.owner != owner):
@@ -214,3 +241,12 @@ class FakeTTS:
             raise PipelineError(f"cannot synthesize {text!r}")
         self.phrases.append((text, sample_rate))
         return self._pcm(text, sample_rate)
+
+
+# Checked by mypy (``mypy tests/unit/pipeline/fakes.py``): each fake fits its Protocol
+# as the dialog sees it, so a fake can stand in wherever a real stage goes.
+_stt: SpeechToText = FakeSTT()
+_embedder: Embedder = FakeEmbedder()
+_kb: KnowledgeBase = FakeKnowledgeBase()
+_llm: LanguageModel = FakeLLM()
+_tts: TextToSpeech = FakeTTS()

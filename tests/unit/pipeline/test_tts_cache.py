@@ -8,7 +8,8 @@ import pytest
 
 from callcontrol.config import ModelsSettings, PipelineSettings
 from callcontrol.pipeline.base import TextToSpeech
-from callcontrol.pipeline.tts import PiperTTS, fixed_phrases, resample_int16
+from callcontrol.pipeline.piper import PiperTTS
+from callcontrol.pipeline.tts import fixed_phrases, resample_int16
 from tests.unit.pipeline.fakes import FakeTTS
 
 
@@ -99,9 +100,9 @@ async def test_fake_tts_records() -> None:
 async def test_recent_answers_are_kept_in_memory_up_to_a_bound(
     tts: PiperTTS, voice: FakeVoice, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import callcontrol.pipeline.tts as tts_module
+    import callcontrol.pipeline.piper as piper_module
 
-    monkeypatch.setattr(tts_module, "RECENT", 2)
+    monkeypatch.setattr(piper_module, "RECENT", 2)
     first = await tts.synthesize("Parking is free.", 8000)
     assert await tts.synthesize("Parking is free.", 8000) == first
     assert voice.rendered == ["Parking is free."]  # the second time from memory
