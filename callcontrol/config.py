@@ -155,7 +155,7 @@ class ForkSettings(BaseModel):
 
 
 class ModelsSettings(BaseModel):
-    """Model locations. Empty means the bundled package (see shared MODELS.md)."""
+    """Model locations. Empty means the bundled package (docs/models.md)."""
 
     whisper_en: Path | None = None
     whisper_multilingual: Path | None = None

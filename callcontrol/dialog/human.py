@@ -9,11 +9,6 @@ from callcontrol.dialog.base import CallInfo
 from callcontrol.hitl.base import HitlDesk, HitlOutcome, HitlQuestion, Reason
 from callcontrol.pipeline.base import ChatMessage
 
-REPHRASE_PROMPT = (
-    "You are a friendly phone assistant. A colleague answered the caller's question. "
-    "Tell the caller the colleague's answer in one or two short sentences. Do not add facts."
-)
-
 
 @dataclass(slots=True)
 class HumanHandover:
@@ -21,7 +16,7 @@ class HumanHandover:
 
     call: CallInfo
     desk: HitlDesk | None
-    rephrase_prompt: str = REPHRASE_PROMPT
+    rephrase_prompt: str  # the language pack's: tells the model to pass the answer on
     question: str = ""
     reason: Reason = "low_confidence"
     passages: list[dict[str, Any]] = field(default_factory=list)

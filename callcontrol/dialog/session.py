@@ -125,7 +125,7 @@ class DialogSession:
         self.machine = DialogMachine(max_reprompts=self.settings.max_reprompts)
         self.history: list[ChatMessage] = []
         self.log = TurnLog(call, sinks, notify_client)
-        self.human = HumanHandover(call, desk)
+        self.human = HumanHandover(call, desk, voice.language.rephrase_prompt)
         self._inbox: asyncio.Queue[_Message] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         config = EndpointConfig.from_settings(self.settings)

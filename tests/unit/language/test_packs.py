@@ -149,13 +149,3 @@ def test_a_registered_pack_is_found_by_its_code(toy_registered: LanguagePack) ->
     assert language_pack("xx") is toy_registered
     assert language_pack("XX-yy") is toy_registered
     assert "xx" in language.packs()
-
-
-def test_the_rephrase_prompt_is_the_one_the_session_uses() -> None:
-    """Until dialog/session.py reads ``voice.language.rephrase_prompt``, both must agree."""
-    from callcontrol.dialog import session
-
-    prompt = getattr(session, "REPHRASE_PROMPT", None)
-    if prompt is None:
-        pytest.skip("session.py reads the prompt from the pack")
-    assert prompt == ENGLISH.rephrase_prompt
