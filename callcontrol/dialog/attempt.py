@@ -1,4 +1,4 @@
-"""One try at answering an utterance: STT → classify → retrieval → LLM → TTS, cancellable.
+"""One try at answering an utterance: STT, then the call's dialog policy; cancellable.
 
 Attempts start *speculatively*: at a short pause (``pause_ms``) rather than at the
 endpoint (``endpoint_silence_ms``), so by the time the turn is certainly over the
@@ -6,6 +6,10 @@ transcript — and often the first audio of the reply — already exists. If the
 caller keeps talking, the attempt is cancelled and a new one starts at the next
 pause. Nothing of an attempt is heard until the session commits it: its audio
 waits in :attr:`TurnAttempt.segments`.
+
+What an utterance *means* and what to answer is the call's
+:class:`~callcontrol.dialog.policy.DialogPolicy` (today's question answering:
+``dialog/qa.py``); the attempt owns hearing it, timing it and cancelling it.
 """
 
 from __future__ import annotations
@@ -15,20 +19,16 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import structlog
 
-from callcontrol.config import PipelineSettings
-from callcontrol.dialog.grounding import FactGuard
-from callcontrol.dialog.machine import Input, classify
+from callcontrol.dialog.machine import Input
+from callcontrol.dialog.policy import DialogPolicy, TurnContext
 from callcontrol.dialog.voice import TimedLLM, VoicePipeline
 from callcontrol.media.codecs import Float32Array
-from callcontrol.pipeline.answer import compose, search_query
 from callcontrol.pipeline.base import ChatMessage, Passage, Transcript
-from callcontrol.pipeline.prompt import build_messages, select_passages
-from callcontrol.pipeline.rag import is_confident
-from callcontrol.pipeline.reply import FixedText, SpokenSegment, speak
+from callcontrol.pipeline.reply import SpokenSegment, speak
 
 log = structlog.get_logger(__name__)
 
@@ -97,21 +97,20 @@ class TurnAttempt:
     )
     segments: asyncio.Queue[SpokenSegment | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
-    guard: FactGuard | None = None
-    guarded: bool = False
 
     def start(
         self,
         voice: VoicePipeline,
+        policy: DialogPolicy,
         *,
         owner: str | None,
         language: str | None,
         history: Sequence[ChatMessage],
         sample_rate: int,
     ) -> None:
+        context = TurnContext(owner, list(history), sample_rate)
         self.task = asyncio.create_task(
-            self._run(voice, owner, language, list(history), sample_rate),
-            name="turn-attempt",
+            self._run(voice, policy, language, context), name="turn-attempt"
         )
 
     async def cancel(self) -> None:
@@ -126,14 +125,12 @@ class TurnAttempt:
     async def _run(
         self,
         voice: VoicePipeline,
-        owner: str | None,
+        policy: DialogPolicy,
         language: str | None,
-        history: list[ChatMessage],
-        sample_rate: int,
+        context: TurnContext,
     ) -> None:
-        settings = voice.settings.pipeline
         try:
-            prompt = await self._glossary(voice, owner) if settings.stt_glossary else None
+            prompt = await policy.hearing_prompt(context.owner)
             self.timings.stt_started = time.monotonic()
             transcript = await voice.stt.transcribe(
                 self.audio, language, speech_ms=self.voiced_ms, prompt=prompt
@@ -141,126 +138,39 @@ class TurnAttempt:
             self.timings.stt_done = time.monotonic()
             self.transcript.set_result(transcript)
             if transcript.is_empty:
-                self._decide("not_a_question")
+                self.decide("not_a_question")
                 return
-            self.kind, self.reason = classify(
-                transcript.text, settings.sensitive_topics, voice.language
-            )
-            if self.kind in (Input.GOODBYE, Input.EMPTY_TURN):
-                self._decide("not_a_question")
-                return
-            earlier = [m.content for m in history if m.role == "user"]
-            if earlier and earlier[-1] == transcript.text:
-                earlier.pop()  # the session may already have added this turn
-            query = search_query(transcript.text, earlier)
-            passages = await voice.kb.search(owner or "default", query, settings.top_k)
-            self.passages = passages
-            self.timings.retrieval_done = time.monotonic()
-            if self.kind is not Input.QUESTION:
-                self._decide("not_a_question")
-                return
-            answer = compose(transcript.text, passages) if passages else None
-            if answer is None or not is_confident(passages, settings.min_confidence):
-                self._decide("low_confidence")
-                return
-            self._decide("answer")
-            if settings.answer_style == "extractive":
-                await self._speak_text(voice, answer.text, sample_rate, transcript.language)
-                return
-            chosen = select_passages(passages, min_score=settings.min_confidence)
-            messages = build_messages(
-                settings.system_prompt,
-                transcript.text,
-                chosen,
-                history,
-                history_turns=settings.history_turns,
-            )
-            self.guard = FactGuard(
-                [p.text for p in chosen],
-                transcript.text,
-                fallback=answer.text,
-                system_prompt=settings.system_prompt,
-                language=voice.language,
-            )
-            await self._speak(voice, messages, sample_rate, transcript.language, settings)
+            await policy.respond(self, transcript, context)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a failed turn must not end the call
             log.exception("turn attempt failed")
             if not self.transcript.done():
                 self.transcript.set_exception(exc)
-            self._decide("failed")
+            self.decide("failed")
         finally:
             self.segments.put_nowait(None)
 
-    @staticmethod
-    async def _glossary(voice: VoicePipeline, owner: str | None) -> str | None:
-        try:
-            return await voice.kb.glossary(owner or "default") or None
-        except Exception as exc:  # noqa: BLE001 - recognition works without it
-            log.warning("no glossary for speech recognition", error=str(exc))
-            return None
+    def passage_dicts(self) -> list[dict[str, Any]]:
+        """The passages as kept with the turn and shown to an operator."""
+        return [
+            {"text": p.text, "score": round(p.score, 4), "title": p.title} for p in self.passages
+        ]
 
-    def _review(self, phrase: str) -> str | None:
-        guard = self.guard
-        if guard is None:
-            return None
-        replacement = guard.review(phrase)
-        if replacement is not None:
-            self.guarded = True
-            log.info(
-                "reply phrase not supported by the facts; saying the fact instead",
-                phrase=phrase,
-                fact=replacement,
-            )
-        return replacement
+    # -- what a policy writes -----------------------------------------------------------
+    def classify(self, kind: Input, reason: str | None = None) -> None:
+        """What the utterance asks for (a question, goodbye, a person…)."""
+        self.kind, self.reason = kind, reason
 
-    def _decide(self, verdict: Verdict) -> None:
+    def decide(self, verdict: Verdict) -> None:
+        """Whether there is an answer to say (first decision wins)."""
         if not self.verdict.done():
             self.verdict.set_result(verdict)
 
-    async def _speak_text(
-        self, voice: VoicePipeline, text: str, sample_rate: int, language: str
-    ) -> None:
-        """Say a composed answer: phrase by phrase, the first as soon as it is synthesized."""
-        stream = speak(
-            FixedText(text),
-            voice.tts,
-            [],
-            sample_rate=sample_rate,
-            language=language,
-            sentence_rules=voice.language.sentences,
-        )
-        async with contextlib.aclosing(cast(AsyncGenerator[SpokenSegment, None], stream)) as it:
-            async for segment in it:
-                if self.timings.first_audio_ready is None:
-                    self.timings.first_audio_ready = time.monotonic()
-                self.segments.put_nowait(segment)
-
-    async def _speak(
-        self,
-        voice: VoicePipeline,
-        messages: list[ChatMessage],
-        sample_rate: int,
-        language: str,
-        settings: PipelineSettings,
-    ) -> None:
-        def first_token(at: float) -> None:
-            if self.timings.llm_first_token is None:
-                self.timings.llm_first_token = at
-
-        llm = TimedLLM(voice.llm, first_token)
-        stream = speak(
-            llm,
-            voice.tts,
-            messages,
-            sample_rate=sample_rate,
-            language=language,
-            max_tokens=settings.llm_max_tokens,
-            review=self._review,
-            sentence_rules=voice.language.sentences,
-        )
-        async with contextlib.aclosing(cast(AsyncGenerator[SpokenSegment, None], stream)) as it:
+    async def say(self, segments: AsyncIterator[SpokenSegment]) -> None:
+        """Queue the reply's audio, phrase by phrase, as it is synthesized."""
+        stream = cast(AsyncGenerator[SpokenSegment, None], segments)
+        async with contextlib.aclosing(stream) as it:
             async for segment in it:
                 if self.timings.first_audio_ready is None:
                     self.timings.first_audio_ready = time.monotonic()

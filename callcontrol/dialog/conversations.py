@@ -14,6 +14,7 @@ import structlog
 
 from callcontrol.config import Settings
 from callcontrol.dialog.base import CallInfo, ClientNotifier, Hangup, TurnSink
+from callcontrol.dialog.policy import DialogPolicy
 from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.errors import PipelineError
@@ -77,8 +78,12 @@ class Conversations:
         hangup: Hangup,
         notify_client: ClientNotifier | None = None,
         greet: bool = True,
+        policy: DialogPolicy | None = None,
     ) -> DialogSession:
-        """Start a conversation now (the models must be loaded: :meth:`wait_voice`)."""
+        """Start a conversation now (the models must be loaded: :meth:`wait_voice`).
+
+        ``policy``: what this call's bot does with what it hears; question answering
+        with hand-over (:class:`~callcontrol.dialog.qa.QaPolicy`) unless given."""
         voice = self._voice
         if voice is None:
             raise PipelineError("the voice models are still loading")
@@ -92,6 +97,7 @@ class Conversations:
             desk=self.desk,
             notify_client=notify_client,
             greet=greet,
+            policy=policy,
         )
         self.sessions.add(session)
         session.ended_callbacks.append(self.sessions.discard)

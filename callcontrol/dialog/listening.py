@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from callcontrol.dialog.attempt import Timings, TurnAttempt
+from callcontrol.dialog.policy import DialogPolicy
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.media.endpoint import SpeechEnded, SpeechPaused
 from callcontrol.media.listen import CallAudioInput
@@ -25,6 +26,7 @@ class Listener:
     def __init__(
         self,
         voice: VoicePipeline,
+        policy: DialogPolicy,
         audio: CallAudioInput,
         wall: Callable[[float], float],
         *,
@@ -32,6 +34,7 @@ class Listener:
         output_rate: int,
     ) -> None:
         self.voice = voice
+        self.policy = policy
         self.audio = audio
         self.wall = wall
         self.owner = owner
@@ -60,6 +63,7 @@ class Listener:
         )
         attempt.start(
             self.voice,
+            self.policy,
             owner=self.owner,
             language=language,
             history=history,

@@ -19,23 +19,34 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 import structlog
 
 from callcontrol.aio import TaskOwner
-from callcontrol.dialog.attempt import Timings, TurnAttempt, spoken
+from callcontrol.dialog.attempt import TurnAttempt
 from callcontrol.dialog.base import CallInfo, ClientNotifier, Hangup, Speaker, TurnSink
 from callcontrol.dialog.human import HumanHandover
+from callcontrol.dialog.inbox import (
+    BOT_TALKING,
+    REPLY_INPUTS,
+    Endpoint,
+    Feed,
+    Human,
+    Message,
+    Playback,
+    Transcribed,
+)
 from callcontrol.dialog.listening import Listener
 from callcontrol.dialog.machine import Action, DialogMachine, Input, State
+from callcontrol.dialog.policy import DialogPolicy
+from callcontrol.dialog.qa import QaPolicy
 from callcontrol.dialog.records import TurnLog
 from callcontrol.dialog.reply import Reply
 from callcontrol.dialog.speaking import Speaking
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.hitl.base import HitlDesk, HitlOutcome, Reason
-from callcontrol.media.base import AudioOutput, PlaybackEvent
+from callcontrol.media.base import AudioOutput
 from callcontrol.media.codecs import Int16Array
 from callcontrol.media.endpoint import (
     BargeIn,
@@ -50,41 +61,6 @@ from callcontrol.media.listen import CallAudioInput
 from callcontrol.pipeline.base import ChatMessage
 
 log = structlog.get_logger(__name__)
-
-# The machine's states in which the bot's voice is (about to be) on the line: caller
-# speech then is a barge-in, judged by the endpointer's stricter rule.
-_BOT_TALKING = frozenset({State.GREETING, State.REPROMPTING, State.THINKING, State.SPEAKING})
-# Inputs that belong to one reply: once that reply was cancelled they mean nothing.
-_REPLY_INPUTS = frozenset({Input.REPLY_DONE, Input.REPLY_AUDIO, Input.LOW_CONFIDENCE})
-
-
-@dataclass(frozen=True, slots=True)
-class _Endpoint:
-    event: EndpointEvent
-
-
-@dataclass(frozen=True, slots=True)
-class _Transcribed:
-    attempt: TurnAttempt
-
-
-@dataclass(frozen=True, slots=True)
-class _Feed:
-    inp: Input
-    run: Reply | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Human:
-    outcome: HitlOutcome
-
-
-@dataclass(frozen=True, slots=True)
-class _Playback:
-    event: PlaybackEvent
-
-
-_Message = _Endpoint | _Transcribed | _Feed | _Human | _Playback
 
 
 class DialogSession:
@@ -107,6 +83,7 @@ class DialogSession:
         desk: HitlDesk | None = None,
         notify_client: ClientNotifier | None = None,
         greet: bool = True,
+        policy: DialogPolicy | None = None,
     ) -> None:
         self.call = call
         self.call_id = call.call_id
@@ -126,12 +103,13 @@ class DialogSession:
         self.history: list[ChatMessage] = []
         self.log = TurnLog(call, sinks, notify_client)
         self.human = HumanHandover(call, desk, voice.language.rephrase_prompt)
-        self._inbox: asyncio.Queue[_Message] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         config = EndpointConfig.from_settings(self.settings)
         self.input = CallAudioInput(voice.vad, self.on_endpoint, config)
+        self.policy: DialogPolicy = policy or QaPolicy(voice)
         self.listener = Listener(
-            voice, self.input, self.log.wall, owner=call.owner, output_rate=output_rate
+            voice, self.policy, self.input, self.log.wall, owner=call.owner, output_rate=output_rate
         )
         self._human_wait: asyncio.Task[Any] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -147,7 +125,7 @@ class DialogSession:
             output_rate=output_rate,
             turns=self.log,
             history=self.history,
-            post=lambda inp, run: self._inbox.put_nowait(_Feed(inp, run)),
+            post=lambda inp, run: self._inbox.put_nowait(Feed(inp, run)),
             spawn=self._tasks.spawn,
             language=lambda: self.language,
         )
@@ -173,7 +151,7 @@ class DialogSession:
         }
         missing = set(Action) - set(self._actions)
         assert not missing, f"actions without a handler: {missing}"
-        output.subscribe(lambda event: self._inbox.put_nowait(_Playback(event)))
+        output.subscribe(lambda event: self._inbox.put_nowait(Playback(event)))
         self._log = log.bind(call=call.call_id)
 
     @property
@@ -194,11 +172,11 @@ class DialogSession:
 
     def on_endpoint(self, event: EndpointEvent) -> None:
         """The endpointer's events (on the loop: ``CallAudioInput`` hands them over)."""
-        self._inbox.put_nowait(_Endpoint(event))
+        self._inbox.put_nowait(Endpoint(event))
 
     def post(self, inp: Input) -> None:
         """From the outside (the call ended, a person took over…)."""
-        self._inbox.put_nowait(_Feed(inp))
+        self._inbox.put_nowait(Feed(inp))
 
     def end(self, *, bridged: bool = False) -> None:
         """The call ended, or a person took it over (``bridged``): stop talking."""
@@ -255,21 +233,21 @@ class DialogSession:
         return self._tasks.spawn(cast(Any, coro), name)
 
     # -- the inbox --------------------------------------------------------------------
-    async def _handle(self, message: _Message) -> None:
-        if isinstance(message, _Endpoint):
+    async def _handle(self, message: Message) -> None:
+        if isinstance(message, Endpoint):
             await self._on_endpoint(message.event)
-        elif isinstance(message, _Transcribed):
+        elif isinstance(message, Transcribed):
             await self._on_transcribed(message.attempt)
-        elif isinstance(message, _Feed):
+        elif isinstance(message, Feed):
             run = message.run
-            if message.inp in _REPLY_INPUTS and run is not self.speaking.reply:
+            if message.inp in REPLY_INPUTS and run is not self.speaking.reply:
                 return  # from a reply that was already cancelled: not this turn's
             if message.inp is Input.REPLY_DONE and message.run is not None:
                 await self._finish_reply(message.run)
             if message.inp is Input.PLAYBACK_DONE and message.run is not None:
                 await self.speaking.record_phrase(message.run)
             await self._feed(message.inp)
-        elif isinstance(message, _Human):
+        elif isinstance(message, Human):
             await self._on_human(message.outcome)
         else:
             self.speaking.on_playback(message.event)
@@ -279,7 +257,7 @@ class DialogSession:
         actions = self.machine.feed(inp)
         if actions or self.machine.state is not state:
             self._log.debug("dialog", state=state.value, input=inp.value, to=self.machine.state)
-        self.input.bot_speaking = self.machine.state in _BOT_TALKING
+        self.input.bot_speaking = self.machine.state in BOT_TALKING
         for action in actions:
             await self._actions[action]()
 
@@ -312,7 +290,7 @@ class DialogSession:
     async def _await_transcript(self, attempt: TurnAttempt) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.shield(attempt.transcript)
-        self._inbox.put_nowait(_Transcribed(attempt))
+        self._inbox.put_nowait(Transcribed(attempt))
 
     async def _on_transcribed(self, attempt: TurnAttempt) -> None:
         if attempt is not self.listener.current:
@@ -384,7 +362,7 @@ class DialogSession:
         if attempt is None:
             await self._feed(Input.REPLY_DONE)
             return
-        self.speaking.answer(attempt, _passages(attempt), self._low_confidence)
+        self.speaking.answer(attempt, attempt.passage_dicts(), self._low_confidence)
 
     def _low_confidence(self, attempt: TurnAttempt) -> None:
         self._hand_over(attempt.transcript.result().text, "low_confidence", attempt)
@@ -401,7 +379,7 @@ class DialogSession:
     # -- the human desk ---------------------------------------------------------------
     def _hand_over(self, question: str, reason: str, attempt: TurnAttempt | None) -> None:
         """Remember what to ask a person (the next ASK_HUMAN action sends it)."""
-        passages = _passages(attempt) if attempt is not None else []
+        passages = attempt.passage_dicts() if attempt is not None else []
         self.human.prepare(question, cast(Reason, reason), passages)
 
     async def _ask_human(self) -> None:
@@ -410,7 +388,7 @@ class DialogSession:
 
         async def wait() -> None:
             outcome = await human.ask(recent)
-            self._inbox.put_nowait(_Human(outcome))
+            self._inbox.put_nowait(Human(outcome))
 
         self._human_wait = self._spawn(wait(), "hitl")
         self._log.info("question handed to a person", reason=human.reason)
@@ -430,20 +408,7 @@ class DialogSession:
             await self._feed(Input.HUMAN_UNAVAILABLE)
 
     async def _say_human_answer(self) -> None:
-        timings = Timings(end_of_speech=time.monotonic())
-
-        def first(at: float) -> None:
-            if timings.llm_first_token is None:
-                timings.llm_first_token = at
-
-        stream = spoken(
-            self.voice,
-            self.human.rephrase(),
-            sample_rate=self.output_rate,
-            language=self.language or "en",
-            on_first_token=first,
-        )
-        self.speaking.stream("human", timings, stream)
+        self.speaking.rephrase("human", self.human.rephrase())
 
     async def _record(self, speaker: Speaker, text: str, **kw: Any) -> None:
         kw["language"] = kw.get("language") or self.language
@@ -452,9 +417,3 @@ class DialogSession:
 
 async def _nothing() -> None:
     return None
-
-
-def _passages(attempt: TurnAttempt) -> list[dict[str, Any]]:
-    return [
-        {"text": p.text, "score": round(p.score, 4), "title": p.title} for p in attempt.passages
-    ]

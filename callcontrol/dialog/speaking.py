@@ -18,7 +18,7 @@ import numpy as np
 import structlog
 
 from callcontrol.config import PipelineSettings
-from callcontrol.dialog.attempt import Timings, TurnAttempt
+from callcontrol.dialog.attempt import Timings, TurnAttempt, spoken
 from callcontrol.dialog.machine import Input
 from callcontrol.dialog.records import TurnLog
 from callcontrol.dialog.reply import Reply, ReplySource
@@ -102,10 +102,21 @@ class Speaking:
         task = self._play_attempt(run, attempt, low_confidence)
         run.task = self._spawn(task, "answer")
 
-    def stream(
-        self, source: ReplySource, timings: Timings, segments: AsyncIterator[SpokenSegment]
-    ) -> None:
-        """Speak generated segments as the turn's reply (an operator's answer…)."""
+    def rephrase(self, source: ReplySource, messages: list[ChatMessage]) -> None:
+        """Have the model say ``messages`` as the turn's reply (an operator's answer…)."""
+        timings = Timings(end_of_speech=time.monotonic())
+
+        def first(at: float) -> None:
+            if timings.llm_first_token is None:
+                timings.llm_first_token = at
+
+        segments = spoken(
+            self.voice,
+            messages,
+            sample_rate=self.output_rate,
+            language=self._language() or "en",
+            on_first_token=first,
+        )
         run = Reply(source=source, timings=timings)
         self.reply = run
         run.task = self._spawn(self._play(run, segments, as_reply=True), f"{source}-reply")

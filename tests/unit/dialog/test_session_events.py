@@ -14,14 +14,18 @@ from typing import Any
 import pytest_asyncio
 
 from callcontrol.config import Settings
+from callcontrol.dialog.attempt import TurnAttempt
 from callcontrol.dialog.base import CallInfo, TurnRecord
-from callcontrol.dialog.machine import State
+from callcontrol.dialog.machine import Input, State
+from callcontrol.dialog.policy import DialogPolicy, TurnContext
 from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion
 from callcontrol.media.base import PlaybackHandle, PlaybackListener, PlaybackListeners
 from callcontrol.media.endpoint import BargeIn, SpeechEnded
 from callcontrol.media.vad import SileroModel, VadWorker
+from callcontrol.pipeline.base import Transcript
+from callcontrol.pipeline.reply import FixedText, speak
 from tests.unit.pipeline.fakes import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
 
 FACT = "The weekly meeting is on Monday."
@@ -318,3 +322,68 @@ async def test_a_failing_turn_sink_never_reaches_the_caller(vad: VadWorker) -> N
         assert session.machine.state is State.LISTENING
     finally:
         await session.stop()
+
+
+class ScriptedPolicy:
+    """A toy scripted flow: every utterance is the answer to the current step."""
+
+    def __init__(self, voice: VoicePipeline) -> None:
+        self.voice = voice
+        self.steps = ["What is your account number?", "Thank you, that is all I need."]
+        self.heard: list[str] = []
+
+    async def hearing_prompt(self, owner: str | None) -> str | None:
+        return "account number"
+
+    async def respond(
+        self, attempt: TurnAttempt, transcript: Transcript, context: TurnContext
+    ) -> None:
+        self.heard.append(transcript.text)
+        attempt.classify(Input.QUESTION)
+        attempt.decide("answer")
+        line = self.steps[min(len(self.heard) - 1, len(self.steps) - 1)]
+        await attempt.say(
+            speak(FixedText(line), self.voice.tts, [], sample_rate=context.sample_rate)
+        )
+
+
+async def test_a_call_can_run_another_policy_without_touching_the_session(
+    vad: VadWorker,
+) -> None:
+    settings = Settings(_env_file=None, pipeline={"language": "en"})
+    stt = FakeSTT(["I would like to pay", "It is 12345"])
+    voice = VoicePipeline(
+        settings, stt, FakeKnowledgeBase(), FakeLLM(), FakeTTS(ms_per_char=20), vad
+    )
+    policy = ScriptedPolicy(voice)
+    checked: DialogPolicy = policy  # the toy satisfies the seam (mypy)
+    assert checked is policy
+    output, turns = ManualOutput(), Turns()
+
+    async def hangup() -> None:
+        return None
+
+    session = DialogSession(
+        call=CallInfo("c3", "acme", "100"),
+        voice=voice,
+        output=output,
+        output_rate=8000,
+        hangup=hangup,
+        sinks=[turns],
+        policy=policy,
+    )
+    session.start()
+    try:
+        await until(played_out(session, output), "greeted")
+        ask(session, 3000)
+        await until(lambda: session.machine.state is State.SPEAKING, "the first step plays")
+        await until(played_out(session, output), "first step done")
+        ask(session, 9000)
+        await until(lambda: session.machine.state is State.SPEAKING, "the second step plays")
+        await until(played_out(session, output), "second step done")
+    finally:
+        await session.stop()
+    assert policy.heard == ["I would like to pay", "It is 12345"]
+    assert stt.prompts == ["account number", "account number"]
+    bot = [r.text for r in turns.records if r.speaker == "bot"][1:]
+    assert bot == ["What is your account number?", "Thank you, that is all I need."]

@@ -1,0 +1,129 @@
+"""Question answering from the owner's knowledge, with hand-over: the default policy.
+
+An utterance is classified by the language pack's rules (a question, goodbye, a person
+wanted, a sensitive topic); a question is answered from retrieved facts — the fact
+itself, cleaned for speech (``answer_style=extractive``), or rephrased by the LLM with
+every phrase checked against the facts (``rephrase``). Nothing good enough retrieved:
+``low_confidence``, and the session hands the question to a person.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+
+from callcontrol.dialog.grounding import FactGuard
+from callcontrol.dialog.machine import Input, classify
+from callcontrol.dialog.policy import TurnContext
+from callcontrol.dialog.voice import TimedLLM, VoicePipeline
+from callcontrol.pipeline.answer import compose, search_query
+from callcontrol.pipeline.base import Transcript
+from callcontrol.pipeline.prompt import build_messages, select_passages
+from callcontrol.pipeline.rag import is_confident
+from callcontrol.pipeline.reply import FixedText, speak
+
+if TYPE_CHECKING:
+    from callcontrol.dialog.attempt import TurnAttempt
+
+log = structlog.get_logger(__name__)
+
+
+class QaPolicy:
+    """A :class:`~callcontrol.dialog.policy.DialogPolicy`."""
+
+    def __init__(self, voice: VoicePipeline) -> None:
+        self.voice = voice
+
+    async def hearing_prompt(self, owner: str | None) -> str | None:
+        if not self.voice.settings.pipeline.stt_glossary:
+            return None
+        try:
+            return await self.voice.kb.glossary(owner or "default") or None
+        except Exception as exc:  # noqa: BLE001 - recognition works without it
+            log.warning("no glossary for speech recognition", error=str(exc))
+            return None
+
+    async def respond(
+        self, attempt: TurnAttempt, transcript: Transcript, context: TurnContext
+    ) -> None:
+        voice = self.voice
+        settings = voice.settings.pipeline
+        kind, reason = classify(transcript.text, settings.sensitive_topics, voice.language)
+        attempt.classify(kind, reason)
+        if kind in (Input.GOODBYE, Input.EMPTY_TURN):
+            attempt.decide("not_a_question")
+            return
+        earlier = [m.content for m in context.history if m.role == "user"]
+        if earlier and earlier[-1] == transcript.text:
+            earlier.pop()  # the session may already have added this turn
+        query = search_query(transcript.text, earlier)
+        passages = await voice.kb.search(context.owner or "default", query, settings.top_k)
+        attempt.passages = passages
+        attempt.timings.retrieval_done = time.monotonic()
+        if kind is not Input.QUESTION:
+            attempt.decide("not_a_question")
+            return
+        answer = compose(transcript.text, passages) if passages else None
+        if answer is None or not is_confident(passages, settings.min_confidence):
+            attempt.decide("low_confidence")
+            return
+        attempt.decide("answer")
+        rules = voice.language.sentences
+        language = transcript.language
+        if settings.answer_style == "extractive":
+            # Nothing generated, nothing invented: the fact itself, phrase by phrase.
+            await attempt.say(
+                speak(
+                    FixedText(answer.text),
+                    voice.tts,
+                    [],
+                    sample_rate=context.sample_rate,
+                    language=language,
+                    sentence_rules=rules,
+                )
+            )
+            return
+        chosen = select_passages(passages, min_score=settings.min_confidence)
+        messages = build_messages(
+            settings.system_prompt,
+            transcript.text,
+            chosen,
+            context.history,
+            history_turns=settings.history_turns,
+        )
+        guard = FactGuard(
+            [p.text for p in chosen],
+            transcript.text,
+            fallback=answer.text,
+            system_prompt=settings.system_prompt,
+            language=voice.language,
+        )
+
+        def first_token(at: float) -> None:
+            if attempt.timings.llm_first_token is None:
+                attempt.timings.llm_first_token = at
+
+        def review(phrase: str) -> str | None:
+            replacement = guard.review(phrase)
+            if replacement is not None:
+                log.info(
+                    "reply phrase not supported by the facts; saying the fact instead",
+                    phrase=phrase,
+                    fact=replacement,
+                )
+            return replacement
+
+        await attempt.say(
+            speak(
+                TimedLLM(voice.llm, first_token),
+                voice.tts,
+                messages,
+                sample_rate=context.sample_rate,
+                language=language,
+                max_tokens=settings.llm_max_tokens,
+                review=review,
+                sentence_rules=rules,
+            )
+        )
