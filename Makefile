@@ -31,10 +31,10 @@ test: install ## install what the tests need, then run the whole suite
 test-fast: install ## unit tests only (no models, no browser)
 	$(BIN)/pytest -m "not integration and not browser and not slow"
 
-check: install ## ruff (lint + format check) and mypy --strict on callcontrol/
+check: install ## ruff (lint + format check) and mypy --strict on callcontrol/, the fakes and the unit tests
 	$(BIN)/ruff check callcontrol tests
 	$(BIN)/ruff format --check callcontrol tests
-	$(BIN)/mypy callcontrol
+	$(BIN)/mypy
 
 bench: install ## run the benchmarks (BENCH=name… for some); JSON in bench-results/
 	$(BIN)/python -m tests.bench $(BENCH)

@@ -196,6 +196,6 @@ async def spoken(
         max_tokens=voice.settings.pipeline.llm_max_tokens,
         sentence_rules=voice.language.sentences,
     )
-    async with contextlib.aclosing(cast(AsyncGenerator[SpokenSegment, None], stream)) as it:
+    async with contextlib.aclosing(stream) as it:
         async for segment in it:
             yield segment

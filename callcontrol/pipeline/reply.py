@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 from callcontrol.language.base import SentenceRules
@@ -62,7 +62,7 @@ async def speak(
     first_clause_words: int = 5,
     review: Callable[[str], str | None] | None = None,
     sentence_rules: SentenceRules = ENGLISH_RULES,
-) -> AsyncIterator[SpokenSegment]:
+) -> AsyncGenerator[SpokenSegment, None]:
     """Yield the reply's audio phrase by phrase, the first as early as possible.
 
     ``review(phrase)`` runs on each phrase before it is synthesized: None lets it

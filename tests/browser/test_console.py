@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+from pydantic import SecretStr
 
 from callcontrol.config import ForkSettings
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion
@@ -291,8 +292,8 @@ async def test_talk_page_streams_the_microphone(tmp_path: Path, sqlite_url: str)
     audio and transcript come back (a stand-in bot: see test_e2e_dialog.py for the real one)."""
     bot = EchoBot()
     secret = "talk-page-direct-secret"  # the console mints tokens the media server checks
-    fork_settings = ForkSettings(port=0, direct_token=secret)  # type: ignore[arg-type]
-    async with ForkServer(bot, fork_settings, direct=bot, host="127.0.0.1", port=0) as fork:  # type: ignore[arg-type]
+    fork_settings = ForkSettings(port=0, direct_token=SecretStr(secret))
+    async with ForkServer(bot, fork_settings, direct=bot, host="127.0.0.1", port=0) as fork:
         settings = console_settings(
             tmp_path,
             sqlite_url,

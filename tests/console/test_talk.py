@@ -75,8 +75,8 @@ class EchoBot:
 @pytest.fixture
 async def talking(tmp_path: Path, sqlite_url: str) -> AsyncIterator[tuple[Console, EchoBot]]:
     bot = EchoBot()
-    fork_settings = ForkSettings(port=0, direct_token="direct-secret-123")
-    async with ForkServer(bot, fork_settings, direct=bot, host="127.0.0.1", port=0) as fork:  # type: ignore[arg-type]
+    fork_settings = ForkSettings(port=0, direct_token=SecretStr("direct-secret-123"))
+    async with ForkServer(bot, fork_settings, direct=bot, host="127.0.0.1", port=0) as fork:
         settings = console_settings(
             tmp_path,
             sqlite_url,

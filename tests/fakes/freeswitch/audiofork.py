@@ -242,13 +242,15 @@ class ForkSession:
         assert isinstance(media, ChannelMedia)
         caller = media.voice_at(origin, index, n, self.rate)
         if self.mix == "mono":
-            return caller.astype("<i2").tobytes()
+            mono: bytes = caller.astype("<i2").tobytes()
+            return mono
         played = media.played.read(origin, index, n, self.rate)
         if played is None:
             return None  # FreeSWITCH wrote nothing to the channel: no frame at all
         if self.mix == "mixed":
             mixed = np.clip(caller.astype(np.int32) + played, -32768, 32767).astype(np.int16)
-            return mixed.astype("<i2").tobytes()
+            wire: bytes = mixed.astype("<i2").tobytes()
+            return wire
         stereo = np.empty(2 * n, dtype="<i2")
         stereo[0::2] = caller
         stereo[1::2] = played
@@ -361,9 +363,10 @@ class AudioForks:
                     fork.send_text(text)
                 ok = True
         elif cmd == "start":
-            ok = self._start(ch, argv)
-            if ok is None:
+            started = self._start(ch, argv)
+            if started is None:
                 return ""
+            ok = started
         return "+OK Success\n" if ok else "-ERR Operation Failed\n"
 
     def _start(self, ch: Channel, argv: list[str]) -> bool | None:

@@ -93,8 +93,9 @@ class Originator:
                 "[<dialplan>] [<context>] "
                 "[<cid_name>] [<cid_num>] [<timeout_sec>]\n"
             )
-        argv = [None if a.lower() == "undef" else a for a in argv] + [None] * 7
-        dialstring, exten, dialplan, context, cid_name, cid_num, timeout = argv[:7]
+        args: list[str | None] = [None if a.lower() == "undef" else a for a in argv]
+        args += [None] * 7
+        dialstring, exten, dialplan, context, cid_name, cid_num, timeout = args[:7]
         assert dialstring is not None and exten is not None
         plan: Plan
         if exten.startswith("&") and len(exten) > 1:

@@ -94,7 +94,7 @@ class CommandReader:
             raise ValueError("ESL client sent more than 20 MB without a complete command")
 
     def next_command(self) -> Command | None:
-        while self._buf[:1] in (b"\r", b"\n"):
+        while bytes(self._buf[:1]) in (b"\r", b"\n"):
             del self._buf[0]
         end = _packet_end(self._buf)
         if end is None:

@@ -8,6 +8,7 @@ import subprocess
 import warnings
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ AUDIO = Path(__file__).parents[2] / "data" / "audio"
 ALL_INT16 = np.arange(-32768, 32768, dtype=np.int16)
 
 
-def _audioop():  # type: ignore[no-untyped-def]
+def _audioop() -> Any:
     """Python's C implementation of Sun's g711.c (deprecated, gone in 3.13)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -92,7 +93,7 @@ def test_float_conversions() -> None:
     clipped = codecs.float32_to_int16(np.array([-2.0, 2.0, 0.5], dtype=np.float32))
     assert clipped.tolist() == [-32768, 32767, 16384]
     with pytest.raises(MediaError):
-        codecs.int16_to_float32(np.zeros(3, dtype=np.int32))  # type: ignore[arg-type]
+        codecs.int16_to_float32(np.zeros(3, dtype=np.int32))
 
 
 def test_pcm_bytes_are_little_endian() -> None:

@@ -83,7 +83,9 @@ SECRET = "test-direct-secret"
 
 def settings(**kw: object) -> ForkSettings:
     kw.setdefault("direct_token", SecretStr(SECRET))
-    return ForkSettings(port=0, metadata_timeout=0.5, direct_lead_ms=60, **kw)  # type: ignore[arg-type]
+    return ForkSettings.model_validate(
+        {"port": 0, "metadata_timeout": 0.5, "direct_lead_ms": 60, **kw}
+    )
 
 
 @pytest.fixture

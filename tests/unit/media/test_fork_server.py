@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 from callcontrol.config import ForkSettings
 from callcontrol.media.fork_server import ForkServer
@@ -28,7 +29,7 @@ from .fakes import (
 )
 
 CALL_16K = "8bb39c01-0730-4849-bec0-2025c7656f2c"  # the call in the ws-fork-mono-16k recording
-SUB = "audio.drachtio.org"
+SUB = Subprotocol("audio.drachtio.org")
 
 
 @pytest.fixture
@@ -412,8 +413,8 @@ async def test_wrong_path_and_subprotocol_are_refused_at_the_handshake(
         (f"ws://127.0.0.1:{server.port}/other/c1", [SUB], 404),
         (f"ws://127.0.0.1:{server.port}/fork/a%20b", [SUB], 404),
         (f"ws://127.0.0.1:{server.port}/fork/", [SUB], 404),
-        (url(server, "c1"), [], 400),
-        (url(server, "c1"), ["something.else"], 400),
+        (url(server, "c1"), list[Subprotocol](), 400),
+        (url(server, "c1"), [Subprotocol("something.else")], 400),
     ]:
         with pytest.raises(InvalidStatus) as err:
             async with connect(target, subprotocols=subprotocols or None):
@@ -427,7 +428,7 @@ async def test_the_subprotocol_name_is_configurable(registry: FakeRegistry) -> N
     token = registry.add_call("c1")
     settings = ForkSettings(port=0, subprotocol="custom.fork.name")
     async with ForkServer(registry, settings, host="127.0.0.1") as srv:
-        async with connect(url(srv, "c1"), subprotocols=["custom.fork.name"]) as ws:
+        async with connect(url(srv, "c1"), subprotocols=[Subprotocol("custom.fork.name")]) as ws:
             assert ws.subprotocol == "custom.fork.name"
             await ws.send(metadata("c1", token))
             await ws.send(b"\x01\x00" * 160)

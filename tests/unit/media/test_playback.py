@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -116,9 +117,9 @@ async def make(fs: FakeFreeSwitch, **kwargs: float) -> tuple[ForkPlayback, list[
 
 
 @pytest.fixture
-async def fs() -> FakeFreeSwitch:
+async def fs() -> AsyncIterator[FakeFreeSwitch]:
     fake = FakeFreeSwitch()
-    yield fake  # type: ignore[misc]
+    yield fake
     fake.cancel_timers()
 
 
@@ -166,8 +167,13 @@ async def test_clear_stops_now_drops_the_queue_and_reports_what_was_heard(
     playback, events = await make(fs)
     first = await playback.play(tone(2.0), 16000, "one two three four five six seven eight")
     second = await playback.play(tone(1.0), 16000, "never heard")
-    started = asyncio.get_running_loop().create_future()
-    playback.subscribe(lambda e: started.done() or started.set_result(e))
+    started: asyncio.Future[PlaybackEvent] = asyncio.get_running_loop().create_future()
+
+    def on_event(event: PlaybackEvent) -> None:
+        if not started.done():
+            started.set_result(event)
+
+    playback.subscribe(on_event)
     await asyncio.wait_for(started, 2)
     await asyncio.sleep(0.3)
     played = await playback.clear()

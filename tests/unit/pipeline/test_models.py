@@ -3,11 +3,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+from collections.abc import Callable
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 import pytest
 
-from callcontrol.config import ModelsSettings
+from callcontrol.config import ModelsSettings, PipelineSettings
 from callcontrol.errors import ConfigError, ModelNotInstalledError
 from callcontrol.pipeline import models
 
@@ -15,10 +17,10 @@ from callcontrol.pipeline import models
 def _no_such_package(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
     real = importlib.util.find_spec
 
-    def find_spec(name: str, package: str | None = None):  # type: ignore[no-untyped-def]
+    def find_spec(name: str, package: str | None = None) -> ModuleSpec | None:
         return None if name == module else real(name, package)
 
-    monkeypatch.setattr(models.importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
 
 
 @pytest.mark.parametrize(
@@ -38,8 +40,8 @@ def _no_such_package(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
 def test_missing_package_names_the_package(
     monkeypatch: pytest.MonkeyPatch,
     module: str,
-    locate,
-    package: str,  # type: ignore[no-untyped-def]
+    locate: Callable[[ModelsSettings], object],
+    package: str,
 ) -> None:
     _no_such_package(monkeypatch, module)
     with pytest.raises(ModelNotInstalledError) as info:
@@ -149,7 +151,7 @@ def test_cache_dir_default_and_override(tmp_path: Path) -> None:
     from callcontrol.config import Settings
 
     assert models.cache_dir(Settings(data_dir=tmp_path)) == tmp_path / "cache"
-    custom = Settings(data_dir=tmp_path, pipeline={"cache_dir": tmp_path / "c"})  # type: ignore[arg-type]
+    custom = Settings(data_dir=tmp_path, pipeline=PipelineSettings(cache_dir=tmp_path / "c"))
     assert models.cache_dir(custom) == tmp_path / "c"
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
 import pytest
@@ -50,7 +51,13 @@ async def test_stopping_early_cancels_generation() -> None:
 
 async def test_llm_errors_reach_the_caller() -> None:
     class Broken(FakeLLM):
-        async def stream(self, messages, *, max_tokens=96, stop=()):  # type: ignore[no-untyped-def, override]
+        async def stream(
+            self,
+            messages: Sequence[ChatMessage],
+            *,
+            max_tokens: int = 96,
+            stop: Sequence[str] = (),
+        ) -> AsyncGenerator[str, None]:
             yield "Hello. "
             raise RuntimeError("model crashed")
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from callcontrol.pipeline.sentences import (
@@ -115,7 +117,7 @@ def test_find_sentence_end_final() -> None:
 
 
 async def test_sentences_over_a_token_stream() -> None:
-    async def tokens():  # type: ignore[no-untyped-def]
+    async def tokens() -> AsyncIterator[str]:
         for t in [
             "The",
             " weekly",
