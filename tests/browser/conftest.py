@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from callcontrol.app import Service
 from tests.console.conftest import PASSWORD, Console, add_user, console_settings, serve
-from tests.console.fakes import FakeKnowledge
+from tests.fakes.console import FakeKnowledge
 from tests.fakes.freeswitch import FakeFreeSwitch
 from tests.harness import RecordingHandover
 

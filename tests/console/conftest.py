@@ -21,7 +21,7 @@ from callcontrol.console.app import create_app, http_config
 from callcontrol.console.auth import hash_password
 from callcontrol.live.base import EventBus, LiveState
 from callcontrol.store.repos import OperatorRepo
-from tests.console.fakes import FakeKnowledge
+from tests.fakes.console import FakeKnowledge
 
 PASSWORD = "correct horse battery"
 

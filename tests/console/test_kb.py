@@ -16,7 +16,7 @@ from tests.console.conftest import (
     serve,
     sign_in,
 )
-from tests.console.fakes import FakeKnowledge
+from tests.fakes.console import FakeKnowledge
 
 
 def kb_of(console: Console) -> FakeKnowledge:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.emulator import recordings as rec
+from tests import recordings as rec
 from tests.emulator.forkserver import ForkPeer, ForkServer
 from tests.fakes.freeswitch import Audio, Extension, FakeFreeSwitch
 from tests.fakes.freeswitch.client import EslTestClient, event_headers

@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from tests.emulator import recordings as rec
+from tests import recordings as rec
 from tests.fakes.freeswitch import Extension, FakeFreeSwitch
 from tests.fakes.freeswitch.client import EslTestClient
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.emulator import recordings as rec
+from tests import recordings as rec
 from tests.fakes.freeswitch import Extension, FakeFreeSwitch
 from tests.fakes.freeswitch.client import EslTestClient, event_headers
 

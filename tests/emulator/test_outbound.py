@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.emulator import recordings as rec
+from tests import recordings as rec
 from tests.fakes.freeswitch import Extension, FakeFreeSwitch
 from tests.fakes.freeswitch.client import EslTestClient, OutboundTestServer
 from tests.fakes.freeswitch.wire import Message

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.emulator import recordings as rec
+from tests import recordings as rec
 from tests.fakes.freeswitch import wire
 from tests.fakes.freeswitch.cjson import dumps as cjson_dumps
 from tests.fakes.freeswitch.cjson import parse as cjson_parse

@@ -96,7 +96,7 @@ async def test_a_phrase_with_an_unsupported_number_is_replaced_by_the_fact(
     """The rephrase path: the model says "room 12"; the caller hears the fact instead."""
     from callcontrol.dialog.grounding import FactGuard
     from callcontrol.pipeline.answer import compose
-    from tests.unit.pipeline.fakes import FakeLLM
+    from tests.fakes.pipeline import FakeLLM
 
     settings = pipeline_settings.pipeline
     question = "Which room is the weekly meeting in?"

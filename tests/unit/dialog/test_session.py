@@ -22,7 +22,7 @@ from callcontrol.media.codecs import read_wav
 from callcontrol.media.vad import SileroModel, VadWorker
 from callcontrol.store.turns import TurnWriter
 from callcontrol.store.writer import Write
-from tests.unit.pipeline.fakes import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
+from tests.fakes.pipeline import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
 
 AUDIO = Path(__file__).parents[2] / "data" / "audio"
 

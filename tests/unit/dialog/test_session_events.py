@@ -26,7 +26,7 @@ from callcontrol.media.endpoint import BargeIn, SpeechEnded
 from callcontrol.media.vad import SileroModel, VadWorker
 from callcontrol.pipeline.base import Transcript
 from callcontrol.pipeline.reply import FixedText, speak
-from tests.unit.pipeline.fakes import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
+from tests.fakes.pipeline import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
 
 FACT = "The weekly meeting is on Monday."
 

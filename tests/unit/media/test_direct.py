@@ -24,8 +24,7 @@ from callcontrol.media.direct_client import call_direct
 from callcontrol.media.direct_wire import DirectHello, parse_direct_event, ready_event
 from callcontrol.media.fork_server import ForkServer
 from callcontrol.media.fork_wire import ForkWireError
-
-from .fakes import FakeRegistry
+from tests.fakes.media import FakeRegistry
 
 # --- wire ------------------------------------------------------------------------------
 

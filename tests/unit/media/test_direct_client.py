@@ -13,8 +13,8 @@ from callcontrol.media.base import AudioOutput, ForkConsumer, MediaLink
 from callcontrol.media.direct_client import CallEnd, ReplyWait, call_direct, last_speech_frame
 from callcontrol.media.direct_wire import DirectHello, direct_event
 from callcontrol.media.fork_server import ForkServer
+from tests.fakes.media import FakeRegistry
 
-from .fakes import FakeRegistry
 from .test_direct import SECRET, settings
 
 

@@ -18,8 +18,7 @@ from websockets.typing import Subprotocol
 from callcontrol.config import ForkSettings
 from callcontrol.media.fork_server import ForkServer
 from callcontrol.media.fork_wire import KillAudio, PlayAudio, compact_json
-
-from .fakes import (
+from tests.fakes.media import (
     REC,
     FakeRegistry,
     mask_frame,

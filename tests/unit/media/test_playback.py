@@ -5,7 +5,6 @@ file's duration; killAudio / uuid_break stop the current file."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -14,93 +13,10 @@ import pytest
 from callcontrol.media.base import PlaybackEvent, PlaybackFinished, PlaybackStarted
 from callcontrol.media.fork_wire import (
     KillAudio,
-    KillAudioEvent,
     PlayAudio,
-    PlayAudioEvent,
-    ServerMessage,
-    parse_server_message,
 )
 from callcontrol.media.playback import ForkPlayback
-
-START_DELAY = 0.02  # broadcast → PLAYBACK_START (FreeSWITCH: ~180 ms)
-
-
-class FakeFreeSwitch:
-    """Both halves: the fork link (websocket) and the ESL PlaybackControl."""
-
-    def __init__(self, *, answer_play_audio: bool = True, send_stop: bool = True) -> None:
-        self.call_id = "call-1"
-        self.closed = False
-        self.answer_play_audio = answer_play_audio
-        self.send_stop = send_stop
-        self.playback: ForkPlayback | None = None
-        self.messages: list[ServerMessage] = []
-        self.commands: list[tuple[str, str]] = []
-        self.files: dict[str, float] = {}  # file -> duration (s)
-        self.current: str | None = None
-        self._counter = itertools.count(2)
-        self._timers: list[asyncio.TimerHandle] = []
-        self.withheld: list[PlayAudioEvent] = []
-
-    # ForkLink
-    async def send_text(self, text: str) -> None:
-        await self.send_message(parse_server_message(text))
-
-    async def send_message(self, message: ServerMessage) -> None:
-        if self.closed:
-            return
-        # the module re-serialises compactly; make sure ours is valid on the wire
-        message = parse_server_message(message.to_json())
-        self.messages.append(message)
-        assert self.playback is not None
-        if isinstance(message, PlayAudio):
-            file = f"/opt/fs/tmp/{self.call_id}_{next(self._counter)}.tmp.r16"
-            self.files[file] = len(message.audio) / 2 / message.sample_rate
-            event = PlayAudioEvent(file, "raw", message.sample_rate, message.text)
-            if self.answer_play_audio:
-                self._later(0.001, self.playback.on_fork_event, event)
-            else:
-                self.withheld.append(event)
-        elif isinstance(message, KillAudio):
-            self._later(0.001, self.playback.on_fork_event, KillAudioEvent())
-            self._stop_current()
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        self.closed = True
-
-    # PlaybackControl
-    async def broadcast(self, file: str) -> None:
-        assert self.playback is not None
-        assert self.current is None, "broadcast while a file plays would run nested"
-        self.commands.append(("broadcast", file))
-        self.current = file
-        self._later(START_DELAY, self.playback.on_playback_start, file)
-        if self.send_stop:
-            self._later(START_DELAY + self.files[file], self._finish, file)
-
-    async def break_all(self) -> None:
-        self.commands.append(("break_all", ""))
-        self._stop_current()
-
-    # internals
-    def _later(self, delay: float, fn, *args) -> None:  # type: ignore[no-untyped-def]
-        self._timers.append(asyncio.get_running_loop().call_later(delay, fn, *args))
-
-    def _finish(self, file: str) -> None:
-        if self.current == file:
-            self.current = None
-            assert self.playback is not None
-            self.playback.on_playback_stop(file)
-
-    def _stop_current(self) -> None:
-        if self.current is not None:
-            file, self.current = self.current, None
-            assert self.playback is not None
-            self._later(0.001, self.playback.on_playback_stop, file)
-
-    def cancel_timers(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
+from tests.fakes.media import ScriptedForkPeer
 
 
 def tone(seconds: float, rate: int = 16000) -> np.ndarray:
@@ -108,7 +24,7 @@ def tone(seconds: float, rate: int = 16000) -> np.ndarray:
     return (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
 
 
-async def make(fs: FakeFreeSwitch, **kwargs: float) -> tuple[ForkPlayback, list[PlaybackEvent]]:
+async def make(fs: ScriptedForkPeer, **kwargs: float) -> tuple[ForkPlayback, list[PlaybackEvent]]:
     playback = ForkPlayback(fs, fs, **kwargs)  # type: ignore[arg-type]
     fs.playback = playback
     events: list[PlaybackEvent] = []
@@ -117,13 +33,13 @@ async def make(fs: FakeFreeSwitch, **kwargs: float) -> tuple[ForkPlayback, list[
 
 
 @pytest.fixture
-async def fs() -> AsyncIterator[FakeFreeSwitch]:
-    fake = FakeFreeSwitch()
+async def fs() -> AsyncIterator[ScriptedForkPeer]:
+    fake = ScriptedForkPeer()
     yield fake
     fake.cancel_timers()
 
 
-async def test_items_play_in_order_one_broadcast_at_a_time(fs: FakeFreeSwitch) -> None:
+async def test_items_play_in_order_one_broadcast_at_a_time(fs: ScriptedForkPeer) -> None:
     playback, events = await make(fs)
     handles = [
         await playback.play(tone(0.1), 16000, "First sentence."),
@@ -146,7 +62,7 @@ async def test_items_play_in_order_one_broadcast_at_a_time(fs: FakeFreeSwitch) -
     await playback.aclose()
 
 
-async def test_audio_is_resampled_and_split_to_fit_the_module_limit(fs: FakeFreeSwitch) -> None:
+async def test_audio_is_resampled_and_split_to_fit_the_module_limit(fs: ScriptedForkPeer) -> None:
     playback, _ = await make(fs, max_message_bytes=20_000)
     handle = await playback.play(tone(1.0, 22050), 22050, "long")
     finished = await handle.wait()
@@ -162,7 +78,7 @@ async def test_audio_is_resampled_and_split_to_fit_the_module_limit(fs: FakeFree
 
 
 async def test_clear_stops_now_drops_the_queue_and_reports_what_was_heard(
-    fs: FakeFreeSwitch,
+    fs: ScriptedForkPeer,
 ) -> None:
     playback, events = await make(fs)
     first = await playback.play(tone(2.0), 16000, "one two three four five six seven eight")
@@ -194,7 +110,7 @@ async def test_clear_stops_now_drops_the_queue_and_reports_what_was_heard(
     await playback.aclose()
 
 
-async def test_clear_before_the_play_audio_event_arrived(fs: FakeFreeSwitch) -> None:
+async def test_clear_before_the_play_audio_event_arrived(fs: ScriptedForkPeer) -> None:
     """Events of discarded playAudio messages still arrive; they must not be played."""
     fs.answer_play_audio = False
     playback, _ = await make(fs)
@@ -210,14 +126,14 @@ async def test_clear_before_the_play_audio_event_arrived(fs: FakeFreeSwitch) -> 
     await playback.aclose()
 
 
-async def test_clear_when_idle_sends_nothing(fs: FakeFreeSwitch) -> None:
+async def test_clear_when_idle_sends_nothing(fs: ScriptedForkPeer) -> None:
     playback, _ = await make(fs)
     assert await playback.clear() == 0
     assert fs.messages == [] and fs.commands == []
     await playback.aclose()
 
 
-async def test_a_missing_play_audio_event_skips_the_item(fs: FakeFreeSwitch) -> None:
+async def test_a_missing_play_audio_event_skips_the_item(fs: ScriptedForkPeer) -> None:
     fs.answer_play_audio = False
     playback, _ = await make(fs, event_timeout=0.1)
     lost = await playback.play(tone(0.05), 16000, "lost")
@@ -227,7 +143,7 @@ async def test_a_missing_play_audio_event_skips_the_item(fs: FakeFreeSwitch) -> 
     await playback.aclose()
 
 
-async def test_a_missing_playback_stop_does_not_hang_the_queue(fs: FakeFreeSwitch) -> None:
+async def test_a_missing_playback_stop_does_not_hang_the_queue(fs: ScriptedForkPeer) -> None:
     fs.send_stop = False
     playback, _ = await make(fs, stop_margin=0.05)
     first = await playback.play(tone(0.05), 16000, "a")
@@ -238,7 +154,7 @@ async def test_a_missing_playback_stop_does_not_hang_the_queue(fs: FakeFreeSwitc
     await playback.aclose()
 
 
-async def test_closed_link_and_aclose(fs: FakeFreeSwitch) -> None:
+async def test_closed_link_and_aclose(fs: ScriptedForkPeer) -> None:
     playback, events = await make(fs)
     long = await playback.play(tone(5.0), 16000, "long")
     queued = await playback.play(tone(1.0), 16000, "queued")
@@ -252,7 +168,7 @@ async def test_closed_link_and_aclose(fs: FakeFreeSwitch) -> None:
     assert (await after.wait()).interrupted
 
 
-async def test_empty_audio_finishes_at_once(fs: FakeFreeSwitch) -> None:
+async def test_empty_audio_finishes_at_once(fs: ScriptedForkPeer) -> None:
     playback, _ = await make(fs)
     handle = await playback.play(np.zeros(0, np.int16), 16000, "")
     assert handle.done() and not (await handle.wait()).interrupted

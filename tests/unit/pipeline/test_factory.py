@@ -15,7 +15,7 @@ from callcontrol.pipeline import factory
 from callcontrol.pipeline.base import EmbedderStage, Lifecycle
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
 from callcontrol.pipeline.rag import open_knowledge_service
-from tests.unit.pipeline.fakes import FakeEmbedder
+from tests.fakes.pipeline import FakeEmbedder
 
 
 def settings(**kwargs: Any) -> Settings:

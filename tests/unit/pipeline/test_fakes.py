@@ -11,7 +11,7 @@ from callcontrol.pipeline.base import (
     SpeechToText,
     TextToSpeech,
 )
-from tests.unit.pipeline.fakes import FakeEmbedder, FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
+from tests.fakes.pipeline import FakeEmbedder, FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
 
 
 def test_fakes_satisfy_the_protocols() -> None:

@@ -12,7 +12,7 @@ from callcontrol.pipeline.base import KnowledgeBase
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
 from callcontrol.pipeline.kb_cli import make_kb_app
 from callcontrol.pipeline.rag import KnowledgeService
-from tests.unit.pipeline.fakes import FakeEmbedder
+from tests.fakes.pipeline import FakeEmbedder
 
 runner = CliRunner()
 

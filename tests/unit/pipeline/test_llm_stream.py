@@ -15,7 +15,7 @@ from callcontrol.errors import PipelineError
 from callcontrol.pipeline.base import ChatMessage, LanguageModel
 from callcontrol.pipeline.llm import stream_from_thread
 from callcontrol.pipeline.openai_compat import OpenAICompatLLM, parse_sse_line
-from tests.unit.pipeline.fakes import FakeLLM
+from tests.fakes.pipeline import FakeLLM
 
 
 @pytest.fixture

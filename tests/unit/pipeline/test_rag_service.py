@@ -13,7 +13,7 @@ from callcontrol.pipeline.base import DocumentInfo, KnowledgeBase, StoredChunk
 from callcontrol.pipeline.documents import InMemoryDocumentRepo
 from callcontrol.pipeline.qdrant import VectorIndex, point_id
 from callcontrol.pipeline.rag import KnowledgeService, is_confident
-from tests.unit.pipeline.fakes import FakeEmbedder
+from tests.fakes.pipeline import FakeEmbedder
 
 MEETING = "The weekly meeting is on Monday at 10 am in room 3."
 PARKING = "Visitors park for free in the underground garage."

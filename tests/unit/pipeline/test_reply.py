@@ -8,7 +8,7 @@ import pytest
 
 from callcontrol.pipeline.base import ChatMessage
 from callcontrol.pipeline.reply import speak
-from tests.unit.pipeline.fakes import FakeLLM, FakeTTS
+from tests.fakes.pipeline import FakeLLM, FakeTTS
 
 MESSAGES = [ChatMessage("user", "When is the meeting?")]
 

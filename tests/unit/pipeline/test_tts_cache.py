@@ -10,7 +10,7 @@ from callcontrol.config import ModelsSettings, PipelineSettings
 from callcontrol.pipeline.base import TextToSpeech
 from callcontrol.pipeline.piper import PiperTTS
 from callcontrol.pipeline.tts import fixed_phrases, resample_int16
-from tests.unit.pipeline.fakes import FakeTTS
+from tests.fakes.pipeline import FakeTTS
 
 
 class FakeVoice:

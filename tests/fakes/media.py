@@ -4,8 +4,10 @@ helpers that replay FreeSWITCH's recorded websocket bytes."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,9 +16,19 @@ import numpy as np
 from callcontrol.media.base import AudioOutput, ForkConsumer, ForkLink, MediaLink
 from callcontrol.media.codecs import Int16Array
 from callcontrol.media.direct_wire import DirectHello
-from callcontrol.media.fork_wire import ForkMetadata, new_fork_token
+from callcontrol.media.fork_wire import (
+    ForkMetadata,
+    KillAudio,
+    KillAudioEvent,
+    PlayAudio,
+    PlayAudioEvent,
+    ServerMessage,
+    new_fork_token,
+    parse_server_message,
+)
+from callcontrol.media.playback import ForkPlayback
 
-REC = Path(__file__).parents[2] / "data" / "recordings" / "freeswitch-1.10.12"
+REC = Path(__file__).parents[1] / "data" / "recordings" / "freeswitch-1.10.12"
 
 
 class RecordingConsumer:
@@ -218,3 +230,87 @@ def recorded_metadata(name: str) -> dict[str, object]:
     first = json.loads((REC / f"{name}.frames.jsonl").read_text().splitlines()[0])
     value: dict[str, object] = json.loads(first["text"])
     return value
+
+
+START_DELAY = 0.02  # broadcast → PLAYBACK_START (FreeSWITCH: ~180 ms)
+
+
+class ScriptedForkPeer:
+    """What ForkPlayback talks to, scripted with fast timings: the fork link (playAudio →
+    ``play_audio`` event) and the ESL PlaybackControl (broadcast → PLAYBACK_START/STOP).
+    Not a FreeSWITCH: the emulator (tests/fakes/freeswitch) is that; this is the two
+    seams of one unit, for its unit tests."""
+
+    def __init__(self, *, answer_play_audio: bool = True, send_stop: bool = True) -> None:
+        self.call_id = "call-1"
+        self.closed = False
+        self.answer_play_audio = answer_play_audio
+        self.send_stop = send_stop
+        self.playback: ForkPlayback | None = None
+        self.messages: list[ServerMessage] = []
+        self.commands: list[tuple[str, str]] = []
+        self.files: dict[str, float] = {}  # file -> duration (s)
+        self.current: str | None = None
+        self._counter = itertools.count(2)
+        self._timers: list[asyncio.TimerHandle] = []
+        self.withheld: list[PlayAudioEvent] = []
+
+    # ForkLink
+    async def send_text(self, text: str) -> None:
+        await self.send_message(parse_server_message(text))
+
+    async def send_message(self, message: ServerMessage) -> None:
+        if self.closed:
+            return
+        # the module re-serialises compactly; make sure ours is valid on the wire
+        message = parse_server_message(message.to_json())
+        self.messages.append(message)
+        assert self.playback is not None
+        if isinstance(message, PlayAudio):
+            file = f"/opt/fs/tmp/{self.call_id}_{next(self._counter)}.tmp.r16"
+            self.files[file] = len(message.audio) / 2 / message.sample_rate
+            event = PlayAudioEvent(file, "raw", message.sample_rate, message.text)
+            if self.answer_play_audio:
+                self._later(0.001, self.playback.on_fork_event, event)
+            else:
+                self.withheld.append(event)
+        elif isinstance(message, KillAudio):
+            self._later(0.001, self.playback.on_fork_event, KillAudioEvent())
+            self._stop_current()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = True
+
+    # PlaybackControl
+    async def broadcast(self, file: str) -> None:
+        assert self.playback is not None
+        assert self.current is None, "broadcast while a file plays would run nested"
+        self.commands.append(("broadcast", file))
+        self.current = file
+        self._later(START_DELAY, self.playback.on_playback_start, file)
+        if self.send_stop:
+            self._later(START_DELAY + self.files[file], self._finish, file)
+
+    async def break_all(self) -> None:
+        self.commands.append(("break_all", ""))
+        self._stop_current()
+
+    # internals
+    def _later(self, delay: float, fn: Callable[..., object], *args: object) -> None:
+        self._timers.append(asyncio.get_running_loop().call_later(delay, fn, *args))
+
+    def _finish(self, file: str) -> None:
+        if self.current == file:
+            self.current = None
+            assert self.playback is not None
+            self.playback.on_playback_stop(file)
+
+    def _stop_current(self) -> None:
+        if self.current is not None:
+            file, self.current = self.current, None
+            assert self.playback is not None
+            self._later(0.001, self.playback.on_playback_stop, file)
+
+    def cancel_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import uuid
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ class FakeKnowledge:
         docs = [d for d in self.docs.values() if owner is None or d.owner == owner]
         return sorted(docs, key=lambda d: (d.created_at, d.title))
 
-    async def search(self, owner: str, query: str, k: int = 3) -> list[Passage]:
+    async def search(self, owner: str, query: str, k: int = 3) -> builtins.list[Passage]:
         q = _words(query)
         scored = []
         for d in self.docs.values():
