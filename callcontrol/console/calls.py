@@ -9,7 +9,6 @@ and stops talking.
 
 from __future__ import annotations
 
-import re
 import uuid as uuidlib
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ import structlog
 from callcontrol.calls.model import VAR_CALL_ID, VAR_ROLE
 from callcontrol.errors import CallError, EslError, EslNotConnectedError
 from callcontrol.esl import commands as cmd
+from callcontrol.esl.commands import DESTINATION, check_context, check_destination
 from callcontrol.live import topics
 
 if TYPE_CHECKING:
@@ -25,18 +25,6 @@ if TYPE_CHECKING:
     from callcontrol.esl.inbound import InboundConnection
 
 log = structlog.get_logger(__name__)
-
-# A dial plan destination or phone number: nothing FreeSWITCH would split or expand.
-DESTINATION = re.compile(r"^[A-Za-z0-9+*#_.\-]{1,64}$")
-CALL_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-CONTEXT = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-
-
-def check_destination(value: str) -> str:
-    value = value.strip()
-    if not DESTINATION.fullmatch(value):
-        raise ValueError("use digits, letters, + * # _ . - only (at most 64)")
-    return value
 
 
 class CallActions:
@@ -67,8 +55,7 @@ class CallActions:
 
     async def transfer(self, call_id: str, destination: str, *, by: str, context: str) -> None:
         destination = check_destination(destination)
-        if not CONTEXT.fullmatch(context):
-            raise ValueError("bad dialplan context")
+        check_context(context)
         reply = await self._esl().api(cmd.transfer(call_id, destination, context=context))
         if not reply.ok:
             raise CallError(f"transfer failed: {reply.error}")

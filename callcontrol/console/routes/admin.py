@@ -13,10 +13,10 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from callcontrol.console import overrides
 from callcontrol.console.auth import MAX_PASSWORD_LENGTH, check_password_policy, hash_password_async
-from callcontrol.console.calls import DESTINATION
 from callcontrol.console.deps import AdminUser, ConsoleDep
 from callcontrol.console.render import render
 from callcontrol.console.views import operator_row
+from callcontrol.esl.commands import DESTINATION
 from callcontrol.store.repos import DuplicateError
 
 log = structlog.get_logger(__name__)
