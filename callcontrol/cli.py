@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.console import Console
 from callcontrol.config import Settings, load_settings
 from callcontrol.errors import CallControlError, ConfigError, listen_error
 from callcontrol.logs import configure_logging
+
+if TYPE_CHECKING:
+    from callcontrol.calls.ops import CallOps
 
 app = typer.Typer(
     help="On-prem AI voice agent for FreeSWITCH: call control, voice pipeline, console.",
@@ -153,7 +156,7 @@ def show_config() -> None:
 
 
 # -- call operations ------------------------------------------------------------------
-async def _with_ops(fn: Callable[[Any], Awaitable[T]], settings: Settings) -> T:
+async def _with_ops(fn: Callable[[CallOps], Awaitable[T]], settings: Settings) -> T:
     from callcontrol.calls.ops import CallOps
     from callcontrol.esl.bridge import GeventThread
     from callcontrol.esl.inbound import InboundConnection
@@ -178,7 +181,7 @@ async def _with_ops(fn: Callable[[Any], Awaitable[T]], settings: Settings) -> T:
 Uuid = Annotated[str, typer.Argument(help="channel UUID")]
 
 
-def _op(fn: Callable[[Any], Awaitable[T]]) -> T:
+def _op(fn: Callable[[CallOps], Awaitable[T]]) -> T:
     return _run(_with_ops(fn, _settings()))
 
 
@@ -218,11 +221,13 @@ def originate(
     timeout: Annotated[int, typer.Option(help="seconds to wait for an answer")] = 60,
 ) -> None:
     """Place a call; prints the new call's UUID once answered."""
-    uuid = _op(
-        lambda ops: ops.originate(
-            dialstring, bot=bot, owner=owner, caller_id=caller_id, timeout_s=timeout
-        )
-    )
+    import uuid as uuidlib
+
+    from callcontrol.calls.ops import call_variables
+
+    uuid = str(uuidlib.uuid4())
+    variables = call_variables(uuid, bot=bot, owner=owner, caller_id=caller_id)
+    _op(lambda ops: ops.originate(dialstring, uuid=uuid, variables=variables, timeout_s=timeout))
     out.print(uuid)
 
 

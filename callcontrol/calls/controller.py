@@ -34,12 +34,12 @@ from callcontrol.calls.model import (
     Call,
     call_id_for,
 )
+from callcontrol.calls.ops import CallCommandError, CallOps, call_variables, prepare_originate
 from callcontrol.calls.snapshot import call_snapshot
 from callcontrol.config import Settings
 from callcontrol.errors import CallError, EslError, EslNotConnectedError
-from callcontrol.esl import commands as cmd
 from callcontrol.esl.client import EslCommands
-from callcontrol.esl.commands import ApiReply, parse_show_json
+from callcontrol.esl.commands import ApiReply
 from callcontrol.esl.protocol import EslEvent
 from callcontrol.live import topics
 from callcontrol.live.base import EventBus, LiveState
@@ -221,8 +221,7 @@ class CallController:
         if inbound is None:
             return
         as_of = time.monotonic()
-        reply = await inbound.api("show channels as json", timeout=10)
-        rows = parse_show_json(reply.text)
+        rows = await CallOps(inbound).channels(timeout=10)
         live = {row["uuid"]: row for row in rows if row.get("uuid")}
         message = Reconcile(frozenset(live), "channel gone while ESL was disconnected", as_of)
         for actor in list(self._actors.values()):
@@ -278,22 +277,22 @@ class CallController:
         """Our dialplan variables of a live channel: ``uuid_dump``, else ``uuid_getvar``."""
         inbound = self.inbound
         assert inbound is not None
+        ops = CallOps(inbound)
         try:
-            dump = await inbound.api(f"uuid_dump {cmd.check_uuid(uuid)} json", timeout=5)
-            if dump.ok:
-                headers = _json_headers(dump.text)
-                if headers:
-                    return headers
+            headers = _json_headers(await ops.dump(uuid, timeout=5))
+            if headers:
+                return headers
+        except CallCommandError:
+            pass  # refused: ask variable by variable
         except EslError as exc:
             log.info("uuid_dump failed; asking variable by variable", error=str(exc))
         found: dict[str, str] = {}
         for name in ADOPT_VARIABLES:
             try:
-                reply = await inbound.api(f"uuid_getvar {uuid} {name}", timeout=5)
+                value = await ops.getvar(uuid, name, timeout=5)
             except EslError:
                 continue
-            value = reply.text.strip()
-            if reply.ok and value and value != "_undef_":
+            if value is not None:
                 found[f"variable_{name}"] = value
         return found
 
@@ -302,10 +301,9 @@ class CallController:
         if inbound is None or not inbound.connected:
             return None
         try:
-            reply = await inbound.api(cmd.exists(uuid), timeout=3)
+            return await CallOps(inbound).exists(uuid, timeout=3)
         except EslError:
             return None
-        return reply.text.strip() == "true"
 
     # -- called by actors -------------------------------------------------------------
     async def bgapi(self, command: str, *, timeout: float) -> ApiReply:
@@ -372,21 +370,18 @@ class CallController:
         inbound = self.inbound
         if inbound is None:
             raise EslNotConnectedError("originate needs the inbound ESL connection")
-        uuid = str(uuidlib.uuid4())
-        variables = {VAR_CALL_ID: uuid}
-        if bot:
-            variables[VAR_ACTION] = "bot"
-        if owner:
-            variables[VAR_OWNER] = owner
-        if caller_id:
-            variables["origination_caller_id_number"] = caller_id
         if self._outbound_mode:
             host = self.settings.esl.outbound_host
             app = f"&socket({host}:{self.settings.esl.outbound_port} async full)"
         else:
             app = "&park()"
-        command = cmd.originate(
-            dialstring, uuid=uuid, app=app, variables=variables, timeout_s=timeout_s
+        uuid = str(uuidlib.uuid4())
+        job = prepare_originate(
+            dialstring,
+            uuid=uuid,
+            app=app,
+            variables=call_variables(uuid, bot=bot, owner=owner, caller_id=caller_id),
+            timeout_s=timeout_s,
         )
         call = Call(
             id=uuid,
@@ -399,14 +394,13 @@ class CallController:
         actor = self._new_actor(call, inbound)
         await self.live.claim(uuid, self.worker_id, CLAIM_TTL_S)
         try:
-            reply = await inbound.bgapi(command, timeout=timeout_s + 15)
+            return await CallOps(inbound).send_originate(job)
+        except CallCommandError as exc:
+            await actor.originate_failed(exc.error)
+            raise
         except EslError as exc:
             await actor.originate_failed("NORMAL_TEMPORARY_FAILURE")
             raise CallError(f"originate to {dialstring} failed: {exc}") from exc
-        if not reply.ok:
-            await actor.originate_failed(reply.error)
-            raise CallError(f"originate to {dialstring} failed: {reply.error}")
-        return uuid
 
 
 def _json_headers(text: str) -> dict[str, str]:

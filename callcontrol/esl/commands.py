@@ -138,6 +138,21 @@ def exists(uuid: str) -> str:
     return f"uuid_exists {check_uuid(uuid)}"
 
 
+def dump(uuid: str) -> str:
+    """All of a channel's variables and headers, as one JSON object."""
+    return f"uuid_dump {check_uuid(uuid)} json"
+
+
+def getvar(uuid: str, name: str) -> str:
+    if not _VARIABLE.match(name):
+        raise ValueError(f"bad channel variable name {name!r}")
+    return f"uuid_getvar {check_uuid(uuid)} {name}"
+
+
+def show_channels() -> str:
+    return "show channels as json"
+
+
 @dataclass(frozen=True, slots=True)
 class ApiReply:
     """The text FreeSWITCH answered to an ``api``/``bgapi`` command."""
