@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from callcontrol.calls.actor import Adopt, CallActor, Gone, Reconcile
+from callcontrol.calls.actor import CallActor
 from callcontrol.calls.base import BotHandover, CallRecorder
 from callcontrol.calls.cdr import CdrRecord
 from callcontrol.calls.handle import CallHandle
+from callcontrol.calls.messages import Adopt, Gone, Reconcile
 from callcontrol.calls.model import (
     VAR_ACTION,
     VAR_CALL_ID,
@@ -39,7 +40,6 @@ from callcontrol.calls.snapshot import call_snapshot
 from callcontrol.config import Settings
 from callcontrol.errors import CallError, EslError, EslNotConnectedError
 from callcontrol.esl.client import EslCommands
-from callcontrol.esl.commands import ApiReply
 from callcontrol.esl.protocol import EslEvent
 from callcontrol.live import topics
 from callcontrol.live.base import EventBus, LiveState
@@ -182,7 +182,7 @@ class CallController:
             if not mine:
                 log.debug("call owned by another worker", call=actor.call.id)
                 self._mark_foreign(actor.call.id)
-                actor.finished = True
+                actor.disown()
                 task = self._tasks.get(actor)
                 if task is not None:
                     task.cancel()
@@ -306,11 +306,12 @@ class CallController:
             return None
 
     # -- called by actors -------------------------------------------------------------
-    async def bgapi(self, command: str, *, timeout: float) -> ApiReply:
+    def ops(self) -> CallOps:
+        """Call operations over the inbound connection (the one that runs ``bgapi``)."""
         inbound = self.inbound
         if inbound is None:
             raise EslNotConnectedError("background commands need the inbound ESL connection")
-        return await inbound.bgapi(command, timeout=timeout)
+        return CallOps(inbound)
 
     async def publish_call(self, call: Call) -> None:
         snapshot = call_snapshot(call)
