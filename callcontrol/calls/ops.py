@@ -61,9 +61,9 @@ class CallCommandError(CallError, EslCommandError):
     """FreeSWITCH refused a call operation (``-ERR …``)."""
 
     def __init__(self, command: str, reply: str, message: str) -> None:
-        EslCommandError.__init__(self, command, reply)
-        self.args = (message,)
         text = reply.strip()
+        EslCommandError.__init__(self, command, text)
+        self.args = (message,)
         self.error = text[4:].strip() if text.startswith("-ERR") else text
 
     def __str__(self) -> str:
