@@ -11,7 +11,6 @@ lost and none stays active forever.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid as uuidlib
 from collections import OrderedDict
@@ -22,19 +21,12 @@ from typing import TYPE_CHECKING
 import structlog
 
 from callcontrol.calls.actor import CallActor
+from callcontrol.calls.adopt import channel_event, created_at
 from callcontrol.calls.base import BotHandover, CallRecorder
 from callcontrol.calls.cdr import CdrRecord
 from callcontrol.calls.handle import CallHandle
 from callcontrol.calls.messages import Adopt, Gone, Reconcile
-from callcontrol.calls.model import (
-    VAR_ACTION,
-    VAR_CALL_ID,
-    VAR_EXTENSION,
-    VAR_OWNER,
-    VAR_RING_SECONDS,
-    Call,
-    call_id_for,
-)
+from callcontrol.calls.model import Call, call_id_for
 from callcontrol.calls.ops import CallCommandError, CallOps, call_variables, prepare_originate
 from callcontrol.calls.snapshot import call_snapshot
 from callcontrol.config import Settings
@@ -52,7 +44,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CLAIM_TTL_S = 6 * 3600.0
-ADOPT_VARIABLES = (VAR_CALL_ID, VAR_ACTION, VAR_EXTENSION, VAR_OWNER, VAR_RING_SECONDS)
 _FOREIGN_MAX = 20_000
 _RECENT_MAX = 1_000
 _IGNORED = frozenset({"BACKGROUND_JOB", "HEARTBEAT", "RE_SCHEDULE", "CHANNEL_DESTROY"})
@@ -242,17 +233,7 @@ class CallController:
     async def _adopt(self, uuid: str, row: dict[str, str]) -> bool:
         inbound = self.inbound
         assert inbound is not None
-        headers: dict[str, str] = {
-            "Unique-ID": uuid,
-            "Caller-Caller-ID-Number": row.get("cid_num", ""),
-            "Caller-Caller-ID-Name": row.get("cid_name", ""),
-            "Caller-Destination-Number": row.get("dest", ""),
-            "Call-Direction": row.get("direction", "inbound"),
-            "Channel-Name": row.get("name", ""),
-            "Answer-State": "answered" if row.get("callstate") == "ACTIVE" else "ringing",
-        }
-        headers.update(await self._channel_variables(uuid))
-        event = EslEvent("CHANNEL_DATA", headers)
+        event = await channel_event(CallOps(inbound), uuid, row)
         call_id = call_id_for(event) or uuid
         if call_id in self._foreign:
             return False
@@ -261,40 +242,11 @@ class CallController:
             if not await self.live.claim(call_id, self.worker_id, CLAIM_TTL_S):
                 self._mark_foreign(call_id)
                 return False
-            created = row.get("created_epoch", "")
-            at = (
-                datetime.fromtimestamp(int(created), UTC)
-                if created.isdigit()
-                else datetime.now(UTC)
-            )
-            actor = self._new_actor(Call(id=call_id, created_at=at), inbound)
+            actor = self._new_actor(Call(id=call_id, created_at=created_at(row)), inbound)
         self._legs[uuid] = actor
         parked = row.get("application") == "park" and uuid == call_id
         actor.post(Adopt(event, parked=parked))
         return True
-
-    async def _channel_variables(self, uuid: str) -> dict[str, str]:
-        """Our dialplan variables of a live channel: ``uuid_dump``, else ``uuid_getvar``."""
-        inbound = self.inbound
-        assert inbound is not None
-        ops = CallOps(inbound)
-        try:
-            headers = _json_headers(await ops.dump(uuid, timeout=5))
-            if headers:
-                return headers
-        except CallCommandError:
-            pass  # refused: ask variable by variable
-        except EslError as exc:
-            log.info("uuid_dump failed; asking variable by variable", error=str(exc))
-        found: dict[str, str] = {}
-        for name in ADOPT_VARIABLES:
-            try:
-                value = await ops.getvar(uuid, name, timeout=5)
-            except EslError:
-                continue
-            if value is not None:
-                found[f"variable_{name}"] = value
-        return found
 
     async def still_exists(self, uuid: str) -> bool | None:
         inbound = self.inbound
@@ -402,13 +354,3 @@ class CallController:
         except EslError as exc:
             await actor.originate_failed("NORMAL_TEMPORARY_FAILURE")
             raise CallError(f"originate to {dialstring} failed: {exc}") from exc
-
-
-def _json_headers(text: str) -> dict[str, str]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): str(v) for k, v in data.items()}
