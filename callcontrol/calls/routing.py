@@ -107,10 +107,6 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.CONNECTING, I.CALLER_RINGING): (S.BRIDGED, (A.ANSWER, A.BRIDGE_EXTENSION)),
     (S.ENDING, I.FINISH_TIMER): (S.FINISHED, (A.FINISH,)),
     (S.FINISHED, I.ORIGINATE_OK): (S.FINISHED, (A.KILL_RING,)),
-    # A ring leg found gone after an ESL outage takes the call over again even after a
-    # takeover, as the actor's flags did before this table.
-    (S.ANSWERING, I.RING_GONE): (S.TO_BOT, _TAKEOVER),
-    (S.BOT, I.RING_GONE): (S.TO_BOT, _TAKEOVER),
 }
 # After a takeover, or once the caller is gone, a ring leg that comes up is hung up.
 for _state in (S.ANSWERING, S.BOT, S.ENDING):
