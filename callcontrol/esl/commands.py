@@ -29,7 +29,7 @@ _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def check_uuid(value: str) -> str:
     """A channel UUID or call id; raises ``ValueError`` for anything else."""
-    if not _UUID.match(value):
+    if not _UUID.fullmatch(value):
         raise ValueError(f"not a channel UUID: {value!r}")
     return value
 
@@ -55,7 +55,7 @@ def _check_arg(value: str, what: str) -> str:
 
 
 def check_cause(cause: str) -> str:
-    if not _CAUSE.match(cause):
+    if not _CAUSE.fullmatch(cause):
         raise ValueError(f"not a hangup cause: {cause!r}")
     return cause
 
@@ -66,7 +66,7 @@ def channel_vars(variables: Mapping[str, str]) -> str:
         return ""
     parts = []
     for name, value in variables.items():
-        if not _VARIABLE.match(name):
+        if not _VARIABLE.fullmatch(name):
             raise ValueError(f"bad channel variable name {name!r}")
         if any(c in value for c in ",}\n\r"):
             raise ValueError(f"channel variable {name} has a character FreeSWITCH splits on")
@@ -129,7 +129,7 @@ def record(uuid: str, action: str, path: str) -> str:
 
 
 def send_dtmf(uuid: str, digits: str) -> str:
-    if not _DTMF.match(digits):
+    if not _DTMF.fullmatch(digits):
         raise ValueError(f"not a DTMF string: {digits!r}")
     return f"uuid_send_dtmf {check_uuid(uuid)} {digits}"
 
@@ -144,7 +144,7 @@ def dump(uuid: str) -> str:
 
 
 def getvar(uuid: str, name: str) -> str:
-    if not _VARIABLE.match(name):
+    if not _VARIABLE.fullmatch(name):
         raise ValueError(f"bad channel variable name {name!r}")
     return f"uuid_getvar {check_uuid(uuid)} {name}"
 
