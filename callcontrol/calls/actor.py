@@ -217,7 +217,7 @@ class CallActor:
         for action in self.routing.feed(inp, caller_ringing=ringing):
             await self._perform(action, reason)
 
-    async def _perform(self, action: Action, reason: str) -> None:  # noqa: C901 - a dispatch
+    async def _perform(self, action: Action, reason: str) -> None:
         call = self.call
         if action is Action.NOTE_ROUTE_BOT:
             self._note("route", action="bot")
