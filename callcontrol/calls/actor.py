@@ -213,7 +213,8 @@ class CallActor:
         """Feed the routing table and carry out what it returns, in order.
 
         ``reason`` is the takeover's, when ``inp`` makes one."""
-        ringing = self.call.state in (LegState.CREATED, LegState.RINGING)
+        caller = self.call.legs.get(self.call.id)  # not call.state: that would add the leg
+        ringing = caller is None or caller.state in (LegState.CREATED, LegState.RINGING)
         for action in self.routing.feed(inp, caller_ringing=ringing):
             await self._perform(action, reason)
 
