@@ -1,11 +1,13 @@
 """One task per call: applies its events in order and carries out its routing.
 
 The actor owns everything that happens to a call: state changes (through the
-pure machine in :mod:`callcontrol.calls.machine`), the timeline, records, the
-bot handover, and the no-answer takeover — ring an extension for N seconds;
-if nobody answers, cancel that leg, answer the caller and hand them to the bot.
-Its inputs are ESL events and its own timers/background results, all taken
-from one queue, so there are no races between "the extension answered" and
+pure machine in :mod:`callcontrol.calls.machine`), the timeline, records, and its
+routing, decided by the pure table in :mod:`callcontrol.calls.routing` — the bot
+handover, and the no-answer takeover (ring an extension for N seconds; if nobody
+answers, cancel that leg, answer the caller and hand them to the bot). The actor
+turns events, timers and results into routing inputs and performs the actions the
+table returns. Its inputs are ESL events and its own timers/background results, all
+taken from one queue, so there are no races between "the extension answered" and
 "the ring time ran out".
 """
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid as uuidlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -23,10 +24,20 @@ import structlog
 from callcontrol.calls.cdr import build_cdr
 from callcontrol.calls.handle import CallHandle
 from callcontrol.calls.machine import Input, LegState
+from callcontrol.calls.messages import (
+    Adopt,
+    Gone,
+    Message,
+    OriginateDone,
+    Reconcile,
+    Stamped,
+    Timer,
+)
 from callcontrol.calls.model import VAR_CALL_ID, VAR_ROLE, Call, Leg
+from callcontrol.calls.ops import CallCommandError, Originate, prepare_originate
+from callcontrol.calls.routing import Action, RoutingMachine, park_input
+from callcontrol.calls.routing import Input as Route
 from callcontrol.errors import CallControlError, EslError
-from callcontrol.esl import commands as cmd
-from callcontrol.esl.commands import ApiReply
 from callcontrol.esl.protocol import EslEvent
 
 if TYPE_CHECKING:
@@ -36,55 +47,6 @@ log = structlog.get_logger(__name__)
 
 HANGUP_COMPLETE_GRACE_S = 5.0
 LATE_EVENT_GRACE_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Timer:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class OriginateDone:
-    leg_id: str
-    reply: ApiReply | None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Adopt:
-    """A channel found by reconciliation or handed to us on an outbound socket."""
-
-    event: EslEvent
-    parked: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Reconcile:
-    """FreeSWITCH's channel list, requested at ``as_of`` (``time.monotonic``).
-
-    Only legs seen before ``as_of`` are judged by it: a channel created while the
-    reply was on its way is simply not in the list yet.
-    """
-
-    live_uuids: frozenset[str]
-    reason: str
-    as_of: float
-
-
-@dataclass(frozen=True, slots=True)
-class Gone:
-    """The connection that controls this call closed."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Stamped:
-    event: EslEvent
-    received: float
-
-
-Message = Stamped | Timer | OriginateDone | Adopt | Reconcile | Gone
 
 
 def now() -> datetime:
@@ -98,17 +60,21 @@ class CallActor:
         self.call: Call = handle.call
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
         self.socket_legs: set[str] = set()
-        self.routed = False
-        self.pending_bot = False
+        self.routing = RoutingMachine()
         self.ring_leg: str | None = None
         self.ring_started: float | None = None
-        self.extension_answered = False
-        self.takeover_done = False
-        self.finished = False
         self.leg_seen: dict[str, float] = {self.call.id: time.monotonic()}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._log = log.bind(call=self.call.id)
+
+    @property
+    def finished(self) -> bool:
+        return self.routing.finished
+
+    def disown(self) -> None:
+        """Another worker owns this call: stop handling it (the caller cancels the task)."""
+        self.routing.feed(Route.DISOWNED)
 
     # -- plumbing ---------------------------------------------------------------------
     def post(self, message: Message) -> None:
@@ -212,52 +178,89 @@ class CallActor:
     async def _on_caller_event(self, event: EslEvent, new_state: LegState | None) -> None:
         if event.name == "CHANNEL_PARK":
             await self._route()
-        elif event.name == "CHANNEL_ANSWER" and self.pending_bot:
-            await self._to_bot()
+        elif event.name == "CHANNEL_ANSWER":
+            await self._feed(Route.CALLER_ANSWERED)
         if new_state is LegState.HANGUP:
-            await self._caller_gone()
+            await self._feed(Route.CALLER_GONE)
         if event.name == "CHANNEL_HANGUP_COMPLETE":
-            await self._finish()
+            await self._feed(Route.HANGUP_COMPLETE)
 
     async def _on_ring_leg_event(
         self, event: EslEvent, leg: Leg, new_state: LegState | None
     ) -> None:
-        if self.takeover_done or self.call.ended:
-            if leg.live and event.name in ("CHANNEL_ANSWER", "CHANNEL_PROGRESS"):
-                await self._kill(leg.id, "ORIGINATOR_CANCEL")
-            return
-        if event.name == "CHANNEL_ANSWER" and not self.extension_answered:
-            await self._extension_answered(leg)
-        elif new_state is LegState.HANGUP and not self.extension_answered:
-            await self._takeover(f"extension {leg.hangup_cause or 'hung up'}")
+        if event.name == "CHANNEL_ANSWER":
+            await self._feed(Route.RING_ANSWERED)
+        elif event.name == "CHANNEL_PROGRESS":
+            await self._feed(Route.RING_PROGRESS)
+        elif new_state is LegState.HANGUP:
+            await self._feed(Route.RING_HUNG_UP, f"extension {leg.hangup_cause or 'hung up'}")
+
+    async def _on_timer(self, name: str) -> None:
+        self._timers.pop(name, None)
+        if name == "no_answer":
+            await self._feed(Route.NO_ANSWER, "no answer")
+        elif name == "finish":
+            await self._feed(Route.FINISH_TIMER)
 
     # -- routing ----------------------------------------------------------------------
     async def _route(self) -> None:
-        if self.routed:
-            return
-        action = self.call.action
-        if action is None:
+        inp = park_input(self.call.action, self.call.extension)
+        if inp is None:
             return  # not handed to callcontrol by the dialplan: tracked only
-        self.routed = True
-        if action == "bot":
-            self._note("route", action="bot")
-            await self._bot()
-        elif action == "extension":
-            await self._ring_extension()
-        else:
-            self._note("route_refused", action=action, reason="unknown callcontrol_action")
-            self._log.warning("unknown callcontrol_action; call left alone", action=action)
+        await self._feed(inp, "no extension given" if inp is Route.PARK_NO_EXTENSION else "")
 
-    async def _bot(self) -> None:
-        if self.call.state in (LegState.ANSWERED,):
-            await self._to_bot()
-            return
-        if self.call.state in (LegState.CREATED, LegState.RINGING):
-            self.pending_bot = True
+    async def _feed(self, inp: Route, reason: str = "") -> None:
+        """Feed the routing table and carry out what it returns, in order.
+
+        ``reason`` is the takeover's, when ``inp`` makes one."""
+        caller = self.call.legs.get(self.call.id)  # not call.state: that would add the leg
+        ringing = caller is None or caller.state in (LegState.CREATED, LegState.RINGING)
+        for action in self.routing.feed(inp, caller_ringing=ringing):
+            await self._perform(action, reason)
+
+    async def _perform(self, action: Action, reason: str) -> None:
+        call = self.call
+        if action is Action.NOTE_ROUTE_BOT:
+            self._note("route", action="bot")
+        elif action is Action.REFUSE_ROUTE:
+            self._note("route_refused", action=call.action, reason="unknown callcontrol_action")
+            self._log.warning("unknown callcontrol_action; call left alone", action=call.action)
+        elif action is Action.REFUSE_NO_EXTENSION:
+            self._note("route_refused", action="extension", reason="no callcontrol_extension")
+        elif action is Action.ANSWER:
             await self.handle.answer()
+        elif action is Action.HAND_TO_BOT:
+            await self._to_bot()
+        elif action is Action.RING_EXTENSION:
+            self._ring_extension()
+        elif action is Action.DISARM_NO_ANSWER:
+            self._cancel_timer("no_answer")
+        elif action is Action.NOTE_TAKEOVER:
+            rang = time.monotonic() - self.ring_started if self.ring_started else 0.0
+            self._note("no_answer_takeover", reason=reason, rang_s=round(rang, 3))
+            self._log.info("extension did not answer; bot takes the call", reason=reason)
+        elif action is Action.CANCEL_RING:
+            ring = call.legs.get(self.ring_leg or "")
+            if ring is not None and ring.live:
+                await self._kill(ring.id, "ORIGINATOR_CANCEL")
+        elif action is Action.KILL_RING:
+            if self.ring_leg is not None:
+                await self._kill(self.ring_leg, "ORIGINATOR_CANCEL")
+        elif action is Action.NOTE_EXTENSION_ANSWERED:
+            self._note("extension_answered", leg=self.ring_leg)
+        elif action is Action.BRIDGE_EXTENSION:
+            await self.handle.bridge(self.ring_leg or "")
+        elif action is Action.KILL_EXTENSION_LEGS:
+            for leg in call.legs.values():
+                if leg.id != call.id and leg.live and leg.role == "extension":
+                    await self._kill(leg.id, "ORIGINATOR_CANCEL")
+        elif action is Action.ARM_FINISH:
+            if "finish" not in self._timers:
+                self._timer("finish", HANGUP_COMPLETE_GRACE_S)
+        elif action is Action.FINISH:
+            await self._finish()
 
     async def _to_bot(self) -> None:
-        self.pending_bot = False
         if self.call.to_bot(now()) is None:
             return
         self._record_last()
@@ -265,14 +268,10 @@ class CallActor:
         await self.controller.hand_to_bot(self.handle)
 
     # -- no-answer takeover -----------------------------------------------------------
-    async def _ring_extension(self) -> None:
+    def _ring_extension(self) -> None:
         call = self.call
         settings = self.controller.settings.calls
-        extension = call.extension
-        if not extension:
-            self._note("route_refused", action="extension", reason="no callcontrol_extension")
-            await self._takeover("no extension given")
-            return
+        extension = call.extension or ""
         seconds = call.ring_seconds or settings.ring_seconds(extension)
         leg_id = str(uuidlib.uuid4())
         call.legs[leg_id] = Leg(leg_id, role="extension", number=extension, created_at=now())
@@ -285,7 +284,7 @@ class CallActor:
             VAR_ROLE: "extension",
             "origination_caller_id_number": call.caller_number or "unknown",
         }
-        command = cmd.originate(
+        ring = prepare_originate(
             settings.extension_dialstring.format(extension=extension),
             uuid=leg_id,
             app="&park()",
@@ -294,78 +293,44 @@ class CallActor:
         )
         self._note("ring_extension", extension=extension, seconds=seconds, leg=leg_id)
         self._timer("no_answer", seconds)
-        self._spawn(self._originate(leg_id, command, seconds + 30), f"ring-{leg_id}")
+        self._spawn(self._originate(ring, seconds + 30), f"ring-{leg_id}")
 
-    async def _originate(self, leg_id: str, command: str, timeout: float) -> None:
+    async def _originate(self, ring: Originate, wait_s: float) -> None:
         try:
-            reply = await self.controller.bgapi(command, timeout=timeout)
-        except EslError as exc:
-            self.post(OriginateDone(leg_id, None, str(exc)))
+            await self.controller.ops().send_originate(ring, wait_s=wait_s)
+        except CallCommandError as exc:
+            self.post(OriginateDone(ring.uuid, exc.error))
             return
-        self.post(OriginateDone(leg_id, reply))
+        except EslError as exc:
+            self.post(OriginateDone(ring.uuid, str(exc)))
+            return
+        self.post(OriginateDone(ring.uuid))
 
     async def _on_originate_done(self, done: OriginateDone) -> None:
         if done.leg_id != self.ring_leg:
             return
-        if done.reply is not None and done.reply.ok:
-            if self.takeover_done or self.call.ended:
-                await self._kill(done.leg_id, "ORIGINATOR_CANCEL")
+        if done.error is None:
+            await self._feed(Route.ORIGINATE_OK)
             return
-        reason = done.error or (done.reply.error if done.reply else "originate failed")
+        reason = done.error
         leg = self.call.legs.get(done.leg_id)
         if leg is not None and leg.live and leg.state is LegState.CREATED:
             leg.hangup_cause = reason if reason.isupper() else leg.hangup_cause
             leg.apply(Input.HANGUP, now())
             await self._changed(leg)
-        if not self.extension_answered and not self.takeover_done and not self.call.ended:
-            await self._takeover(f"extension {reason}")
-
-    async def _on_timer(self, name: str) -> None:
-        self._timers.pop(name, None)
-        if name == "no_answer":
-            if not self.extension_answered and not self.takeover_done and not self.call.ended:
-                await self._takeover("no answer")
-        elif name == "finish":
-            await self._finish()
-
-    async def _takeover(self, reason: str) -> None:
-        self.takeover_done = True
-        self._cancel_timer("no_answer")
-        rang = time.monotonic() - self.ring_started if self.ring_started else 0.0
-        self._note("no_answer_takeover", reason=reason, rang_s=round(rang, 3))
-        ring = self.call.legs.get(self.ring_leg or "")
-        if ring is not None and ring.live:
-            await self._kill(ring.id, "ORIGINATOR_CANCEL")
-        self._log.info("extension did not answer; bot takes the call", reason=reason)
-        await self._bot()
-
-    async def _extension_answered(self, leg: Leg) -> None:
-        self.extension_answered = True
-        self._cancel_timer("no_answer")
-        self._note("extension_answered", leg=leg.id)
-        if self.call.state in (LegState.CREATED, LegState.RINGING):
-            await self.handle.answer()
-        await self.handle.bridge(leg.id)
+        await self._feed(Route.ORIGINATE_FAILED, f"extension {reason}")
 
     async def _kill(self, uuid: str, cause: str) -> None:
         try:
-            await self.handle.commands.api(cmd.hangup(uuid, cause))
+            await self.handle.ops.hangup(uuid, cause)
+        except CallCommandError as exc:
+            if not exc.channel_gone:
+                self._log.info("could not hang up leg", leg=uuid, error=str(exc))
         except EslError as exc:
             self._log.info("could not hang up leg", leg=uuid, error=str(exc))
 
     # -- the end ----------------------------------------------------------------------
-    async def _caller_gone(self) -> None:
-        self._cancel_timer("no_answer")
-        for leg in self.call.legs.values():
-            if leg.id != self.call.id and leg.live and leg.role == "extension":
-                await self._kill(leg.id, "ORIGINATOR_CANCEL")
-        if "finish" not in self._timers:
-            self._timer("finish", HANGUP_COMPLETE_GRACE_S)
-
     async def _finish(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
         self._cancel_timer("finish")
         call = self.call
         record = build_cdr(call, end_at=now())
@@ -384,7 +349,7 @@ class CallActor:
         self._record_last()
         for leg in ended:
             await self._changed(leg)
-        await self._finish()
+        await self._feed(Route.FORCE_END)
 
     async def _on_reconcile(self, message: Reconcile) -> None:
         if self.finished:
@@ -405,8 +370,8 @@ class CallActor:
             leg.hangup_cause = leg.hangup_cause or "UNKNOWN"
             leg.apply(Input.HANGUP, now())
             await self._changed(leg)
-            if leg.id == self.ring_leg and not self.extension_answered:
-                await self._takeover("extension gone during ESL outage")
+            if leg.id == self.ring_leg:
+                await self._feed(Route.RING_GONE, "extension gone during ESL outage")
 
     async def _on_gone(self, message: Gone) -> None:
         if self.finished:

@@ -11,7 +11,6 @@ lost and none stays active forever.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid as uuidlib
 from collections import OrderedDict
@@ -21,25 +20,18 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from callcontrol.calls.actor import Adopt, CallActor, Gone, Reconcile
+from callcontrol.calls.actor import CallActor
+from callcontrol.calls.adopt import channel_event, created_at
 from callcontrol.calls.base import BotHandover, CallRecorder
 from callcontrol.calls.cdr import CdrRecord
 from callcontrol.calls.handle import CallHandle
-from callcontrol.calls.model import (
-    VAR_ACTION,
-    VAR_CALL_ID,
-    VAR_EXTENSION,
-    VAR_OWNER,
-    VAR_RING_SECONDS,
-    Call,
-    call_id_for,
-)
+from callcontrol.calls.messages import Adopt, Gone, Reconcile
+from callcontrol.calls.model import Call, call_id_for
+from callcontrol.calls.ops import CallCommandError, CallOps, call_variables, prepare_originate
 from callcontrol.calls.snapshot import call_snapshot
 from callcontrol.config import Settings
 from callcontrol.errors import CallError, EslError, EslNotConnectedError
-from callcontrol.esl import commands as cmd
 from callcontrol.esl.client import EslCommands
-from callcontrol.esl.commands import ApiReply, parse_show_json
 from callcontrol.esl.protocol import EslEvent
 from callcontrol.live import topics
 from callcontrol.live.base import EventBus, LiveState
@@ -52,7 +44,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CLAIM_TTL_S = 6 * 3600.0
-ADOPT_VARIABLES = (VAR_CALL_ID, VAR_ACTION, VAR_EXTENSION, VAR_OWNER, VAR_RING_SECONDS)
 _FOREIGN_MAX = 20_000
 _RECENT_MAX = 1_000
 _IGNORED = frozenset({"BACKGROUND_JOB", "HEARTBEAT", "RE_SCHEDULE", "CHANNEL_DESTROY"})
@@ -182,7 +173,7 @@ class CallController:
             if not mine:
                 log.debug("call owned by another worker", call=actor.call.id)
                 self._mark_foreign(actor.call.id)
-                actor.finished = True
+                actor.disown()
                 task = self._tasks.get(actor)
                 if task is not None:
                     task.cancel()
@@ -221,8 +212,7 @@ class CallController:
         if inbound is None:
             return
         as_of = time.monotonic()
-        reply = await inbound.api("show channels as json", timeout=10)
-        rows = parse_show_json(reply.text)
+        rows = await CallOps(inbound).channels(timeout=10)
         live = {row["uuid"]: row for row in rows if row.get("uuid")}
         message = Reconcile(frozenset(live), "channel gone while ESL was disconnected", as_of)
         for actor in list(self._actors.values()):
@@ -243,17 +233,7 @@ class CallController:
     async def _adopt(self, uuid: str, row: dict[str, str]) -> bool:
         inbound = self.inbound
         assert inbound is not None
-        headers: dict[str, str] = {
-            "Unique-ID": uuid,
-            "Caller-Caller-ID-Number": row.get("cid_num", ""),
-            "Caller-Caller-ID-Name": row.get("cid_name", ""),
-            "Caller-Destination-Number": row.get("dest", ""),
-            "Call-Direction": row.get("direction", "inbound"),
-            "Channel-Name": row.get("name", ""),
-            "Answer-State": "answered" if row.get("callstate") == "ACTIVE" else "ringing",
-        }
-        headers.update(await self._channel_variables(uuid))
-        event = EslEvent("CHANNEL_DATA", headers)
+        event = await channel_event(CallOps(inbound), uuid, row)
         call_id = call_id_for(event) or uuid
         if call_id in self._foreign:
             return False
@@ -262,57 +242,28 @@ class CallController:
             if not await self.live.claim(call_id, self.worker_id, CLAIM_TTL_S):
                 self._mark_foreign(call_id)
                 return False
-            created = row.get("created_epoch", "")
-            at = (
-                datetime.fromtimestamp(int(created), UTC)
-                if created.isdigit()
-                else datetime.now(UTC)
-            )
-            actor = self._new_actor(Call(id=call_id, created_at=at), inbound)
+            actor = self._new_actor(Call(id=call_id, created_at=created_at(row)), inbound)
         self._legs[uuid] = actor
         parked = row.get("application") == "park" and uuid == call_id
         actor.post(Adopt(event, parked=parked))
         return True
-
-    async def _channel_variables(self, uuid: str) -> dict[str, str]:
-        """Our dialplan variables of a live channel: ``uuid_dump``, else ``uuid_getvar``."""
-        inbound = self.inbound
-        assert inbound is not None
-        try:
-            dump = await inbound.api(f"uuid_dump {cmd.check_uuid(uuid)} json", timeout=5)
-            if dump.ok:
-                headers = _json_headers(dump.text)
-                if headers:
-                    return headers
-        except EslError as exc:
-            log.info("uuid_dump failed; asking variable by variable", error=str(exc))
-        found: dict[str, str] = {}
-        for name in ADOPT_VARIABLES:
-            try:
-                reply = await inbound.api(f"uuid_getvar {uuid} {name}", timeout=5)
-            except EslError:
-                continue
-            value = reply.text.strip()
-            if reply.ok and value and value != "_undef_":
-                found[f"variable_{name}"] = value
-        return found
 
     async def still_exists(self, uuid: str) -> bool | None:
         inbound = self.inbound
         if inbound is None or not inbound.connected:
             return None
         try:
-            reply = await inbound.api(cmd.exists(uuid), timeout=3)
+            return await CallOps(inbound).exists(uuid, timeout=3)
         except EslError:
             return None
-        return reply.text.strip() == "true"
 
     # -- called by actors -------------------------------------------------------------
-    async def bgapi(self, command: str, *, timeout: float) -> ApiReply:
+    def ops(self) -> CallOps:
+        """Call operations over the inbound connection (the one that runs ``bgapi``)."""
         inbound = self.inbound
         if inbound is None:
             raise EslNotConnectedError("background commands need the inbound ESL connection")
-        return await inbound.bgapi(command, timeout=timeout)
+        return CallOps(inbound)
 
     async def publish_call(self, call: Call) -> None:
         snapshot = call_snapshot(call)
@@ -372,21 +323,18 @@ class CallController:
         inbound = self.inbound
         if inbound is None:
             raise EslNotConnectedError("originate needs the inbound ESL connection")
-        uuid = str(uuidlib.uuid4())
-        variables = {VAR_CALL_ID: uuid}
-        if bot:
-            variables[VAR_ACTION] = "bot"
-        if owner:
-            variables[VAR_OWNER] = owner
-        if caller_id:
-            variables["origination_caller_id_number"] = caller_id
         if self._outbound_mode:
             host = self.settings.esl.outbound_host
             app = f"&socket({host}:{self.settings.esl.outbound_port} async full)"
         else:
             app = "&park()"
-        command = cmd.originate(
-            dialstring, uuid=uuid, app=app, variables=variables, timeout_s=timeout_s
+        uuid = str(uuidlib.uuid4())
+        job = prepare_originate(
+            dialstring,
+            uuid=uuid,
+            app=app,
+            variables=call_variables(uuid, bot=bot, owner=owner, caller_id=caller_id),
+            timeout_s=timeout_s,
         )
         call = Call(
             id=uuid,
@@ -399,21 +347,10 @@ class CallController:
         actor = self._new_actor(call, inbound)
         await self.live.claim(uuid, self.worker_id, CLAIM_TTL_S)
         try:
-            reply = await inbound.bgapi(command, timeout=timeout_s + 15)
+            return await CallOps(inbound).send_originate(job)
+        except CallCommandError as exc:
+            await actor.originate_failed(exc.error)
+            raise
         except EslError as exc:
             await actor.originate_failed("NORMAL_TEMPORARY_FAILURE")
             raise CallError(f"originate to {dialstring} failed: {exc}") from exc
-        if not reply.ok:
-            await actor.originate_failed(reply.error)
-            raise CallError(f"originate to {dialstring} failed: {reply.error}")
-        return uuid
-
-
-def _json_headers(text: str) -> dict[str, str]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): str(v) for k, v in data.items()}

@@ -1,4 +1,8 @@
-"""A live call as the rest of callcontrol sees it: its record, its commands, its events."""
+"""A live call as the rest of callcontrol sees it: its record, its commands, its events.
+
+A handle is :class:`~callcontrol.calls.ops.CallOps` bound to one call's UUID (and to
+the connection that controls the call), plus the call's record and listeners.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from collections.abc import Callable
 import structlog
 
 from callcontrol.calls.model import Call
-from callcontrol.errors import CallError, EslCommandError
-from callcontrol.esl import commands as cmd
+from callcontrol.calls.ops import CallCommandError, CallOps
+from callcontrol.errors import CallError
 from callcontrol.esl.client import EslCommands
 from callcontrol.esl.commands import ApiReply
 from callcontrol.esl.protocol import EslEvent
@@ -19,22 +23,24 @@ log = structlog.get_logger(__name__)
 CallListener = Callable[[EslEvent], None]
 
 
-def channel_gone(exc: EslCommandError) -> bool:
-    """FreeSWITCH's ``-ERR No such channel!`` (mod_commands' uuid_* commands)."""
-    return "No such channel" in exc.reply
-
-
 class CallHandle:
     """Operations on one call, sent down the connection that controls it.
 
     In inbound mode that is the shared Event Socket connection; in outbound mode
     the call's own socket. Listeners receive the call's events (playback,
     mod_audio_fork CUSTOM events…) on the asyncio loop and must not block.
+
+    Operations follow :mod:`callcontrol.calls.ops`' error contract, with one
+    tolerance: hanging up or stopping playback on a channel that is gone is the
+    end of the call, not an error. :meth:`api` runs any command and raises
+    :class:`~callcontrol.errors.EslCommandError` on ``-ERR``; ``commands.api``
+    returns FreeSWITCH's reply as it is.
     """
 
     def __init__(self, call: Call, commands: EslCommands) -> None:
         self.call = call
         self.commands = commands
+        self.ops = CallOps(commands)
         self._listeners: list[CallListener] = []
         self.ended = asyncio.Event()
 
@@ -64,43 +70,43 @@ class CallHandle:
 
     # -- operations -------------------------------------------------------------------
     async def answer(self) -> None:
-        await self.api(cmd.answer(self.id))
+        await self.ops.answer(self.id)
 
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         try:
-            await self.api(cmd.hangup(self.id, cause))
-        except EslCommandError as exc:
-            if not channel_gone(exc):
+            await self.ops.hangup(self.id, cause)
+        except CallCommandError as exc:
+            if not exc.channel_gone:
                 raise
 
     async def play(self, path: str) -> None:
         """Queue a file on the caller's leg (``uuid_broadcast … aleg``)."""
-        await self.api(cmd.broadcast(self.id, path, "aleg"))
+        await self.ops.play(self.id, path)
 
     async def stop_playback(self) -> None:
         """Stop the current and all queued playback (``uuid_break … all``). Nothing
         plays on a channel that is gone: that is the end of the call, not an error."""
         try:
-            await self.api(cmd.stop_playback(self.id))
-        except EslCommandError as exc:
-            if not channel_gone(exc):
+            await self.ops.stop_playback(self.id)
+        except CallCommandError as exc:
+            if not exc.channel_gone:
                 raise
 
     async def record(self, path: str) -> None:
-        await self.api(cmd.record(self.id, "start", path))
+        await self.ops.record_start(self.id, path)
         self.call.recording_path = path
 
     async def stop_recording(self, path: str | None = None) -> None:
         target = path or self.call.recording_path
         if not target:
             raise CallError(f"call {self.id} is not being recorded")
-        await self.api(cmd.record(self.id, "stop", target))
+        await self.ops.record_stop(self.id, target)
 
     async def send_dtmf(self, digits: str) -> None:
-        await self.api(cmd.send_dtmf(self.id, digits))
+        await self.ops.send_dtmf(self.id, digits)
 
     async def transfer(self, destination: str, context: str = "default") -> None:
-        await self.api(cmd.transfer(self.id, destination, context=context))
+        await self.ops.transfer(self.id, destination, context)
 
     async def bridge(self, other_uuid: str) -> None:
-        await self.api(cmd.bridge(self.id, other_uuid))
+        await self.ops.bridge(self.id, other_uuid)

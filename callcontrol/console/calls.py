@@ -1,42 +1,30 @@
 """What an operator can do to a live call: hang up, transfer, take over.
 
 The commands go down this worker's inbound Event Socket connection whichever worker
-owns the call (``uuid_*`` commands are global to FreeSWITCH). Taking over originates
-the operator's phone as a leg *of this call* (``callcontrol_call_id`` set to the
-call, role ``operator``) and bridges it to the caller; the dialog notices the bridge
-and stops talking.
+owns the call (``uuid_*`` commands are global to FreeSWITCH), through
+:class:`~callcontrol.calls.ops.CallOps`; this module adds the console's checks
+(destination, context), its wording of failures, and the operator events. Taking
+over originates the operator's phone as a leg *of this call* (``callcontrol_call_id``
+set to the call, role ``operator``) and bridges it to the caller; the dialog notices
+the bridge and stops talking.
 """
 
 from __future__ import annotations
 
-import re
-import uuid as uuidlib
 from typing import TYPE_CHECKING
 
 import structlog
 
 from callcontrol.calls.model import VAR_CALL_ID, VAR_ROLE
+from callcontrol.calls.ops import CallCommandError, CallOps, prepare_originate
 from callcontrol.errors import CallError, EslError, EslNotConnectedError
-from callcontrol.esl import commands as cmd
+from callcontrol.esl.commands import DESTINATION, check_context, check_destination
 from callcontrol.live import topics
 
 if TYPE_CHECKING:
     from callcontrol.app import Service
-    from callcontrol.esl.inbound import InboundConnection
 
 log = structlog.get_logger(__name__)
-
-# A dial plan destination or phone number: nothing FreeSWITCH would split or expand.
-DESTINATION = re.compile(r"^[A-Za-z0-9+*#_.\-]{1,64}$")
-CALL_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-CONTEXT = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-
-
-def check_destination(value: str) -> str:
-    value = value.strip()
-    if not DESTINATION.fullmatch(value):
-        raise ValueError("use digits, letters, + * # _ . - only (at most 64)")
-    return value
 
 
 class CallActions:
@@ -44,11 +32,11 @@ class CallActions:
         self._service = service
         self.takeover_timeout_s = takeover_timeout_s
 
-    def _esl(self) -> InboundConnection:
+    def _ops(self) -> CallOps:
         inbound = self._service.inbound
         if inbound is None or not inbound.connected:
             raise EslNotConnectedError("not connected to FreeSWITCH")
-        return inbound
+        return CallOps(inbound)
 
     async def _event(self, call_id: str, name: str, **data: object) -> None:
         try:
@@ -59,19 +47,20 @@ class CallActions:
             log.warning("cannot publish call event", error=str(exc))
 
     async def hangup(self, call_id: str, *, by: str) -> None:
-        reply = await self._esl().api(cmd.hangup(call_id, "NORMAL_CLEARING"))
-        if not reply.ok:
-            raise CallError(f"hangup failed: {reply.error}")
+        try:
+            await self._ops().hangup(call_id, "NORMAL_CLEARING")
+        except CallCommandError as exc:
+            raise CallError(f"hangup failed: {exc.error}") from exc
         log.info("operator hung up a call", call=call_id, operator=by)
         await self._event(call_id, "operator_hangup", operator=by)
 
     async def transfer(self, call_id: str, destination: str, *, by: str, context: str) -> None:
         destination = check_destination(destination)
-        if not CONTEXT.fullmatch(context):
-            raise ValueError("bad dialplan context")
-        reply = await self._esl().api(cmd.transfer(call_id, destination, context=context))
-        if not reply.ok:
-            raise CallError(f"transfer failed: {reply.error}")
+        check_context(context)
+        try:
+            await self._ops().transfer(call_id, destination, context)
+        except CallCommandError as exc:
+            raise CallError(f"transfer failed: {exc.error}") from exc
         log.info("operator transferred a call", call=call_id, to=destination, operator=by)
         await self._event(call_id, "operator_transfer", operator=by, destination=destination)
 
@@ -80,13 +69,11 @@ class CallActions:
     ) -> str:
         """Ring ``target`` (an extension or number); once answered, bridge it to the caller."""
         target = check_destination(target)
-        esl = self._esl()
+        ops = self._ops()
         template = (
             self._service.settings.console.takeover_dialstring
             or self._service.settings.calls.extension_dialstring
         )
-        dialstring = template.format(extension=target, number=target)
-        leg = str(uuidlib.uuid4())
         variables = {
             VAR_CALL_ID: call_id,
             VAR_ROLE: "operator",
@@ -95,19 +82,25 @@ class CallActions:
         if caller_number and DESTINATION.fullmatch(caller_number):
             variables["origination_caller_id_number"] = caller_number
         await self._event(call_id, "operator_takeover_ringing", operator=by, target=target)
-        command = cmd.originate(
-            dialstring, uuid=leg, variables=variables, timeout_s=self.takeover_timeout_s
+        ring = prepare_originate(
+            template.format(extension=target, number=target),
+            variables=variables,
+            timeout_s=self.takeover_timeout_s,
         )
         try:
-            reply = await esl.bgapi(command, timeout=self.takeover_timeout_s + 15)
+            leg = await ops.send_originate(ring)
+        except CallCommandError as exc:
+            raise CallError(f"could not ring {target}: {exc.error}") from exc
         except EslError as exc:
             raise CallError(f"could not ring {target}: {exc}") from exc
-        if not reply.ok:
-            raise CallError(f"could not ring {target}: {reply.error}")
-        bridged = await esl.api(cmd.bridge(call_id, leg))
-        if not bridged.ok:
-            await esl.api(cmd.hangup(leg, "NORMAL_CLEARING"))
-            raise CallError(f"could not bridge the call: {bridged.error}")
+        try:
+            await ops.bridge(call_id, leg)
+        except CallCommandError as exc:
+            try:
+                await ops.hangup(leg, "NORMAL_CLEARING")
+            except CallCommandError:
+                pass  # gone already, or going: the bridge's failure is what to say
+            raise CallError(f"could not bridge the call: {exc.error}") from exc
         log.info("operator took over a call", call=call_id, operator=by, leg=leg)
         await self._event(call_id, "operator_takeover", operator=by, target=target, leg=leg)
         return leg

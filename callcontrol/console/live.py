@@ -29,6 +29,7 @@ from callcontrol.aio import first_done
 from callcontrol.console.context import Console
 from callcontrol.console.deps import Authed
 from callcontrol.errors import Resync
+from callcontrol.esl.commands import CALL_ID_CHARS
 from callcontrol.live import topics as bus_topics
 from callcontrol.live.base import Message, Subscription
 from callcontrol.store.writer import is_outage
@@ -37,7 +38,7 @@ log = structlog.get_logger(__name__)
 
 QUEUE_SIZE = 5000
 BATCH_MAX = 500
-_CALL_TOPIC = re.compile(r"^call\.(\*|[A-Za-z0-9_.\-]{1,64})$")
+_CALL_TOPIC = re.compile(rf"^call\.(\*|{CALL_ID_CHARS})$")
 BASE_TOPICS = frozenset({bus_topics.CALLS, bus_topics.HITL, bus_topics.OPERATORS})
 
 

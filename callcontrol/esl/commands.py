@@ -14,14 +14,37 @@ from dataclasses import dataclass
 
 from callcontrol.errors import EslCommandError
 
-_UUID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+# The one call-id/channel-UUID shape callcontrol accepts, wherever an id comes in (ESL
+# commands, console URLs, live topics): FreeSWITCH's UUIDs and our own uuid4s fit it.
+CALL_ID_CHARS = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
+CALL_ID_PATTERN = rf"^{CALL_ID_CHARS}$"
+_UUID = re.compile(CALL_ID_PATTERN)
 _CAUSE = re.compile(r"^[A-Z_]{2,40}$")
 _DTMF = re.compile(r"^[0-9A-Da-d*#wW]{1,64}(@\d{1,5})?$")
+# A dial plan destination or phone number: nothing FreeSWITCH would split or expand.
+DESTINATION = re.compile(r"^[A-Za-z0-9+*#_.\-]{1,64}$")
+_CONTEXT = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def check_uuid(value: str) -> str:
-    if not _UUID.match(value):
+    """A channel UUID or call id; raises ``ValueError`` for anything else."""
+    if not _UUID.fullmatch(value):
         raise ValueError(f"not a channel UUID: {value!r}")
+    return value
+
+
+def check_destination(value: str) -> str:
+    """A dial plan destination or number (surrounding blanks dropped)."""
+    value = value.strip()
+    if not DESTINATION.fullmatch(value):
+        raise ValueError("use digits, letters, + * # _ . - only (at most 64)")
+    return value
+
+
+def check_context(value: str) -> str:
+    if not _CONTEXT.fullmatch(value):
+        raise ValueError("bad dialplan context")
     return value
 
 
@@ -32,7 +55,7 @@ def _check_arg(value: str, what: str) -> str:
 
 
 def check_cause(cause: str) -> str:
-    if not _CAUSE.match(cause):
+    if not _CAUSE.fullmatch(cause):
         raise ValueError(f"not a hangup cause: {cause!r}")
     return cause
 
@@ -43,7 +66,7 @@ def channel_vars(variables: Mapping[str, str]) -> str:
         return ""
     parts = []
     for name, value in variables.items():
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        if not _VARIABLE.fullmatch(name):
             raise ValueError(f"bad channel variable name {name!r}")
         if any(c in value for c in ",}\n\r"):
             raise ValueError(f"channel variable {name} has a character FreeSWITCH splits on")
@@ -106,13 +129,28 @@ def record(uuid: str, action: str, path: str) -> str:
 
 
 def send_dtmf(uuid: str, digits: str) -> str:
-    if not _DTMF.match(digits):
+    if not _DTMF.fullmatch(digits):
         raise ValueError(f"not a DTMF string: {digits!r}")
     return f"uuid_send_dtmf {check_uuid(uuid)} {digits}"
 
 
 def exists(uuid: str) -> str:
     return f"uuid_exists {check_uuid(uuid)}"
+
+
+def dump(uuid: str) -> str:
+    """All of a channel's variables and headers, as one JSON object."""
+    return f"uuid_dump {check_uuid(uuid)} json"
+
+
+def getvar(uuid: str, name: str) -> str:
+    if not _VARIABLE.fullmatch(name):
+        raise ValueError(f"bad channel variable name {name!r}")
+    return f"uuid_getvar {check_uuid(uuid)} {name}"
+
+
+def show_channels() -> str:
+    return "show channels as json"
 
 
 @dataclass(frozen=True, slots=True)

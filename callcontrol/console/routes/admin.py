@@ -13,11 +13,11 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from callcontrol.console import overrides
 from callcontrol.console.auth import MAX_PASSWORD_LENGTH, check_password_policy, hash_password_async
-from callcontrol.console.calls import DESTINATION
 from callcontrol.console.deps import AdminUser, ConsoleDep
 from callcontrol.console.render import render
 from callcontrol.console.views import operator_row
 from callcontrol.errors import DuplicateError
+from callcontrol.esl.commands import DESTINATION
 
 log = structlog.get_logger(__name__)
 router = APIRouter()

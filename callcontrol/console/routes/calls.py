@@ -12,7 +12,6 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 
-from callcontrol.console.calls import CALL_ID
 from callcontrol.console.deps import ConsoleDep, CurrentUser
 from callcontrol.console.render import render
 from callcontrol.console.views import (
@@ -24,12 +23,13 @@ from callcontrol.console.views import (
     turn_view,
 )
 from callcontrol.errors import CallError, EslError, EslNotConnectedError
+from callcontrol.esl.commands import CALL_ID_PATTERN
 from callcontrol.store.repos import CallDetail
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
 
-CallId = Annotated[str, PathParam(max_length=64, pattern=CALL_ID.pattern)]
+CallId = Annotated[str, PathParam(max_length=64, pattern=CALL_ID_PATTERN)]
 
 
 class TransferBody(BaseModel):

@@ -15,10 +15,10 @@ from callcontrol.console.auth import (
     hash_password_async,
     verify_password_async,
 )
-from callcontrol.console.calls import DESTINATION
 from callcontrol.console.deps import ConsoleDep, CurrentUser
 from callcontrol.console.render import render
 from callcontrol.console.views import operator_row
+from callcontrol.esl.commands import DESTINATION
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
