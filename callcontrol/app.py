@@ -206,7 +206,7 @@ class Service:
                 self.writer,
                 self.worker_id,
             )
-        except Exception:  # noqa: BLE001 - retried at the next start
+        except Exception:
             self._orphans_closed = False
             log.exception("cannot close the calls a crash left open")
 

@@ -47,12 +47,17 @@ def _settings() -> Settings:
     return settings
 
 
+# sysexits.h EX_TEMPFAIL: the failure may pass (FreeSWITCH or the database unreachable,
+# no reply in time) — a script may try again; any other error is final (1).
+EXIT_TRY_AGAIN = 75
+
+
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except CallControlError as exc:
         err.print(f"[red]error[/red]: {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(EXIT_TRY_AGAIN if exc.retryable else 1) from exc
 
 
 @app.command()

@@ -15,6 +15,8 @@ exceptions are translated at the boundary (``raise EslError(...) from exc``).
     │   ├── EslTimeoutError         a command got no reply in time          [retryable]
     │   └── EslCommandError         FreeSWITCH answered ``-ERR …``
     ├── CallError                   a call operation that cannot be done (unknown call, bad state)
+    │   ├── CallArgumentError       an argument FreeSWITCH would misread; nothing sent (ValueError)
+    │   └── CallCommandError        FreeSWITCH answered -ERR to a call operation (EslCommandError)
     ├── MediaError                  audio fork / codec problems
     │   ├── ForkProtocolError       a websocket frame that breaks the mod_audio_fork contract
     │   └── MediaRefused            a media websocket to close with a code and a reason
@@ -98,6 +100,28 @@ class EslCommandError(EslError):
 
 class CallError(CallControlError):
     """A call operation that cannot be carried out."""
+
+
+class CallArgumentError(CallError, ValueError):
+    """An argument FreeSWITCH would misread; nothing was sent."""
+
+
+class CallCommandError(CallError, EslCommandError):
+    """FreeSWITCH refused a call operation (``-ERR …``)."""
+
+    def __init__(self, command: str, reply: str, message: str) -> None:
+        text = reply.strip()
+        EslCommandError.__init__(self, command, text)
+        self.args = (message,)
+        self.error = text[4:].strip() if text.startswith("-ERR") else text
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    @property
+    def channel_gone(self) -> bool:
+        """``-ERR No such channel!``: the call is gone (mod_commands' uuid_* commands)."""
+        return "No such channel" in self.reply
 
 
 class MediaError(CallControlError):

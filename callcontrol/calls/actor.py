@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid as uuidlib
+from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from callcontrol.aio import TaskOwner
 from callcontrol.calls.cdr import build_cdr
 from callcontrol.calls.handle import CallHandle
 from callcontrol.calls.machine import Input, LegState
@@ -34,10 +36,10 @@ from callcontrol.calls.messages import (
     Timer,
 )
 from callcontrol.calls.model import VAR_CALL_ID, VAR_ROLE, Call, Leg
-from callcontrol.calls.ops import CallCommandError, Originate, prepare_originate
+from callcontrol.calls.ops import Originate, prepare_originate
 from callcontrol.calls.routing import Action, RoutingMachine, park_input
 from callcontrol.calls.routing import Input as Route
-from callcontrol.errors import CallControlError, EslError
+from callcontrol.errors import CallCommandError, CallControlError, EslError
 from callcontrol.esl.protocol import EslEvent
 
 if TYPE_CHECKING:
@@ -65,7 +67,7 @@ class CallActor:
         self.ring_started: float | None = None
         self.leg_seen: dict[str, float] = {self.call.id: time.monotonic()}
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskOwner(f"call-{self.call.id}")
         self._log = log.bind(call=self.call.id)
 
     @property
@@ -93,10 +95,8 @@ class CallActor:
         if handle is not None:
             handle.cancel()
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.spawn(coro, name)
 
     async def run(self) -> None:
         try:
@@ -119,9 +119,7 @@ class CallActor:
             for handle in self._timers.values():
                 handle.cancel()
             self._timers.clear()
-            for task in tuple(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._tasks.aclose()
             self.controller.forget(self)
 
     async def _on(self, message: Message) -> None:

@@ -19,8 +19,8 @@ from callcontrol.calls.model import (
     VAR_OWNER,
     VAR_RING_SECONDS,
 )
-from callcontrol.calls.ops import CallCommandError, CallOps
-from callcontrol.errors import EslError
+from callcontrol.calls.ops import CallOps
+from callcontrol.errors import CallCommandError, EslError
 from callcontrol.esl.protocol import EslEvent
 
 log = structlog.get_logger(__name__)

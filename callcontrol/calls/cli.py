@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from callcontrol.errors import CallControlError
+from callcontrol.errors import EslNotConnectedError
 
 if TYPE_CHECKING:
     from callcontrol.calls.ops import CallOps
@@ -50,7 +50,7 @@ async def _with_ops(fn: Callable[[CallOps], Awaitable[T]], settings: Settings) -
             await conn.wait_connected(settings.esl.connect_timeout + 2)
         except TimeoutError as exc:
             detail = conn.status.last_error or "no answer"
-            raise CallControlError(
+            raise EslNotConnectedError(
                 f"cannot reach FreeSWITCH at {conn.status.address}: {detail}"
             ) from exc
         return await fn(CallOps(conn))

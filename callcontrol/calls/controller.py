@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from callcontrol.aio import TaskOwner
 from callcontrol.calls.actor import CallActor
 from callcontrol.calls.adopt import channel_event, created_at
 from callcontrol.calls.base import BotHandover, CallRecorder
@@ -27,10 +28,10 @@ from callcontrol.calls.cdr import CdrRecord
 from callcontrol.calls.handle import CallHandle
 from callcontrol.calls.messages import Adopt, Gone, Reconcile
 from callcontrol.calls.model import Call, call_id_for
-from callcontrol.calls.ops import CallCommandError, CallOps, call_variables, prepare_originate
+from callcontrol.calls.ops import CallOps, call_variables, prepare_originate
 from callcontrol.calls.snapshot import call_snapshot
 from callcontrol.config import Settings
-from callcontrol.errors import CallError, EslError, EslNotConnectedError
+from callcontrol.errors import CallCommandError, CallError, EslError, EslNotConnectedError
 from callcontrol.esl.client import EslCommands
 from callcontrol.esl.protocol import EslEvent
 from callcontrol.live import topics
@@ -78,7 +79,7 @@ class CallController:
         self._foreign: OrderedDict[str, None] = OrderedDict()
         self._finished_waiters: dict[str, asyncio.Future[CdrRecord]] = {}
         self._recently_finished: OrderedDict[str, CdrRecord] = OrderedDict()
-        self._aux_tasks: set[asyncio.Task[None]] = set()
+        self._aux_tasks = TaskOwner("calls")
         self._outbound_mode = settings.esl.mode == "outbound"
 
     # -- registry ---------------------------------------------------------------------
@@ -120,10 +121,11 @@ class CallController:
             self._foreign.popitem(last=False)
 
     async def stop(self) -> None:
-        tasks = [*self._tasks.values(), *self._aux_tasks]
+        tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._aux_tasks.aclose()
 
     async def wait_finished(self, call_id: str, timeout: float) -> CdrRecord:
         """Wait for a call's CDR (used by the CLI and tests)."""
@@ -178,9 +180,7 @@ class CallController:
                 if task is not None:
                     task.cancel()
 
-        task = asyncio.create_task(claim(), name=f"claim-{actor.call.id}")
-        self._aux_tasks.add(task)
-        task.add_done_callback(self._aux_tasks.discard)
+        self._aux_tasks.spawn(claim(), f"claim-{actor.call.id}")
 
     # -- outbound sockets -------------------------------------------------------------
     async def on_outbound_channel(self, channel: OutboundChannel) -> None:
@@ -284,7 +284,7 @@ class CallController:
             return
         try:
             await self.handover.start_bot(handle)
-        except Exception:  # noqa: BLE001 - the call stays up; an operator can take it
+        except Exception:
             log.exception("bot could not start on call", call=call.id)
 
     async def call_finished(self, actor: CallActor, record: CdrRecord) -> None:
@@ -293,7 +293,7 @@ class CallController:
         await self.publish_call(call)
         try:
             await self.live.release(call.id, self.worker_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - live state is best effort; the CDR is durable
             log.warning("cannot release call ownership", call=call.id, error=str(exc))
         self._recently_finished[call.id] = record
         while len(self._recently_finished) > _RECENT_MAX:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import structlog
 
 from callcontrol.calls.model import Call
-from callcontrol.calls.ops import CallCommandError, CallOps
-from callcontrol.errors import CallError
+from callcontrol.calls.ops import CallOps
+from callcontrol.errors import CallCommandError, CallError
 from callcontrol.esl.client import EslCommands
 from callcontrol.esl.commands import ApiReply
 from callcontrol.esl.protocol import EslEvent
@@ -61,7 +61,7 @@ class CallHandle:
         for listener in tuple(self._listeners):
             try:
                 listener(event)
-            except Exception:  # noqa: BLE001 - a listener bug must not break the call
+            except Exception:
                 log.exception("call listener failed", call=self.id, esl_event=event.key)
 
     async def api(self, command: str, *, timeout: float | None = None) -> ApiReply:

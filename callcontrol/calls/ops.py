@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from callcontrol.calls.model import VAR_ACTION, VAR_CALL_ID, VAR_OWNER
-from callcontrol.errors import CallError, EslCommandError
+from callcontrol.errors import CallArgumentError, CallCommandError, CallError, EslCommandError
 from callcontrol.esl import commands as cmd
 from callcontrol.esl.commands import ApiReply, parse_show_json
 
@@ -51,27 +51,6 @@ class BgapiConnection(ApiConnection, Protocol):
     """A connection that can also run background jobs (``originate`` needs one)."""
 
     async def bgapi(self, command: str, *, timeout: float | None = None) -> ApiReply: ...
-
-
-class CallArgumentError(CallError, ValueError):
-    """An argument FreeSWITCH would misread; nothing was sent."""
-
-
-class CallCommandError(CallError, EslCommandError):
-    """FreeSWITCH refused a call operation (``-ERR …``)."""
-
-    def __init__(self, command: str, reply: str, message: str) -> None:
-        text = reply.strip()
-        EslCommandError.__init__(self, command, text)
-        self.args = (message,)
-        self.error = text[4:].strip() if text.startswith("-ERR") else text
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-    @property
-    def channel_gone(self) -> bool:
-        return channel_gone(self)
 
 
 def channel_gone(exc: EslCommandError) -> bool:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from callcontrol.calls.model import VAR_CALL_ID, VAR_ROLE
-from callcontrol.calls.ops import CallCommandError, CallOps, prepare_originate
-from callcontrol.errors import CallError, EslError, EslNotConnectedError
+from callcontrol.calls.ops import CallOps, prepare_originate
+from callcontrol.errors import CallCommandError, CallError, EslError, EslNotConnectedError
 from callcontrol.esl.commands import DESTINATION, check_context, check_destination
 from callcontrol.live import topics
 

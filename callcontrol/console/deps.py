@@ -108,7 +108,7 @@ async def authenticate(conn: HTTPConnection, console: Console) -> Authed | None:
     if seen is None or now - seen > _TOUCH_EVERY:
         try:
             await console.sessions.touch(session.id, now)
-        except Exception as exc:  # noqa: BLE001 - "last seen" can wait for the database
+        except Exception as exc:
             if not is_outage(exc):
                 raise
     return authed

@@ -141,7 +141,7 @@ async def serve_live(
     try:
         try:
             await console.presence.announce(user.operator)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - presence is best effort; the console still works
             log.warning("cannot share operator status", error=str(exc))
         async with (
             service.bus.subscribe(*wanted) as subscription,

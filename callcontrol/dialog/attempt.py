@@ -143,7 +143,7 @@ class TurnAttempt:
             await policy.respond(self, transcript, context)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a failed turn must not end the call
+        except Exception as exc:
             log.exception("turn attempt failed")
             if not self.transcript.done():
                 self.transcript.set_exception(exc)

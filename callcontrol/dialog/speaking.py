@@ -68,7 +68,7 @@ class Speaking:
             return
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the caller must still hear something
+        except Exception:
             builtin = PipelineSettings.model_fields[name].default
             if text == builtin:
                 raise

@@ -127,7 +127,7 @@ class InboundConnection:
             if self._on_connected is not None:
                 try:
                     await self._on_connected()
-                except Exception:  # noqa: BLE001 - reconciliation must not stop the supervisor
+                except Exception:
                     log.exception("post-connect reconciliation failed")
             self._connected.set()  # wait_connected(): connected *and* reconciled
             why = await self._watch()
@@ -241,7 +241,7 @@ class InboundConnection:
         if self._on_event is not None:
             try:
                 self._on_event(event)
-            except Exception:  # noqa: BLE001 - one bad handler must not stop delivery
+            except Exception:
                 log.exception("event handler failed", esl_event=event.key)
 
     def _job_done(self, job: str, body: str) -> None:

@@ -21,6 +21,7 @@ import gevent.event
 import gevent.server
 import structlog
 
+from callcontrol.aio import TaskOwner
 from callcontrol.config import EslSettings
 from callcontrol.errors import (
     ConfigError,
@@ -80,7 +81,7 @@ class OutboundChannel:
             return
         try:
             listener(item)
-        except Exception:  # noqa: BLE001 - a handler bug must not drop the call
+        except Exception:
             log.exception("outbound event handler failed", uuid=self.uuid, esl_event=item.key)
 
     def listen(self, listener: EventListener) -> None:
@@ -165,7 +166,7 @@ class OutboundServer:
         self._on_channel = on_channel
         self._server: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskOwner("esl-outbound")
         self.port: int | None = None
         self.accepted = 0
         self.rejected = 0
@@ -194,10 +195,7 @@ class OutboundServer:
         if server is not None and self._thread.running:
             await self._thread.run(lambda: server.stop(timeout=1), timeout=5)
         self._server = None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
 
     # -- gevent side ------------------------------------------------------------------
     def _handle(self, sock: Any, address: tuple[str, int]) -> None:
@@ -258,14 +256,12 @@ class OutboundServer:
 
     # -- asyncio side -----------------------------------------------------------------
     def _spawn(self, channel: OutboundChannel) -> None:
-        task = asyncio.create_task(self._run(channel), name=f"esl-outbound-{channel.uuid}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._run(channel), channel.uuid)
 
     async def _run(self, channel: OutboundChannel) -> None:
         try:
             await self._on_channel(channel)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - one call's failure must not affect others
+        except Exception:
             log.exception("outbound call handler failed", uuid=channel.uuid)

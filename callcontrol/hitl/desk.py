@@ -240,7 +240,7 @@ class Desk:
         bus, live = self._require()
         try:
             await live.delete(HITL_NS, row["id"])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - live state is best effort; the row is durable
             log.warning("cannot remove hitl request from live state", error=str(exc))
         await self._announce(row)
         log.info(
@@ -307,7 +307,7 @@ class Desk:
                         self._apply_setting(message.get("value"))
                     continue
                 await self._on_answer(message)
-            except Exception:  # noqa: BLE001 - one bad message must not stop the desk
+            except Exception:
                 log.exception("bad hitl.answer message")
 
     async def _on_answer(self, message: Message) -> None:
@@ -389,7 +389,7 @@ class Desk:
         _, live = self._require()
         try:
             rows = await live.all(HITL_NS)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - without live state the queue shows from the database
             log.warning("cannot read live hitl queue", error=str(exc))
             return
         now = datetime.now(UTC)

@@ -36,6 +36,7 @@ from typing import Any, Final, Literal, TypeAlias
 import numpy as np
 
 from callcontrol.errors import ForkProtocolError
+from callcontrol.esl.commands import CALL_ID_CHARS
 from callcontrol.media.codecs import Int16Array
 
 SUBPROTOCOL: Final = "audio.drachtio.org"
@@ -60,7 +61,6 @@ AudioContentType: TypeAlias = Literal["raw", "wave"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 # A FreeSWITCH channel UUID or our own call ids: no spaces, no quotes, no slashes.
-_CALL_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 
 
 class ForkWireError(ForkProtocolError):
@@ -79,8 +79,12 @@ def close_reason(text: str) -> str:
     return raw[:MAX_CLOSE_REASON_BYTES].decode("utf-8", errors="ignore")
 
 
+_CALL_ID: Final = re.compile(CALL_ID_CHARS)
+
+
 def is_valid_call_id(call_id: str) -> bool:
-    return bool(_CALL_ID_RE.match(call_id))
+    """The one call-id rule (``esl/commands.py``): what may go into a command and a URL."""
+    return _CALL_ID.fullmatch(call_id) is not None
 
 
 # ---------------------------------------------------------------------------------------

@@ -199,7 +199,7 @@ class FrameSession:
         session.stats.texts_received += 1
         try:
             session.consumer.on_text(text)
-        except Exception:  # a consumer bug must not end the server or other calls
+        except Exception:  # noqa: BLE001 - a consumer bug must not end the server or other calls
             self._consumer_failed(session.stats, "on_text")
 
     def _audio(self, session: Attached, data: bytes) -> None:
@@ -219,7 +219,7 @@ class FrameSession:
             return
         try:
             accepted = session.consumer.on_audio(samples, session.sample_rate)
-        except Exception:  # a consumer bug must not end the server or other calls
+        except Exception:  # noqa: BLE001 - a consumer bug must not end the server or other calls
             accepted = self._consumer_failed(stats, "on_audio")
         if accepted is False:
             stats.frames_dropped += 1
@@ -249,7 +249,7 @@ class FrameSession:
         stats = session.stats
         try:
             session.consumer.on_close(code, reason)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a consumer bug must not end the server or other calls
             self._consumer_failed(stats, "on_close")
         log.info(
             "fork.detached",

@@ -64,7 +64,7 @@ async def stream_from_thread(executor: Executor, produce: Produce) -> AsyncGener
         started.set()
         try:
             produce(put, cancel)
-        except BaseException as exc:  # handed to the consumer and raised there
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer and raised there
             put(exc)
         finally:
             put(_END)

@@ -81,7 +81,7 @@ async def speak(
                         queue.put_nowait(segment)
             for segment in splitter.flush():
                 queue.put_nowait(segment)
-        except Exception as exc:  # handed to the consumer
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer
             queue.put_nowait(exc)
         finally:
             queue.put_nowait(_END)

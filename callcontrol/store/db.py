@@ -96,7 +96,7 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade, revision)
-    except Exception as exc:  # noqa: BLE001 - translated at the boundary
+    except Exception as exc:
         raise StoreError(f"database migration failed on {engine.url!r}: {exc}") from exc
     log.info("database schema is current", url=engine.url.render_as_string(hide_password=True))
 

@@ -47,7 +47,7 @@ async def ready(console: ConsoleDep) -> JSONResponse:
     for name, check in service.ready_checks.items():
         try:
             checks[name] = bool(check())
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a broken check means not ready, never a 500
             log.warning("readiness check failed", check=name, error=str(exc)[:200])
             checks[name] = False
     ok = all(checks.values())

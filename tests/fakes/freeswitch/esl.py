@@ -171,7 +171,7 @@ class EslConnection:
             self.release()
 
     # ------------------------------------------------------------------ parse_command
-    async def _dispatch(self, cmd: Command) -> bytes | None:  # noqa: C901 - mirrors parse_command
+    async def _dispatch(self, cmd: Command) -> bytes | None:
         line = cmd.line
         low = line.lower()
         if low.startswith(("exit", "...")):

@@ -232,7 +232,7 @@ class FakeFreeSwitch:
                 continue
             try:
                 hit = predicate()
-            except Exception as exc:  # a broken predicate must fail the waiting test
+            except Exception as exc:  # noqa: BLE001 - a broken predicate must fail the waiting test
                 fut.set_exception(exc)
                 continue
             if hit:

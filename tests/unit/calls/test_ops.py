@@ -11,13 +11,13 @@ from callcontrol.calls.model import Call
 from callcontrol.calls.ops import (
     ApiConnection,
     BgapiConnection,
-    CallArgumentError,
-    CallCommandError,
     CallOps,
     call_variables,
     prepare_originate,
 )
 from callcontrol.errors import (
+    CallArgumentError,
+    CallCommandError,
     CallError,
     EslCommandError,
     EslError,
