@@ -222,8 +222,15 @@ async def test_a_reply_cancelled_before_any_audio_records_nothing_and_the_call_g
         ask(session, 3000)
         await until(lambda: session.machine.state is State.THINKING, "thinking")
         session.on_endpoint(BargeIn(start_ms=3200, at_ms=3400, voiced_ms=200))
-        await until(lambda: session.machine.state is State.LISTENING, "back to listening")
-        assert session.speaking.reply is None and session.listener.current is None
+        # The machine moves first, then its actions run: wait for the cancel to be done.
+        await until(
+            lambda: (
+                session.machine.state is State.LISTENING
+                and session.speaking.reply is None
+                and session.listener.current is None
+            ),
+            "back to listening, the reply and its attempt cancelled",
+        )
         assert [r.speaker for r in turns.records] == ["bot", "caller"]  # no bot answer
         tts.gate.set()
         ask(session, 8000)  # the next question is answered normally
