@@ -250,7 +250,7 @@ class Service:
 
     async def _load_voice(self, bot: Any) -> None:
         from callcontrol.dialog.voice import open_voice_pipeline
-        from callcontrol.store.repos import KnowledgeDocumentRepo
+        from callcontrol.store.knowledge_repo import KnowledgeDocumentRepo
 
         try:
             async with open_voice_pipeline(

@@ -229,7 +229,7 @@ async def _knowledge() -> AsyncIterator[Any]:
     """
     from callcontrol.pipeline.rag import open_knowledge_service
     from callcontrol.store.db import create_engine, migrate, sessionmaker
-    from callcontrol.store.repos import KnowledgeDocumentRepo
+    from callcontrol.store.knowledge_repo import KnowledgeDocumentRepo
 
     settings = _settings()
     engine = create_engine(settings.effective_database_url)

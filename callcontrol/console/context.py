@@ -14,14 +14,8 @@ from callcontrol.console.auth import LoginLimiter, SessionTokens, load_secret_ke
 from callcontrol.console.calls import CallActions
 from callcontrol.console.presence import Presence
 from callcontrol.live import topics
-from callcontrol.store.repos import (
-    AppSettingsRepo,
-    CallRepo,
-    DashboardRepo,
-    HitlRepo,
-    OperatorRepo,
-    SessionRepo,
-)
+from callcontrol.store.history_repo import CallRepo, DashboardRepo
+from callcontrol.store.repos import AppSettingsRepo, HitlRepo, OperatorRepo, SessionRepo
 
 if TYPE_CHECKING:
     from callcontrol.app import Service

@@ -18,7 +18,8 @@ import structlog
 
 from callcontrol.config import Settings
 from callcontrol.language import ENGLISH, LanguagePack, language_pack
-from callcontrol.media.vad import SileroModel, VadWorker
+from callcontrol.media.silero import SileroModel
+from callcontrol.media.vad import VadWorker
 from callcontrol.pipeline.base import (
     ChatMessage,
     KnowledgeBase,

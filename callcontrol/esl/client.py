@@ -10,6 +10,7 @@ from typing import Protocol
 
 from callcontrol.esl.commands import ApiReply
 from callcontrol.esl.protocol import EslEvent
+from callcontrol.media.fork_esl import EVENT_SUBCLASSES
 
 EventListener = Callable[[EslEvent], None]
 """Called on the asyncio loop for every event; must return quickly (queue work)."""
@@ -34,18 +35,8 @@ CHANNEL_EVENTS: tuple[str, ...] = (
 # What an outbound socket adds to ``myevents`` (whose fixed set lacks them).
 PLAYBACK_EVENTS: tuple[str, ...] = ("PLAYBACK_START", "PLAYBACK_STOP")
 
-AUDIO_FORK_EVENTS: tuple[str, ...] = (
-    "mod_audio_fork::connect",
-    "mod_audio_fork::connect_failed",
-    "mod_audio_fork::disconnect",
-    "mod_audio_fork::buffer_overrun",
-    "mod_audio_fork::play_audio",
-    "mod_audio_fork::kill_audio",
-    "mod_audio_fork::transcription",
-    "mod_audio_fork::transfer",
-    "mod_audio_fork::error",
-    "mod_audio_fork::json",
-)
+# mod_audio_fork's CUSTOM subclasses, each subscribed by name (ESL has no wildcard).
+AUDIO_FORK_EVENTS: tuple[str, ...] = EVENT_SUBCLASSES
 
 
 def subscribe_command(fmt: str, names: Sequence[str], custom: Sequence[str] = ()) -> str:

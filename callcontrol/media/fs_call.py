@@ -28,16 +28,16 @@ from callcontrol.config import ForkSettings
 from callcontrol.errors import CallControlError, EslError, ForkProtocolError
 from callcontrol.esl.protocol import EslEvent
 from callcontrol.media.base import ForkConsumer, ForkLink
-from callcontrol.media.fork_wire import (
+from callcontrol.media.fork_esl import (
     BufferOverrunEvent,
     ConnectEvent,
     ConnectFailedEvent,
     DisconnectEvent,
     build_fork_start_command,
     build_fork_stop_command,
-    new_fork_token,
     parse_fork_event,
 )
+from callcontrol.media.fork_wire import new_fork_token
 from callcontrol.media.playback import ForkPlayback
 from callcontrol.metrics import Metrics
 

@@ -28,7 +28,8 @@ import numpy as np
 from callcontrol.media.codecs import Float32Array, Int16Array
 from callcontrol.media.endpoint import EndpointConfig, EndpointEvent
 from callcontrol.media.resample import StreamResampler, resample
-from callcontrol.media.vad import SAMPLE_RATE, VadChannel, VadWorker
+from callcontrol.media.silero import SAMPLE_RATE
+from callcontrol.media.vad import VadChannel, VadWorker
 
 _SAMPLES_PER_MS: Final = SAMPLE_RATE // 1000
 

@@ -32,14 +32,8 @@ from dataclasses import dataclass, field
 import structlog
 
 from callcontrol.media.base import ForkLink, PlaybackControl, PlaybackHandle
-from callcontrol.media.fork_wire import (
-    MAX_SERVER_MESSAGE_BYTES,
-    ForkEvent,
-    KillAudio,
-    KillAudioEvent,
-    PlayAudio,
-    PlayAudioEvent,
-)
+from callcontrol.media.fork_esl import ForkEvent, KillAudioEvent, PlayAudioEvent
+from callcontrol.media.fork_wire import MAX_SERVER_MESSAGE_BYTES, KillAudio, PlayAudio
 from callcontrol.media.output import QueuedItem, QueuedOutput
 
 log = structlog.get_logger(__name__)

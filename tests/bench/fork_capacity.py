@@ -89,7 +89,8 @@ async def _level(
     from callcontrol.media.fork_server import ForkServer
     from callcontrol.media.fork_wire import ForkMetadata, new_fork_token
     from callcontrol.media.listen import CallAudioInput
-    from callcontrol.media.vad import SileroModel, VadWorker
+    from callcontrol.media.silero import SileroModel
+    from callcontrol.media.vad import VadWorker
 
     events: list[int] = [0]
 

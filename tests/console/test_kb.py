@@ -165,7 +165,7 @@ async def test_with_the_real_embedder_and_index(tmp_path: Path, sqlite_url: str)
     """An entry added through the console is what the next caller's question finds."""
     from callcontrol.pipeline.e5 import E5Embedder
     from callcontrol.pipeline.rag import KnowledgeService
-    from callcontrol.store.repos import KnowledgeDocumentRepo
+    from callcontrol.store.knowledge_repo import KnowledgeDocumentRepo
 
     settings = console_settings(tmp_path, sqlite_url)
     async with running_service(settings) as service:

@@ -35,13 +35,9 @@ from callcontrol.esl.commands import parse_show_json
 from callcontrol.esl.inbound import InboundConnection
 from callcontrol.esl.protocol import EslEvent
 from callcontrol.media.base import ForkConsumer, ForkLink
+from callcontrol.media.fork_esl import build_fork_start_command, build_fork_stop_command
 from callcontrol.media.fork_server import ForkServer
-from callcontrol.media.fork_wire import (
-    ForkMetadata,
-    PlayAudio,
-    build_fork_start_command,
-    build_fork_stop_command,
-)
+from callcontrol.media.fork_wire import ForkMetadata, PlayAudio
 from tests.harness import RecordingHandover, eventually, make_settings, running_service
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.integration]

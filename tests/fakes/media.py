@@ -16,12 +16,11 @@ import numpy as np
 from callcontrol.media.base import AudioOutput, ForkConsumer, ForkLink, MediaLink
 from callcontrol.media.codecs import Int16Array
 from callcontrol.media.direct_wire import DirectHello
+from callcontrol.media.fork_esl import KillAudioEvent, PlayAudioEvent
 from callcontrol.media.fork_wire import (
     ForkMetadata,
     KillAudio,
-    KillAudioEvent,
     PlayAudio,
-    PlayAudioEvent,
     ServerMessage,
     new_fork_token,
     parse_server_message,

@@ -24,7 +24,7 @@ from callcontrol.console.views import (
 )
 from callcontrol.errors import CallError, EslError, EslNotConnectedError
 from callcontrol.esl.commands import CALL_ID_PATTERN
-from callcontrol.store.repos import CallDetail
+from callcontrol.store.history_repo import CallDetail
 
 log = structlog.get_logger(__name__)
 router = APIRouter()

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from callcontrol.console.deps import ConsoleDep, CurrentUser
 from callcontrol.console.render import render
 from callcontrol.console.views import cdr_view
-from callcontrol.store.repos import HistoryFilter
+from callcontrol.store.history_repo import HistoryFilter
 
 router = APIRouter()
 

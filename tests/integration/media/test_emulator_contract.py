@@ -17,18 +17,18 @@ from callcontrol.config import ForkSettings
 from callcontrol.media.base import ForkLink, PlaybackEvent, PlaybackStarted
 from callcontrol.media.codecs import Int16Array
 from callcontrol.media.endpoint import EndpointEvent, SpeechEnded
-from callcontrol.media.fork_server import ForkServer
-from callcontrol.media.fork_wire import (
+from callcontrol.media.fork_esl import (
     EVENT_KILL_AUDIO,
     EVENT_PLAY_AUDIO,
-    ForkMetadata,
     build_fork_start_command,
-    new_fork_token,
     parse_fork_event,
 )
+from callcontrol.media.fork_server import ForkServer
+from callcontrol.media.fork_wire import ForkMetadata, new_fork_token
 from callcontrol.media.listen import CallAudioInput
 from callcontrol.media.playback import ForkPlayback
-from callcontrol.media.vad import SileroModel, VadWorker
+from callcontrol.media.silero import SileroModel
+from callcontrol.media.vad import VadWorker
 from tests.fakes.freeswitch import FakeFreeSwitch
 from tests.fakes.freeswitch.client import EslTestClient, event_headers
 

@@ -25,7 +25,8 @@ from callcontrol.media.fork_server import ForkServer
 from callcontrol.media.fork_wire import ForkMetadata, new_fork_token
 from callcontrol.media.listen import CallAudioInput
 from callcontrol.media.resample import resample
-from callcontrol.media.vad import SileroModel, VadWorker
+from callcontrol.media.silero import SileroModel
+from callcontrol.media.vad import VadWorker
 
 pytestmark = pytest.mark.integration
 AUDIO = Path(__file__).parents[2] / "data" / "audio"

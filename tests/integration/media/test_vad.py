@@ -20,7 +20,8 @@ from callcontrol.media.endpoint import (
     SpeechStarted,
 )
 from callcontrol.media.resample import resample
-from callcontrol.media.vad import CHUNK_MS, SileroModel, VadStream, VadWorker, silero_model_path
+from callcontrol.media.silero import CHUNK_MS, SileroModel, VadStream, silero_model_path
+from callcontrol.media.vad import VadWorker
 
 pytestmark = pytest.mark.integration
 AUDIO = Path(__file__).parents[2] / "data" / "audio"

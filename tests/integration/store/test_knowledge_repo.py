@@ -9,7 +9,7 @@ import pytest
 
 from callcontrol.pipeline.base import DocumentInfo, StoredChunk
 from callcontrol.store.db import create_engine, migrate, sessionmaker
-from callcontrol.store.repos import KnowledgeDocumentRepo
+from callcontrol.store.knowledge_repo import KnowledgeDocumentRepo
 
 
 def doc(doc_id: str, owner: str, title: str, at: datetime) -> DocumentInfo:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from callcontrol.config import Settings, mask_url
 from callcontrol.errors import EslCommandError, redact_command
-from callcontrol.media.fork_wire import build_fork_start_command
+from callcontrol.media.fork_esl import build_fork_start_command
 
 
 def test_passwords_inside_urls_are_masked() -> None:

@@ -19,7 +19,8 @@ from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion
 from callcontrol.media.base import PlaybackHandle, PlaybackListener, PlaybackListeners
 from callcontrol.media.codecs import read_wav
-from callcontrol.media.vad import SileroModel, VadWorker
+from callcontrol.media.silero import SileroModel
+from callcontrol.media.vad import VadWorker
 from callcontrol.store.turns import TurnWriter
 from callcontrol.store.writer import Write
 from tests.fakes.pipeline import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS

@@ -23,7 +23,8 @@ from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion
 from callcontrol.media.base import PlaybackHandle, PlaybackListener, PlaybackListeners
 from callcontrol.media.endpoint import BargeIn, SpeechEnded
-from callcontrol.media.vad import SileroModel, VadWorker
+from callcontrol.media.silero import SileroModel
+from callcontrol.media.vad import VadWorker
 from callcontrol.pipeline.base import Transcript
 from callcontrol.pipeline.reply import FixedText, speak
 from tests.fakes.pipeline import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS

@@ -11,21 +11,24 @@ import pytest
 
 from callcontrol.errors import ForkProtocolError
 from callcontrol.esl.protocol import EslMessage, EslParser, parse_event
+from callcontrol.media import fork_esl as fe
 from callcontrol.media import fork_wire as fw
-from callcontrol.media.fork_wire import (
+from callcontrol.media.fork_esl import (
     BufferOverrunEvent,
     ConnectEvent,
     ConnectFailedEvent,
     DataEvent,
-    Disconnect,
     DisconnectEvent,
+    KillAudioEvent,
+    PlayAudioEvent,
+)
+from callcontrol.media.fork_wire import (
+    Disconnect,
     ForkMetadata,
     ForkWireError,
     KillAudio,
-    KillAudioEvent,
     OtherMessage,
     PlayAudio,
-    PlayAudioEvent,
     Transcription,
 )
 from tests.recordings import recv_bytes
@@ -229,36 +232,36 @@ def test_event_bodies() -> None:
         '{"audioContentType":"raw","sampleRate":16000,"textContent":"1.0s 440Hz: tone %41",'
         '"file":"/opt/fs/tmp/2a63_2.tmp.r16"}'
     )
-    assert fw.parse_fork_event(fw.EVENT_PLAY_AUDIO, body) == PlayAudioEvent(
+    assert fe.parse_fork_event(fe.EVENT_PLAY_AUDIO, body) == PlayAudioEvent(
         "/opt/fs/tmp/2a63_2.tmp.r16", "raw", 16000, "1.0s 440Hz: tone %41"
     )
-    assert fw.parse_fork_event(fw.EVENT_CONNECT_FAILED, '{"reason":"Unable to connect"}') == (
+    assert fe.parse_fork_event(fe.EVENT_CONNECT_FAILED, '{"reason":"Unable to connect"}') == (
         ConnectFailedEvent("Unable to connect")
     )
-    assert fw.parse_fork_event(fw.EVENT_DISCONNECT, None) == DisconnectEvent(None)
-    assert fw.parse_fork_event(fw.EVENT_DISCONNECT, '{"reason":"server done"}') == DisconnectEvent(
+    assert fe.parse_fork_event(fe.EVENT_DISCONNECT, None) == DisconnectEvent(None)
+    assert fe.parse_fork_event(fe.EVENT_DISCONNECT, '{"reason":"server done"}') == DisconnectEvent(
         {"reason": "server done"}
     )
-    assert fw.parse_fork_event(fw.EVENT_KILL_AUDIO, "") == KillAudioEvent()
-    assert fw.parse_fork_event(fw.EVENT_BUFFER_OVERRUN, None) == BufferOverrunEvent()
-    assert fw.parse_fork_event(fw.EVENT_CONNECT, None) == ConnectEvent()
-    assert fw.parse_fork_event(fw.EVENT_ERROR, '{"code":42}') == DataEvent(
-        fw.EVENT_ERROR, {"code": 42}
+    assert fe.parse_fork_event(fe.EVENT_KILL_AUDIO, "") == KillAudioEvent()
+    assert fe.parse_fork_event(fe.EVENT_BUFFER_OVERRUN, None) == BufferOverrunEvent()
+    assert fe.parse_fork_event(fe.EVENT_CONNECT, None) == ConnectEvent()
+    assert fe.parse_fork_event(fe.EVENT_ERROR, '{"code":42}') == DataEvent(
+        fe.EVENT_ERROR, {"code": 42}
     )
 
 
 @pytest.mark.parametrize(
     ("subclass", "body"),
     [
-        (fw.EVENT_PLAY_AUDIO, None),
-        (fw.EVENT_PLAY_AUDIO, '{"audioContentType":"raw"}'),
-        (fw.EVENT_PLAY_AUDIO, "not json"),
+        (fe.EVENT_PLAY_AUDIO, None),
+        (fe.EVENT_PLAY_AUDIO, '{"audioContentType":"raw"}'),
+        (fe.EVENT_PLAY_AUDIO, "not json"),
         ("mod_other::thing", None),
     ],
 )
 def test_bad_event_bodies(subclass: str, body: str | None) -> None:
     with pytest.raises(ForkWireError):
-        fw.parse_fork_event(subclass, body)
+        fe.parse_fork_event(subclass, body)
 
 
 @pytest.mark.parametrize("name", ["audio-fork-esl-plain", "audio-fork-esl-json"])
@@ -274,7 +277,7 @@ def test_every_recorded_fork_event_parses(name: str) -> None:
         event = parse_event(message)
         subclass = event.headers.get("Event-Subclass", "")
         if subclass.startswith("mod_audio_fork::"):
-            seen.append(fw.parse_fork_event(subclass, event.body))
+            seen.append(fe.parse_fork_event(subclass, event.body))
     files = [e.file for e in seen if isinstance(e, PlayAudioEvent)]
     assert len(files) == 2 and all(f.endswith(".tmp.r16") for f in files)
     assert ConnectEvent() in seen and KillAudioEvent() in seen
@@ -288,7 +291,7 @@ def test_every_recorded_fork_event_parses(name: str) -> None:
 
 def test_start_command_matches_the_recorded_one() -> None:
     uuid = "2a634702-c7f5-4a42-951e-f0a7eae9dba0"
-    cmd = fw.build_fork_start_command(
+    cmd = fe.build_fork_start_command(
         uuid,
         f"ws://127.0.0.1:8765/fork/{uuid}",
         metadata={"callId": uuid, "from": "sipp", "note": "compact-json"},
@@ -300,10 +303,10 @@ def test_start_command_matches_the_recorded_one() -> None:
 
 
 def test_start_command_variants() -> None:
-    cmd = fw.build_fork_start_command("u1", "wss://h/fork/u1", "stereo", 8000, bugname="b2")
+    cmd = fe.build_fork_start_command("u1", "wss://h/fork/u1", "stereo", 8000, bugname="b2")
     assert cmd == "uuid_audio_fork u1 start wss://h/fork/u1 stereo 8k b2"
     meta = {"callId": "u1", "token": fw.new_fork_token(), "rate": 16000, "name": "José"}
-    cmd = fw.build_fork_start_command("u1", "ws://h/fork/u1", metadata=meta)
+    cmd = fe.build_fork_start_command("u1", "ws://h/fork/u1", metadata=meta)
     assert json.loads(cmd.split(" ", 6)[6]) == meta  # non-ASCII is escaped, not cut
 
 
@@ -313,35 +316,35 @@ def test_start_command_variants() -> None:
 )
 def test_metadata_that_freeswitch_would_cut_is_refused(metadata: dict[str, str]) -> None:
     with pytest.raises(ForkWireError, match="would be cut"):
-        fw.build_fork_start_command("u1", "ws://h/x", metadata=metadata)
+        fe.build_fork_start_command("u1", "ws://h/x", metadata=metadata)
 
 
 def test_control_characters_are_escaped_not_cut() -> None:
-    cmd = fw.build_fork_start_command("u1", "ws://h/x", metadata={"note": "tab\there\nnl"})
+    cmd = fe.build_fork_start_command("u1", "ws://h/x", metadata={"note": "tab\there\nnl"})
     assert cmd.endswith('{"note":"tab\\there\\nnl"}')
 
 
 def test_start_command_refuses_bad_arguments() -> None:
     with pytest.raises(ForkWireError):
-        fw.build_fork_start_command("u 1", "ws://h/x")
+        fe.build_fork_start_command("u 1", "ws://h/x")
     with pytest.raises(ForkWireError):
-        fw.build_fork_start_command("u1", "http://h/x")
+        fe.build_fork_start_command("u1", "http://h/x")
     with pytest.raises(ForkWireError):
-        fw.build_fork_start_command("u1", "ws://h/x", mix="quad")  # type: ignore[arg-type]
+        fe.build_fork_start_command("u1", "ws://h/x", mix="quad")  # type: ignore[arg-type]
 
 
 def test_stop_and_send_text_commands() -> None:
-    assert fw.build_fork_stop_command("u1") == "uuid_audio_fork u1 stop audio_fork"
+    assert fe.build_fork_stop_command("u1") == "uuid_audio_fork u1 stop audio_fork"
     assert (
-        fw.build_fork_stop_command("u1", {"reason": "done"})
+        fe.build_fork_stop_command("u1", {"reason": "done"})
         == 'uuid_audio_fork u1 stop audio_fork {"reason":"done"}'
     )
     assert (
-        fw.build_fork_send_text_command("u1", {"type": "dtmf", "digit": "5"})
+        fe.build_fork_send_text_command("u1", {"type": "dtmf", "digit": "5"})
         == 'uuid_audio_fork u1 send_text audio_fork {"type":"dtmf","digit":"5"}'
     )
     with pytest.raises(ForkWireError):
-        fw.build_fork_send_text_command("u1", "two words")
+        fe.build_fork_send_text_command("u1", "two words")
 
 
 # --- tokens ---------------------------------------------------------------------------

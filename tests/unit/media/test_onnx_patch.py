@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callcontrol.media import onnx_patch as op
-from callcontrol.media.vad import silero_model_path
+from callcontrol.media.silero import silero_model_path
 
 
 def test_fields_roundtrip() -> None:
