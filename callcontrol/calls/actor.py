@@ -39,7 +39,7 @@ from callcontrol.calls.model import VAR_CALL_ID, VAR_ROLE, Call, Leg
 from callcontrol.calls.ops import Originate, prepare_originate
 from callcontrol.calls.routing import Action, RoutingMachine, park_input
 from callcontrol.calls.routing import Input as Route
-from callcontrol.errors import CallCommandError, CallControlError, EslError
+from callcontrol.errors import CallArgumentError, CallCommandError, CallControlError, EslError
 from callcontrol.esl.protocol import EslEvent
 
 if TYPE_CHECKING:
@@ -282,13 +282,21 @@ class CallActor:
             VAR_ROLE: "extension",
             "origination_caller_id_number": call.caller_number or "unknown",
         }
-        ring = prepare_originate(
-            settings.extension_dialstring.format(extension=extension),
-            uuid=leg_id,
-            app="&park()",
-            variables=variables,
-            timeout_s=int(seconds) + 5,
-        )
+        try:
+            ring = prepare_originate(
+                settings.extension_dialstring.format(extension=extension),
+                uuid=leg_id,
+                app="&park()",
+                variables=variables,
+                timeout_s=int(seconds) + 5,
+            )
+        except CallArgumentError as exc:
+            # An extension FreeSWITCH would misread: nothing can ring. The caller must not
+            # stay parked with no timer running: fail the ring now, the bot takes over.
+            self._log.warning("cannot ring the extension", extension=extension, error=str(exc))
+            self._note("ring_refused", extension=extension, error=str(exc), leg=leg_id)
+            self.post(OriginateDone(leg_id, f"cannot be dialled ({exc})"))
+            return
         self._note("ring_extension", extension=extension, seconds=seconds, leg=leg_id)
         self._timer("no_answer", seconds)
         self._spawn(self._originate(ring, seconds + 30), f"ring-{leg_id}")
