@@ -26,12 +26,13 @@ from callcontrol.dialog.base import CallInfo
 from callcontrol.dialog.conversations import Conversations
 from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
+from callcontrol.errors import CallControlError
 from callcontrol.media.base import AudioOutput, ForkConsumer, ForkLink, MediaLink
 from callcontrol.media.codecs import Int16Array
 from callcontrol.media.direct_wire import DirectHello, direct_event
+from callcontrol.media.fork_esl import can_stream
 from callcontrol.media.fork_wire import ForkMetadata
 from callcontrol.media.fs_call import Conversation, FsCallMedia
-from callcontrol.media.playback import ForkPlayback
 from callcontrol.metrics import Metrics
 from callcontrol.store.writer import Write
 
@@ -73,6 +74,7 @@ class BotManager:
         self.metrics = metrics
         self._submit = submit
         self._calls: dict[str, FsCallMedia] = {}
+        self._stream_capable: bool | None = None  # what the loaded mod_audio_fork can do
         self._retiring: set[FsCallMedia] = set()
         self._tasks = TaskOwner("bot")
         # ws://host:port FreeSWITCH dials for forks (set once the fork server is bound).
@@ -116,7 +118,7 @@ class BotManager:
         rate = self.settings.fork.sample_rate
         media: FsCallMedia
 
-        def open_conversation(playback: ForkPlayback, greet: bool) -> Conversation:
+        def open_conversation(playback: AudioOutput, greet: bool) -> Conversation:
             return self.conversations.open(
                 info, output=playback, output_rate=rate, hangup=media.hangup, greet=greet
             )
@@ -128,9 +130,33 @@ class BotManager:
             metrics=self.metrics,
             open_conversation=open_conversation,
             on_hangup=self._retire,
+            stream=await self._streaming(handle),
         )
         self._calls[handle.id] = media
         await media.start()
+
+    async def _streaming(self, handle: CallHandle) -> bool:
+        """Whether this call's fork streams the bot's audio back: configured
+        (``fork.playback=stream``) and the loaded module able to (asked once, by its
+        usage text); otherwise file playback, with an error saying why."""
+        if self.settings.fork.playback != "stream":
+            return False
+        if self._stream_capable is None:
+            try:
+                usage = (await handle.commands.api("uuid_audio_fork")).text
+            except CallControlError as exc:
+                log.warning("cannot ask mod_audio_fork what it supports", error=str(exc))
+                return False
+            self._stream_capable = can_stream(usage)
+            if self._stream_capable:
+                log.info("mod_audio_fork streams: the bot's audio goes on the fork's socket")
+            else:
+                log.error(
+                    "fork.playback=stream, but the loaded mod_audio_fork cannot stream "
+                    "(drachtio's module?): playing through temp files instead",
+                    usage=usage.strip()[:200],
+                )
+        return self._stream_capable
 
     def _retire(self, media: FsCallMedia) -> None:
         """The call hung up: let its media finish what it does, then close it."""

@@ -140,6 +140,16 @@ class ForkSettings(BaseModel):
     metadata_timeout: float = Field(5.0, gt=0, description="seconds to wait for the metadata")
     play_max_message_bytes: int = Field(600_000, ge=4096, description="module refuses ~650 KB")
     play_event_timeout: float = Field(3.0, gt=0, description="playAudio → play_audio event")
+    # How the bot's speech reaches the caller: "file" (playAudio → temp file →
+    # uuid_broadcast; any mod_audio_fork) or "stream" (binary frames on the fork's own
+    # socket; jambonz's module, ~200 ms sooner). "stream" is checked against the loaded
+    # module at the first call and falls back to "file", with an error, if it cannot.
+    playback: Literal["file", "stream"] = "file"
+    # The rate streamed audio is sent at: the call's codec rate (8000 for G.711), so the
+    # module does not resample (its marks misfire when it does).
+    stream_rate: Literal[8000, 16000, 24000, 32000, 48000] = 8000
+    stream_chunk_ms: int = Field(200, ge=80, description="binary frame size, faster than real time")
+    stream_tail_ms: int = Field(120, ge=100, description="zeros after each utterance")
     # The direct endpoint (/direct on the same port): `callcontrol call`, the browser page.
     direct_enabled: bool = True
     # Always required: this token, or a short-lived one minted with it (the console's

@@ -226,6 +226,10 @@ class CallActor:
         elif action is Action.REFUSE_NO_EXTENSION:
             self._note("route_refused", action="extension", reason="no callcontrol_extension")
         elif action is Action.ANSWER:
+            if self.controller.settings.fork.playback == "stream":
+                # A parked channel writes no frames, and streamed audio plays only while it
+                # does; park reads this once, when media comes up: set it before answer.
+                await self.handle.setvar("send_silence_when_idle", "-1")
             await self.handle.answer()
         elif action is Action.HAND_TO_BOT:
             await self._to_bot()

@@ -72,6 +72,9 @@ class CallHandle:
     async def answer(self) -> None:
         await self.ops.answer(self.id)
 
+    async def setvar(self, name: str, value: str) -> None:
+        await self.ops.setvar(self.id, name, value)
+
     async def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         try:
             await self.ops.hangup(self.id, cause)

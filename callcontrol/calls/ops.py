@@ -127,6 +127,9 @@ class CallOps:
     async def answer(self, uuid: str) -> None:
         await self._api(lambda: cmd.answer(uuid))
 
+    async def setvar(self, uuid: str, name: str, value: str) -> None:
+        await self._api(lambda: cmd.setvar(uuid, name, value))
+
     async def hangup(self, uuid: str, cause: str = "NORMAL_CLEARING") -> None:
         await self._api(lambda: cmd.hangup(uuid, cause))
 

@@ -78,6 +78,15 @@ def answer(uuid: str) -> str:
     return f"uuid_answer {check_uuid(uuid)}"
 
 
+def setvar(uuid: str, name: str, value: str) -> str:
+    """``uuid_setvar <uuid> <name> <value>`` (a value without spaces or line breaks)."""
+    if not _VARIABLE.fullmatch(name):
+        raise ValueError(f"bad channel variable name {name!r}")
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"channel variable {name}: value must be one word")
+    return f"uuid_setvar {check_uuid(uuid)} {name} {value}"
+
+
 def hangup(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
     return f"uuid_kill {check_uuid(uuid)} {check_cause(cause)}"
 

@@ -173,8 +173,13 @@ def build_fork_start_command(
     metadata: Mapping[str, Any] | None = None,
     *,
     bugname: str | None = None,
+    stream_rate: int | None = None,
 ) -> str:
     """``uuid_audio_fork <uuid> start <url> <mix> <8k|16k|N> [bugname] [metadata]``.
+
+    ``stream_rate``: jambonz's streaming form, ``… <bugname> <metadata> true true <rate>``
+    (all ten fields, the literal word ``true``: ``1 1 8000`` means disabled), so the server
+    can send audio back as binary frames at that rate.
 
     Raises :class:`ForkWireError` if anything would be cut at a space or a ``'``.
     """
@@ -194,7 +199,19 @@ def build_fork_start_command(
         parts.append(_check_arg(bugname, "bugname"))
     if metadata is not None:
         parts.append(_api_text(metadata, "metadata"))
+    if stream_rate is not None:
+        if bugname is None or metadata is None:
+            raise ForkWireError("the streaming form needs a bug name and metadata before it")
+        if stream_rate <= 0 or stream_rate % 8000:
+            raise ForkWireError(f"stream rate {stream_rate} is not a multiple of 8000")
+        parts += ["true", "true", str(stream_rate)]
     return " ".join(parts)
+
+
+def can_stream(usage: str) -> bool:
+    """Whether ``uuid_audio_fork``'s usage text (its answer to too few arguments) is
+    jambonz's, whose forks can stream audio back; drachtio's cannot."""
+    return "bidirectionalAudio_stream" in usage
 
 
 def build_fork_stop_command(

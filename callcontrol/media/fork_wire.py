@@ -351,3 +351,43 @@ def parse_server_message(text: str | bytes) -> ServerMessage:
     if kind == "disconnect":
         return Disconnect(None if data is None else MappingProxyType(data))
     return OtherMessage(kind, None if data is None else MappingProxyType(data))
+
+
+# ---------------------------------------------------------------------------------------
+# marks (jambonz's streaming module): the server queues a named mark; FreeSWITCH answers
+# with a text frame when playout reaches it, or when killAudio clears it
+
+
+def mark_message(name: str) -> OtherMessage:
+    """``{"type":"mark","data":{"name":…}}``: placed in front of the next binary frame."""
+    return OtherMessage("mark", MappingProxyType({"name": name}))
+
+
+def clear_marks_message() -> OtherMessage:
+    """``{"type":"clearMarks"}``: pending marks are dropped without a notice."""
+    return OtherMessage("clearMarks")
+
+
+@dataclass(frozen=True, slots=True)
+class MarkNotice:
+    """``{"type": "mark", "data": {"name":"x", "event": "playout"|"cleared"}}`` from the module."""
+
+    name: str
+    event: str
+
+
+def parse_mark_notice(text: str) -> MarkNotice | None:
+    """A mark notice, or None for any other text frame (metadata echoes, client text)."""
+    if '"mark"' not in text:
+        return None
+    try:
+        obj = json_object(text, "mark notice")
+    except ForkWireError:
+        return None
+    data = obj.get("data")
+    if obj.get("type") != "mark" or not isinstance(data, dict):
+        return None
+    name, event = data.get("name"), data.get("event")
+    if not isinstance(name, str) or not isinstance(event, str):
+        return None
+    return MarkNotice(name, event)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import structlog
 
@@ -27,7 +27,8 @@ from callcontrol.aio import TaskOwner
 from callcontrol.config import ForkSettings
 from callcontrol.errors import CallControlError, EslError, ForkProtocolError
 from callcontrol.esl.protocol import EslEvent
-from callcontrol.media.base import ForkConsumer, ForkLink
+from callcontrol.media.base import AudioOutput, BinaryLink, ForkConsumer, ForkLink
+from callcontrol.media.codecs import Int16Array
 from callcontrol.media.fork_esl import (
     BufferOverrunEvent,
     ConnectEvent,
@@ -37,8 +38,9 @@ from callcontrol.media.fork_esl import (
     build_fork_stop_command,
     parse_fork_event,
 )
-from callcontrol.media.fork_wire import new_fork_token
+from callcontrol.media.fork_wire import DEFAULT_BUGNAME, new_fork_token, parse_mark_notice
 from callcontrol.media.playback import ForkPlayback
+from callcontrol.media.stream_playback import StreamLink, StreamPlayback
 from callcontrol.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -74,9 +76,31 @@ class Conversation(ForkConsumer, Protocol):
         """The call ended (or a person took it over): stop talking."""
 
 
-OpenConversation = Callable[[ForkPlayback, bool], Conversation]
-"""(the call's playback, greet?) → the conversation; ``greet`` is False when a fork
+OpenConversation = Callable[[AudioOutput, bool], Conversation]
+"""(the call's audio output, greet?) → the conversation; ``greet`` is False when a fork
 reconnected mid-call."""
+
+
+class _MarkTap:
+    """The conversation's consumer, with the module's mark notices taken off for the
+    streaming playback (they are text frames on the same socket)."""
+
+    def __init__(self, conversation: Conversation, playback: StreamPlayback) -> None:
+        self.conversation = conversation
+        self.playback = playback
+
+    def on_audio(self, samples: Int16Array, sample_rate: int) -> bool:
+        return self.conversation.on_audio(samples, sample_rate)
+
+    def on_text(self, text: str) -> None:
+        notice = parse_mark_notice(text)
+        if notice is not None:
+            self.playback.on_mark(notice)
+        else:
+            self.conversation.on_text(text)
+
+    def on_close(self, code: int, reason: str) -> None:
+        self.conversation.on_close(code, reason)
 
 
 class _Control:
@@ -102,6 +126,7 @@ class FsCallMedia:
         metrics: Metrics,
         open_conversation: OpenConversation,
         on_hangup: Callable[[FsCallMedia], None] | None = None,
+        stream: bool = False,
     ) -> None:
         self.channel = channel
         self.settings = settings
@@ -109,11 +134,12 @@ class FsCallMedia:
         self.metrics = metrics
         self._open = open_conversation
         self._on_hangup = on_hangup
+        self.stream = stream  # the fork streams the bot's audio back (jambonz's module)
         self.token = new_fork_token()
         self.attempts = 0
         self.ending = False
         self.conversation: Conversation | None = None
-        self.playback: ForkPlayback | None = None
+        self.playback: ForkPlayback | StreamPlayback | None = None
         self.link: ForkLink | None = None  # the socket the current conversation uses
         self.tasks = TaskOwner(f"fs-call-{channel.id}")
         self._remove_listener: Callable[[], None] | None = None
@@ -145,6 +171,8 @@ class FsCallMedia:
             mix="mono",
             rate=self.settings.sample_rate,
             metadata={"callId": self.call_id, "token": self.token},
+            bugname=DEFAULT_BUGNAME if self.stream else None,
+            stream_rate=self.settings.stream_rate if self.stream else None,
         )
         await self.channel.api(command)
         self._log.info("audio fork requested", attempt=self.attempts)
@@ -191,20 +219,33 @@ class FsCallMedia:
             # dialog ended: end it, and go on with a new one, without a second hello.
             self._log.info("audio fork reconnected; the conversation goes on")
             current.end()
-        playback = ForkPlayback(
-            link,
-            _Control(self.channel),
-            sample_rate=self.settings.sample_rate,
-            event_timeout=self.settings.play_event_timeout,
-        )
+        playback: ForkPlayback | StreamPlayback
+        if self.stream and isinstance(link, BinaryLink):
+            playback = StreamPlayback(
+                cast(StreamLink, link),
+                sample_rate=self.settings.stream_rate,
+                chunk_ms=self.settings.stream_chunk_ms,
+                tail_ms=self.settings.stream_tail_ms,
+            )
+        else:
+            playback = ForkPlayback(
+                link,
+                _Control(self.channel),
+                sample_rate=self.settings.sample_rate,
+                event_timeout=self.settings.play_event_timeout,
+            )
         conversation = self._open(playback, current is None)
         self.conversation = conversation
         self.playback = playback
         self.link = link
         self.tasks.spawn(self._when_ended(conversation, playback), "conversation-end")
+        if isinstance(playback, StreamPlayback):
+            return _MarkTap(conversation, playback)
         return conversation
 
-    async def _when_ended(self, conversation: Conversation, playback: ForkPlayback) -> None:
+    async def _when_ended(
+        self, conversation: Conversation, playback: ForkPlayback | StreamPlayback
+    ) -> None:
         await conversation.ended.wait()
         with contextlib.suppress(Exception):
             await playback.aclose()
@@ -221,7 +262,9 @@ class FsCallMedia:
         key = event.key
         if key.startswith("mod_audio_fork::"):
             self._on_fork_event(key, event)
-        elif event.name in ("PLAYBACK_START", "PLAYBACK_STOP") and self.playback is not None:
+        elif event.name in ("PLAYBACK_START", "PLAYBACK_STOP") and isinstance(
+            self.playback, ForkPlayback
+        ):
             path = event.get("Playback-File-Path") or event.variable("current_application_data")
             if path:
                 if event.name == "PLAYBACK_START":
@@ -243,7 +286,7 @@ class FsCallMedia:
             self._log.warning("unreadable mod_audio_fork event", esl_event=key, error=str(exc))
             return
         self.metrics.fork_events.labels(key.split("::", 1)[1]).inc()
-        if self.playback is not None:
+        if isinstance(self.playback, ForkPlayback):
             self.playback.on_fork_event(fork_event)
         if isinstance(fork_event, ConnectEvent):
             self._log.info("audio fork connected")

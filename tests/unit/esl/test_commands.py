@@ -36,3 +36,15 @@ def test_the_one_call_id_shape() -> None:
         assert cmd.check_uuid(good) == good
     assert cmd.check_destination(" 1002 ") == "1002"
     assert cmd.check_context("sales-2") == "sales-2"
+
+
+def test_setvar_is_one_line_of_one_word() -> None:
+    from callcontrol.esl import commands as cmd
+
+    uuid = "6f1c2a54-0000-4000-8000-000000000001"
+    assert cmd.setvar(uuid, "send_silence_when_idle", "-1") == (
+        f"uuid_setvar {uuid} send_silence_when_idle -1"
+    )
+    for name, value in [("a b", "1"), ("x", "two words"), ("x", "1\n"), ("x", "")]:
+        with pytest.raises(ValueError):
+            cmd.setvar(uuid, name, value)

@@ -10,13 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
 from callcontrol.config import ForkSettings
 from callcontrol.errors import EslCommandError
 from callcontrol.esl.protocol import EslEvent
-from callcontrol.media.fork_wire import ServerMessage
+from callcontrol.media.base import AudioOutput
+from callcontrol.media.fork_esl import build_fork_start_command, can_stream
+from callcontrol.media.fork_wire import ForkWireError, OtherMessage, ServerMessage
 from callcontrol.media.fs_call import Channel, Conversation, FsCallMedia
 from callcontrol.media.playback import ForkPlayback
+from callcontrol.media.stream_playback import StreamPlayback
 from callcontrol.metrics import Metrics
 
 CALL = "6f1c2a54-0000-4000-8000-000000000001"
@@ -93,10 +97,11 @@ class FakeLink:
 
 
 class FakeConversation:
-    def __init__(self, playback: ForkPlayback, greet: bool) -> None:
+    def __init__(self, playback: AudioOutput, greet: bool) -> None:
         self.playback = playback
         self.greet = greet
         self.endings: list[bool] = []
+        self.texts: list[str] = []
         self._ended = asyncio.Event()
 
     @property
@@ -111,7 +116,7 @@ class FakeConversation:
         return True
 
     def on_text(self, text: str) -> None:
-        return None
+        self.texts.append(text)
 
     def on_close(self, code: int, reason: str) -> None:
         return None
@@ -138,7 +143,7 @@ class Rig:
             on_hangup=self.hung_up.append,
         )
 
-    def open(self, playback: ForkPlayback, greet: bool) -> Conversation:
+    def open(self, playback: AudioOutput, greet: bool) -> Conversation:
         conversation = FakeConversation(playback, greet)
         self.conversations.append(conversation)
         return conversation
@@ -256,3 +261,90 @@ async def test_the_conversation_saying_goodbye_hangs_up_the_call() -> None:
     await rig.media.hangup()
     assert rig.channel.hangups == ["NORMAL_CLEARING"] and rig.media.ending
     await rig.media.aclose()
+
+
+class StreamingLink(FakeLink):
+    """A fork socket that also takes binary frames (the streaming module's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.binary: list[bytes] = []
+
+    async def send_bytes(self, data: bytes) -> None:
+        self.binary.append(data)
+
+
+def streaming_rig() -> Rig:
+    rig = Rig()
+    rig.media = FsCallMedia(
+        rig.channel,
+        ForkSettings(sample_rate=8000, playback="stream", stream_rate=8000),
+        fork_url=f"ws://127.0.0.1:8090/fork/{CALL}",
+        metrics=Metrics(),
+        open_conversation=rig.open,
+        stream=True,
+    )
+    return rig
+
+
+async def test_a_streaming_fork_starts_with_all_ten_fields_and_the_literal_true() -> None:
+    rig = streaming_rig()
+    await rig.media.start()
+    (command,) = rig.channel.commands
+    fields = command.split()
+    assert fields[1:2] == [CALL] and fields[2] == "start" and len(fields) == 11
+    assert fields[4:7] == ["mono", "8k", "audio_fork"]
+    assert json.loads(fields[7])["token"] == rig.media.token
+    assert fields[8:] == ["true", "true", "8000"]
+    await rig.media.aclose()
+
+
+async def test_a_streaming_call_speaks_on_the_socket_and_marks_reach_its_playback() -> None:
+    rig = streaming_rig()
+    await rig.media.start()
+    link = StreamingLink()
+    consumer = rig.media.attach(link)
+    assert consumer is not None and consumer is not rig.conversations[0]
+    playback = rig.conversations[0].playback
+    assert isinstance(playback, StreamPlayback)
+    handle = await playback.play(np.zeros(800, dtype=np.int16), 8000, "hi")
+    await until(lambda: link.sent, "the mark went out after the audio")
+    assert link.binary  # the audio went out as binary frames, no playAudio
+    mark = link.sent[-1]
+    assert isinstance(mark, OtherMessage) and mark.type == "mark" and mark.data is not None
+    # The module's notice comes back as a text frame on the same socket.
+    consumer.on_text(
+        json.dumps({"type": "mark", "data": {"name": mark.data["name"], "event": "playout"}})
+    )
+    assert not (await handle.wait()).interrupted
+    consumer.on_text('{"type":"transcript","text":"not a mark"}')
+    assert rig.conversations[0].texts == ['{"type":"transcript","text":"not a mark"}']
+    assert rig.channel.played == []  # no uuid_broadcast on this path
+    await rig.media.aclose()
+    await playback.aclose()
+
+
+async def test_a_socket_without_binary_frames_falls_back_to_file_playback() -> None:
+    rig = streaming_rig()
+    await rig.media.start()
+    rig.media.attach(FakeLink())
+    assert isinstance(rig.conversations[0].playback, ForkPlayback)
+    await rig.media.aclose()
+
+
+def test_what_the_module_answers_tells_whether_it_streams() -> None:
+    drachtio = (
+        "-USAGE: <uuid> [start | stop | send_text | pause | resume | graceful-shutdown ] "
+        "[wss-url | path] [mono | mixed | stereo] [8000 | 16000 | 24000 | 32000 | 64000] "
+        "[bugname] [metadata]\n"
+    )
+    jambonz = drachtio.replace("graceful-shutdown ]", "graceful-shutdown | stop_play ]").replace(
+        "[metadata]",
+        "[metadata] [bidirectionalAudio_enabled] [bidirectionalAudio_stream_enabled] "
+        "[bidirectionalAudio_stream_samplerate]",
+    )
+    assert can_stream(jambonz) and not can_stream(drachtio)
+    with pytest.raises(ForkWireError):  # the streaming form needs a bug name and metadata
+        build_fork_start_command(CALL, "ws://h/f", stream_rate=8000)
+    with pytest.raises(ForkWireError):
+        build_fork_start_command(CALL, "ws://h/f", metadata={}, bugname="b", stream_rate=11025)
