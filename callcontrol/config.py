@@ -150,6 +150,9 @@ class ForkSettings(BaseModel):
     stream_rate: Literal[8000, 16000, 24000, 32000, 48000] = 8000
     stream_chunk_ms: int = Field(200, ge=80, description="binary frame size, faster than real time")
     stream_tail_ms: int = Field(120, ge=100, description="zeros after each utterance")
+    # A mark after each utterance confirms its playout (jambonz freeswitch-modules >= 1.2.30;
+    # older modules log "unsupported msg type mark": turn them off, playout is then timed).
+    stream_marks: bool = True
     # The direct endpoint (/direct on the same port): `callcontrol call`, the browser page.
     direct_enabled: bool = True
     # Always required: this token, or a short-lived one minted with it (the console's

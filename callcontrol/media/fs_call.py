@@ -226,6 +226,7 @@ class FsCallMedia:
                 sample_rate=self.settings.stream_rate,
                 chunk_ms=self.settings.stream_chunk_ms,
                 tail_ms=self.settings.stream_tail_ms,
+                marks=self.settings.stream_marks,
             )
         else:
             playback = ForkPlayback(

@@ -67,6 +67,7 @@ class StreamPlayback(QueuedOutput[_Item]):
         kill_settle_ms: int = 60,
         heard_after_ms: float = 20.0,
         mark_margin_s: float = 1.0,
+        marks: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if chunk_ms < 80:
@@ -80,6 +81,7 @@ class StreamPlayback(QueuedOutput[_Item]):
         self.kill_settle_s = kill_settle_ms / 1000
         self.heard_after_s = heard_after_ms / 1000
         self.mark_margin_s = mark_margin_s
+        self.marks = marks  # jambonz's module reports marks from 1.2.30 on
         self._playout_until = 0.0  # when what was sent will have played out
         self._killed: asyncio.Event | None = None  # set when the kill's marks came back
         self._pending: dict[str, _Item] = {}
@@ -126,19 +128,20 @@ class StreamPlayback(QueuedOutput[_Item]):
         pcm, step = item.pcm, self._chunk_bytes
         for i in range(0, len(pcm), step):  # faster than real time: the module buffers
             await self._stream.send_bytes(pcm[i : i + step])
-        await self._stream.send_message(mark_message(item.mark))
+        if self.marks:
+            await self._stream.send_message(mark_message(item.mark))
         await self._stream.send_bytes(self._tail)  # flushes the hold-back; carries the mark
         delay = start - self._clock()
         if delay > 0:
             await asyncio.sleep(delay)
         self._started(item, start)
-        try:
-            limit = start + duration + tail + self.mark_margin_s - self._clock()
-            await asyncio.wait_for(item.played.wait(), max(limit, 0.0))
-        except TimeoutError:
-            log.warning("stream.no_mark", call_id=self._link.call_id, mark=item.mark)
-        finally:
-            self._pending.pop(item.mark, None)
+        if self.marks:
+            try:
+                limit = start + duration + tail + self.mark_margin_s - self._clock()
+                await asyncio.wait_for(item.played.wait(), max(limit, 0.0))
+            except TimeoutError:
+                log.warning("stream.no_mark", call_id=self._link.call_id, mark=item.mark)
+        self._pending.pop(item.mark, None)
         # A mark's playout comes at the end of the audio; by time, never before it.
         remaining = start + duration - self._clock()
         if remaining > 0:

@@ -166,3 +166,13 @@ def test_chunks_and_tail_that_the_module_would_hold_back_are_refused() -> None:
         StreamPlayback(ModulePeer(), chunk_ms=40)
     with pytest.raises(ValueError, match="100 ms"):
         StreamPlayback(ModulePeer(), tail_ms=60)
+
+
+async def test_without_marks_playout_is_timed_and_nothing_but_audio_goes_out() -> None:
+    peer = ModulePeer()  # a module older than 1.2.30 refuses "mark" messages
+    playback = StreamPlayback(peer, sample_rate=RATE, marks=False)
+    handle = await playback.play(speech(100), RATE, "timed")
+    finished = await handle.wait()
+    assert not finished.interrupted and peer.marks() == []
+    assert {kind for kind, _ in peer.wire} == {"bytes"}
+    await playback.aclose()
