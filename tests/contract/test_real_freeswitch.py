@@ -23,6 +23,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -34,10 +35,12 @@ from callcontrol.esl.bridge import GeventThread
 from callcontrol.esl.commands import parse_show_json
 from callcontrol.esl.inbound import InboundConnection
 from callcontrol.esl.protocol import EslEvent
-from callcontrol.media.base import ForkConsumer, ForkLink
-from callcontrol.media.fork_esl import build_fork_start_command, build_fork_stop_command
+from callcontrol.media.base import BinaryLink, ForkConsumer, ForkLink
+from callcontrol.media.codecs import read_wav
+from callcontrol.media.fork_esl import build_fork_start_command, build_fork_stop_command, can_stream
 from callcontrol.media.fork_server import ForkServer
-from callcontrol.media.fork_wire import ForkMetadata, PlayAudio
+from callcontrol.media.fork_wire import ForkMetadata, PlayAudio, parse_mark_notice
+from callcontrol.media.stream_playback import StreamLink, StreamPlayback
 from tests.harness import RecordingHandover, eventually, make_settings, running_service
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.integration]
@@ -139,7 +142,7 @@ async def test_unanswered_extension_is_taken_over_by_the_bot(tmp_path: Path) -> 
         await service.controller.wait_finished(call.id, 10)
 
 
-async def parked_loopback_call(esl: InboundConnection, uuid: str) -> None:
+async def parked_loopback_call(esl: InboundConnection, uuid: str, variables: str = "") -> None:
     """An answered, parked loopback call whose a-leg is ``uuid`` (no worker runs here,
     so the bot number's leg is answered by hand)."""
 
@@ -150,7 +153,9 @@ async def parked_loopback_call(esl: InboundConnection, uuid: str) -> None:
     before = await channels()
     job = asyncio.create_task(
         esl.bgapi(
-            f"originate {{origination_uuid={uuid}}}loopback/{BOT}/default &park()", timeout=30
+            f"originate {{origination_uuid={uuid}{',' + variables if variables else ''}}}"
+            f"loopback/{BOT}/default &park()",
+            timeout=30,
         )
     )
 
@@ -173,6 +178,7 @@ class _Capture:
         self.texts: list[str] = []
         self.closed: tuple[int, str] | None = None
         self.attached = asyncio.Event()
+        self.marks: StreamPlayback | None = None
 
     def expected_token(self, call_id: str) -> str | None:
         return self.token if call_id == self.call_id else None
@@ -189,6 +195,9 @@ class _Capture:
 
     def on_text(self, text: str) -> None:
         self.texts.append(text)
+        notice = parse_mark_notice(text)
+        if notice is not None and self.marks is not None:
+            self.marks.on_mark(notice)
 
     def on_close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
@@ -286,3 +295,68 @@ async def test_outbound_socket_receives_the_playback_events(tmp_path: Path) -> N
         record = await service.controller.wait_finished(handle.id, 10)
         assert record.handled_by == "bot"
         await service.inbound.api("hupall NORMAL_CLEARING")
+
+
+async def _can_stream(esl: InboundConnection) -> bool:
+    return can_stream((await esl.api("uuid_audio_fork")).text)
+
+
+def _wav_rms(path: Path) -> float:
+    audio = read_wav(path)
+    samples = audio.samples.astype(np.float64)
+    return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+
+
+@INBOUND_DIALPLAN  # its loopback call must be parked by the inbound dialplan
+async def test_a_streaming_fork_plays_binary_audio_to_the_caller_and_reports_marks(
+    esl: InboundConnection, tmp_path: Path
+) -> None:
+    """jambonz's module: the ten-field start, binary frames heard by the far end, a mark
+    reported when playout reaches it, killAudio answered by 'cleared'. Skipped with a
+    module that cannot stream (drachtio's)."""
+    if not await _can_stream(esl):
+        pytest.skip("the loaded mod_audio_fork cannot stream (drachtio's module)")
+    uuid = "cc-contract-stream"
+    # Streamed audio plays only while the channel writes frames: set before answer.
+    await parked_loopback_call(esl, uuid, variables="send_silence_when_idle=-1")
+    rows = parse_show_json((await esl.api("show channels as json")).text)
+    far = next(r["uuid"] for r in rows if r["name"].endswith(f"{BOT}-b"))
+    capture = _Capture(uuid, "tok-stream")
+    async with ForkServer(capture, host="0.0.0.0", port=0) as server:
+        url = f"ws://{FORK_HOST}:{server.port}/fork/{uuid}"
+        start = build_fork_start_command(
+            uuid,
+            url,
+            mix="mono",
+            rate=8000,
+            metadata={"callId": uuid, "token": "tok-stream"},
+            bugname="audio_fork",
+            stream_rate=8000,
+        )
+        assert start.split()[-3:] == ["true", "true", "8000"]
+        assert (await esl.api(start)).ok
+        await asyncio.wait_for(capture.attached.wait(), 10)
+        assert isinstance(capture.link, BinaryLink)
+        playback = StreamPlayback(cast(StreamLink, capture.link), sample_rate=8000)
+        capture.marks = playback  # the module's notices come back as text frames
+        recording = tmp_path / "far-end.wav"
+        assert (await esl.api(f"uuid_record {far} start {recording}")).ok
+        tone = (np.sin(np.arange(8000) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)
+        finished = await (await playback.play(tone, 8000, "a second of tone")).wait()
+        assert not finished.interrupted
+        assert any('"event": "playout"' in t for t in capture.texts), capture.texts
+        # Barge-in: a long tone, cut; the module reports the pending mark "cleared".
+        long = await playback.play(np.tile(tone, 4), 8000, "four seconds of tone")
+        await eventually(lambda: playback.playing, timeout=5)
+        await asyncio.sleep(0.3)
+        await playback.clear()
+        assert (await long.wait()).interrupted
+        await eventually(lambda: any('"event": "cleared"' in t for t in capture.texts), timeout=5)
+        assert (await esl.api(f"uuid_record {far} stop {recording}")).ok
+        await playback.aclose()
+        # No ESL playback events exist on this path.
+        events: list[EslEvent] = esl.captured  # type: ignore[attr-defined]
+        assert not [e for e in events if e.name == "PLAYBACK_START" and e.unique_id == uuid]
+        assert (await esl.api(build_fork_stop_command(uuid))).ok
+    await eventually(lambda: recording.exists() and recording.stat().st_size > 1000, timeout=10)
+    assert _wav_rms(recording) > 300, "the far end heard no tone"
