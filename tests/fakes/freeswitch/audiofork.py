@@ -11,6 +11,13 @@ temp file that is *not* played (the application must ``uuid_broadcast`` it).
 compose image ships) where the two differ on the wire: ``uuid_audio_fork`` arguments are
 split into 10 tokens, not 7 (metadata with spaces is cut at its first space; tokens 7-9
 are the bidirectional-audio arguments). Both were checked against a real FreeSWITCH 1.10.12.
+
+jambonz also **streams audio back** on a bug started with ``… true true <rate>``
+(tests/data/recordings/jambonz-mod-audio-fork): binary frames from the server go through
+``stream.StreamBuffer`` and are added to what the channel writes, one frame per write tick,
+only while the channel writes frames (``ChannelRunner.writing``); marks are answered as
+text frames; ``killAudio`` also clears the playout buffer; ``playAudio`` is refused there;
+``stop_play`` clears the playout buffer of the default bug.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import contextlib
 import itertools
 import logging
 import re
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +41,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from . import cjson
 from .fsargs import separate_string
+from .playback import StreamRun
+from .stream import StreamBuffer
 
 if TYPE_CHECKING:
     from .channel import Channel
@@ -48,6 +58,14 @@ USAGE = (
     "-USAGE: <uuid> [start | stop | send_text | pause | resume | graceful-shutdown ] "
     "[wss-url | path] "
     "[mono | mixed | stereo] [8000 | 16000 | 24000 | 32000 | 64000] [bugname] [metadata]\n"
+)
+# jambonz mod_audio_fork.c FORK_API_SYNTAX (30f2189)
+JAMBONZ_USAGE = (
+    "-USAGE: <uuid> [start | stop | send_text | pause | resume | graceful-shutdown | stop_play ] "
+    "[wss-url | path] "
+    "[mono | mixed | stereo] [8000 | 16000 | 24000 | 32000 | 64000] [bugname] [metadata] "
+    "[bidirectionalAudio_enabled] [bidirectionalAudio_stream_enabled] "
+    "[bidirectionalAudio_stream_samplerate]\n"
 )
 _RAW_TYPES = {
     8000: ".r8",
@@ -79,6 +97,12 @@ def parse_ws_uri(uri: str) -> tuple[str, int, str, bool] | None:
     return None
 
 
+def atoi(text: str) -> int:
+    """C ``atoi``: optional sign and leading digits, 0 when there are none."""
+    match = re.match(r"\s*([+-]?\d+)", text)
+    return int(match.group(1)) if match else 0
+
+
 @dataclass(eq=False)
 class ForkSession:
     """One media bug: a websocket to the service for one channel."""
@@ -100,8 +124,13 @@ class ForkSession:
     graceful: bool = False
     origin: float = 0.0
     attached: bool = True
-    # jambonz: (enabled, stream, sample rate) as given after the metadata; recorded only
+    # jambonz: (enabled, stream, sample rate) as given after the metadata
     bidirectional: tuple[str, str, str] | None = None
+    play_audio_enabled: bool = True  # bidirectional_audio_enable && !bidirectional_audio_stream
+    stream: StreamBuffer | None = None  # set on a streaming bug (SMBF_WRITE_REPLACE)
+    tick_origin: float = 0.0  # loop time of write tick 0 (the start)
+    ticks: int = 0  # write ticks that reached the bug (the channel was writing)
+    marks_sent: list[str] = field(default_factory=list)
     ws: ClientConnection | None = None
     _texts: deque[str] = field(default_factory=deque)
     _zero_frame: bool = False
@@ -163,6 +192,8 @@ class ForkSession:
             media.start_voice(self.origin)
         if self.metadata:
             self._texts.append(self.metadata)
+        if self.stream is not None:
+            self.sw.tasks.spawn(self._playout(), name=f"fork playout {self.channel.uuid}")
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._receive())
@@ -192,6 +223,45 @@ class ForkSession:
         if self.state == "connected":
             self._zero_frame = True
             self._poke.set()
+
+    # ------------------------------------------------------------------ streaming playout
+    async def _playout(self) -> None:
+        """SMBF_WRITE_REPLACE: dub_speech_frame on every frame the channel writes.
+
+        Ticks are every ptime from ``tick_origin``; a tick where the channel writes nothing
+        (parked without send_silence_when_idle, no playback) does not reach the bug at all.
+        """
+        stream = self.stream
+        assert stream is not None
+        ch = self.channel
+        period = ch.ptime_ms / 1000
+        n = stream.codec_rate * ch.ptime_ms // 1000
+        heard = self.sw.media_of(ch).heard
+        run: StreamRun | None = None
+        index = int((self.sw.now() - self.tick_origin) / period) + 1
+        while self.attached and ch.up:
+            due = self.tick_origin + index * period
+            delay = due - self.sw.now()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not (self.attached and ch.up):
+                break
+            runner = self.sw.runners.get(ch.uuid)
+            if runner is not None and runner.writing:
+                self.ticks += 1
+                result = stream.tick(n)
+                for text in result.marks:
+                    self.marks_sent.append(text)
+                    self.send_text(text)
+                if result.samples is not None:
+                    if run is None or run.last_tick != index - 1:
+                        run = StreamRun(
+                            self.bugname, time.time(), self.sw.now(), index, stream.codec_rate
+                        )
+                        heard.streams.append(run)
+                    run.frames.append(result.samples)
+                    run.ticks.append(index)
+            index += 1
 
     # ------------------------------------------------------------------ websocket I/O
     async def _pump(self) -> None:
@@ -261,7 +331,9 @@ class ForkSession:
         try:
             async for message in self.ws:
                 if isinstance(message, bytes):
-                    continue  # binary frames from the server are discarded
+                    if self.stream is not None and message and self.attached:
+                        self.stream.feed(message)
+                    continue  # elsewhere: "received unexpected binary frame, discarding"
                 if len(message.encode("utf-8")) > MAX_RECV_BUF_SIZE:
                     continue
                 self.received.append(message)
@@ -315,7 +387,7 @@ class AudioForks:
         tokens = 10 if self.sw.config.audio_fork == "jambonz" else 7
         argv = separate_string(arg, tokens) if arg else []
         if len(argv) < 2 or (argv[1] == "start" and len(argv) < 5):
-            return USAGE
+            return JAMBONZ_USAGE if self.sw.config.audio_fork == "jambonz" else USAGE
         ch = self.sw.channels.get(argv[0])
         if ch is None or ch.destroyed:
             return "-ERR Operation Failed\n"
@@ -362,6 +434,12 @@ class AudioForks:
                 if text:
                     fork.send_text(text)
                 ok = True
+        elif cmd == "stop_play" and self.sw.config.audio_fork == "jambonz":
+            fork = self.of(ch.uuid, DEFAULT_BUG)  # bugname is never taken from the arguments
+            if fork is not None:
+                if fork.stream is not None:
+                    fork.stream.stop_play()
+                ok = True
         elif cmd == "start":
             started = self._start(ch, argv)
             if started is None:
@@ -406,6 +484,14 @@ class AudioForks:
             self, ch, bugname, argv[2], mix, rate, metadata[:8192] if metadata else None
         )
         fork.bidirectional = bidirectional
+        fork.tick_origin = self.sw.now()
+        if bidirectional is not None:
+            enable, stream = bidirectional[0] == "true", bidirectional[1] == "true"
+            fork.play_audio_enabled = enable and not stream
+            stream_rate = atoi(bidirectional[2])
+            if enable and stream and stream_rate:
+                codec_rate = ch.read_codec.rate if ch.read_codec else 8000
+                fork.stream = StreamBuffer(stream_rate, codec_rate)
         self.bugs[(ch.uuid, bugname)] = fork
         self.sessions.append(fork)
         self.sw.tasks.spawn(fork.run(), name=f"audio fork {ch.uuid} {bugname}")
@@ -421,7 +507,8 @@ class AudioForks:
         kind = msg.get("type") if isinstance(msg, cjson.JsonObject) else None
         kind = kind if isinstance(kind, str) else "json"
         data = msg.get("data") if isinstance(msg, cjson.JsonObject) else None
-        if kind == "playAudio":
+        jambonz = self.sw.config.audio_fork == "jambonz"
+        if kind == "playAudio" and fork.play_audio_enabled:
             if isinstance(data, cjson.JsonObject):
                 self._play_audio(fork, data)
         elif kind == "killAudio":
@@ -429,6 +516,15 @@ class AudioForks:
             runner = self.sw.runners.get(fork.channel.uuid)
             if runner is not None:
                 runner.set_break(2)
+            if fork.stream is not None:
+                fork.stream.kill()
+        elif kind == "mark" and jambonz:
+            name = data.get("name") if isinstance(data, cjson.JsonObject) else None
+            if isinstance(name, str) and fork.stream is not None:
+                fork.stream.mark(name)  # on a legacy bug: accepted, never reported
+        elif kind == "clearMarks" and jambonz:
+            if fork.stream is not None:
+                fork.stream.clear_marks()
         elif kind in ("transcription", "transfer", "disconnect", "error"):
             fork.event(kind, cjson.dumps(data))
         elif kind == "json":

@@ -148,12 +148,66 @@ class PlaybackRecord:
         return self.played_samples / self.sample_rate
 
 
+@dataclass(eq=False)
+class StreamRun:
+    """Streamed audio (jambonz mod_audio_fork) that reached the caller without a gap.
+
+    One run is consecutive write ticks that each added streamed samples; ``ticks`` are the
+    emulator's own 20 ms write-tick numbers (counted from the fork's connect), so a test can
+    measure in ticks instead of wall-clock time.
+    """
+
+    bugname: str
+    started_at: float  # time.time() of the first tick (the first packet the caller got)
+    loop_started_at: float  # the same on the event-loop clock
+    first_tick: int
+    codec_rate: int  # rate of ``frames`` (the channel's codec rate)
+    frames: list[np.ndarray] = field(default_factory=list)
+    ticks: list[int] = field(default_factory=list)
+
+    @property
+    def samples_native(self) -> np.ndarray:
+        return np.concatenate(self.frames) if self.frames else np.zeros(0, dtype=np.int16)
+
+    @property
+    def pcm(self) -> bytes:
+        """The run as L16LE mono at CAPTURE_RATE (like PlaybackRecord.pcm)."""
+        return resample(self.samples_native, self.codec_rate, CAPTURE_RATE).astype("<i2").tobytes()
+
+    @property
+    def played_seconds(self) -> float:
+        return sum(len(f) for f in self.frames) / self.codec_rate
+
+    @property
+    def last_tick(self) -> int:
+        return self.ticks[-1] if self.ticks else self.first_tick
+
+
 @dataclass
 class CallAudio:
-    """Everything played to one channel's caller, in order."""
+    """Everything played to one channel's caller, in order.
+
+    ``playbacks`` are the playback application's files; ``streams`` the audio a jambonz
+    fork streamed back (added to whatever was written at the same time).
+    """
 
     sample_rate: int = CAPTURE_RATE
     playbacks: list[PlaybackRecord] = field(default_factory=list)
+    streams: list[StreamRun] = field(default_factory=list)
+
+    def first_stream_audio_at(self, threshold: int = 1000) -> float | None:
+        """time.time() of the first streamed frame with any |sample| > threshold (None: none)."""
+        tick = self.first_stream_audio_tick(threshold)
+        return None if tick is None else tick[1]
+
+    def first_stream_audio_tick(self, threshold: int = 1000) -> tuple[int, float] | None:
+        """(write tick, time.time()) of the first streamed frame louder than ``threshold``."""
+        for run in self.streams:
+            for i, frame in enumerate(run.frames):
+                if len(frame) and int(np.abs(frame.astype(np.int32)).max()) > threshold:
+                    period = len(frame) / run.codec_rate
+                    return run.ticks[i], run.started_at + (run.ticks[i] - run.first_tick) * period
+        return None
 
     @property
     def pcm(self) -> bytes:
@@ -172,14 +226,20 @@ class CallAudio:
         return wav_bytes(self.samples, self.sample_rate)
 
     def timeline(self) -> np.ndarray:
-        """Played audio on the wall clock from the first playback start, silence in between."""
-        if not self.playbacks:
+        """Played audio on the wall clock from the first start, silence in between.
+
+        Playbacks and streamed runs are added (the module adds streamed audio to what is
+        written).
+        """
+        pieces: list[tuple[float, bytes]] = [(p.started_at, p.pcm) for p in self.playbacks]
+        pieces += [(r.started_at, r.pcm) for r in self.streams]
+        if not pieces:
             return np.zeros(0, dtype=np.int16)
-        origin = self.playbacks[0].started_at
-        end = max(p.started_at + p.played_seconds for p in self.playbacks)
+        origin = min(t for t, _ in pieces)
+        end = max(t + len(pcm) / 2 / self.sample_rate for t, pcm in pieces)
         out = np.zeros(int(round((end - origin) * self.sample_rate)) + 1, dtype=np.int32)
-        for p in self.playbacks:
-            data = np.frombuffer(p.pcm, dtype="<i2")
-            at = int(round((p.started_at - origin) * self.sample_rate))
+        for started, pcm in pieces:
+            data = np.frombuffer(pcm, dtype="<i2")
+            at = int(round((started - origin) * self.sample_rate))
             out[at : at + len(data)] += data[: max(0, len(out) - at)]
         return np.clip(out, -32768, 32767).astype(np.int16)

@@ -14,6 +14,7 @@ Mirrors switch_core_session_exec / switch_ivr_parse_event (v1.10.12):
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid as uuidlib
 from collections import deque
@@ -103,6 +104,9 @@ class ChannelRunner:
         self.break_flag = 0
         self.redirect: Plan | None = None
         self.socket_connected = asyncio.Event()
+        # park's send_silence_when_idle, read once per park when media is first ready
+        # (switch_ivr_park); None until read
+        self.park_silence: bool | None = None
         self._wake = asyncio.Event()
         self._stack: list[str] = []
 
@@ -136,6 +140,26 @@ class ChannelRunner:
     @property
     def playing(self) -> bool:
         return "playback" in self._stack
+
+    @property
+    def writing(self) -> bool:
+        """Does the channel write a frame every ptime (what drives a WRITE_REPLACE bug)?
+
+        A playback writes; ``echo`` writes; ``park`` writes silence only when it found
+        ``send_silence_when_idle`` non-zero when media came up. Anything else writes nothing.
+        """
+        if not self.ch.media_ready:
+            return False
+        if self.playing or self.current_app == "echo":
+            return True
+        return self.current_app == "park" and bool(self.park_silence)
+
+    def read_park_silence(self) -> None:
+        """switch_ivr_park: on its first loop with media ready, read send_silence_when_idle."""
+        if self.current_app == "park" and self.park_silence is None and self.ch.media_ready:
+            value = self.ch.variables.get("send_silence_when_idle", "")
+            match = re.match(r"\s*([+-]?\d+)", value)
+            self.park_silence = bool(match and int(match.group(1)))
 
     async def wait(self, timeout: float | None) -> None:
         """Sleep until poked (message, break, hangup, redirect) or ``timeout`` seconds."""
@@ -335,6 +359,8 @@ async def _app_ring_ready(r: ChannelRunner, arg: str) -> None:
 
 async def _app_park(r: ChannelRunner, arg: str) -> None:
     r.sw.channel_event(r.ch, "CHANNEL_PARK")
+    r.park_silence = None
+    r.read_park_silence()
     await r.interruptible_wait(None)
     while r.ch.up and r.break_flag and r.redirect is None:
         r.break_flag = 0  # a break does not end park

@@ -463,6 +463,9 @@ class FakeFreeSwitch:
         ch.profile.times.progress_media = now_us()
         self.channel_event(ch, "CHANNEL_PROGRESS_MEDIA")
         self.set_callstate(ch, "EARLY")
+        runner = self.runners.get(ch.uuid)
+        if runner is not None:
+            runner.read_park_silence()
 
     def answer(self, ch: Channel) -> bool:
         if ch.down:
