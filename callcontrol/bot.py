@@ -21,6 +21,7 @@ import structlog
 
 from callcontrol.aio import TaskOwner
 from callcontrol.calls.handle import CallHandle
+from callcontrol.calls.ops import ApiConnection
 from callcontrol.config import Settings
 from callcontrol.dialog.base import CallInfo
 from callcontrol.dialog.conversations import Conversations
@@ -130,12 +131,12 @@ class BotManager:
             metrics=self.metrics,
             open_conversation=open_conversation,
             on_hangup=self._retire,
-            stream=await self._streaming(handle),
+            stream=await self._streaming(handle.commands),
         )
         self._calls[handle.id] = media
         await media.start()
 
-    async def _streaming(self, handle: CallHandle) -> bool:
+    async def _streaming(self, esl: ApiConnection) -> bool:
         """Whether this call's fork streams the bot's audio back: configured
         (``fork.playback=stream``) and the loaded module able to (asked once, by its
         usage text); otherwise file playback, with an error saying why."""
@@ -143,7 +144,7 @@ class BotManager:
             return False
         if self._stream_capable is None:
             try:
-                usage = (await handle.commands.api("uuid_audio_fork")).text
+                usage = (await esl.api("uuid_audio_fork")).text
             except CallControlError as exc:
                 log.warning("cannot ask mod_audio_fork what it supports", error=str(exc))
                 return False
