@@ -63,6 +63,21 @@ def _faults() -> dict[str, Any]:
     return run()
 
 
+def _barge() -> dict[str, Any]:
+    from tests.bench.stream_barge_in import run
+
+    return run()
+
+
+def _real_fs() -> dict[str, Any]:
+    """Only with a real FreeSWITCH (CALLCONTROL_TEST_ESL); both playback paths."""
+    from tests.bench.real_fs_latency import run
+
+    if not os.environ.get("CALLCONTROL_TEST_ESL"):
+        return {"skipped": "no real FreeSWITCH: set CALLCONTROL_TEST_ESL=host:port:password"}
+    return {mode: run(mode) for mode in ("file", "stream")}
+
+
 BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "retrieval_scale": _retrieval,
     "esl_throughput": _esl,
@@ -71,6 +86,8 @@ BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "console_live": _console,
     "pipeline_stages": _stages,
     "faults": _faults,
+    "stream_barge_in": _barge,
+    "real_fs_latency": _real_fs,
 }
 
 
@@ -85,6 +102,9 @@ def _headline(name: str, result: dict[str, Any]) -> str:
         if name == "voice_latency":
             v = result["voice_to_voice_ms"]
             return f"voice-to-voice p50 {v['p50']} ms, p95 {v['p95']} ms"
+        if name == "stream_barge_in":
+            v = result["bot_voice_after_barge_in_ms"]
+            return f"bot heard after the barge-in decision: p50 {v['p50']} ms, max {v['max']} ms"
         if name == "fork_capacity":
             return f"{result['max_realtime']} concurrent forks in real time, no drops"
         if name == "faults":

@@ -29,7 +29,13 @@ DATA = Path(__file__).parent / "data"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.eval", description=__doc__.split("\n")[0])
-    p.add_argument("--path", choices=("direct", "fork", "both"), default="direct")
+    p.add_argument(
+        "--path",
+        choices=("direct", "fork", "stream", "both", "all"),
+        default="direct",
+        help="fork: FreeSWITCH emulator, file playback; stream: its jambonz module, "
+        "streamed playback; both: direct+fork; all: the three",
+    )
     p.add_argument("--voices", default=DEFAULT_VOICES, help="voice:wpm,… (espeak-ng voices)")
     p.add_argument("--split", choices=("eval", "dev", "all"), default="eval")
     p.add_argument("--kb", default=None, help="only this knowledge base's calls")
@@ -58,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     if not dataset.kbs:
         log(f"eval: no knowledge base under {args.data / 'kb'}")
         return 2
-    paths = ["direct", "fork"] if args.path == "both" else [args.path]
+    paths = {"both": ["direct", "fork"], "all": ["direct", "fork", "stream"]}.get(
+        args.path, [args.path]
+    )
     started = datetime.now(UTC)
     options = RunOptions(
         paths=paths,

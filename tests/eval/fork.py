@@ -22,8 +22,24 @@ from tests.fakes.freeswitch import Audio, FakeFreeSwitch
 from tests.harness import eventually
 
 
-def _playing(sw: FakeFreeSwitch, uuid: str) -> bool:
-    return len(sw.events_for(uuid, "PLAYBACK_START")) != len(sw.events_for(uuid, "PLAYBACK_STOP"))
+def _playing(sw: FakeFreeSwitch, uuid: str, session: Any = None) -> bool:
+    """A file playing (PLAYBACK_START without its STOP), or streamed audio playing out
+    (no ESL events on that path: the worker's own output knows)."""
+    files = len(sw.events_for(uuid, "PLAYBACK_START")) != len(sw.events_for(uuid, "PLAYBACK_STOP"))
+    return files or bool(session is not None and session.output.playing)
+
+
+def _first_heard(heard: Any, records_before: int, after: float) -> float | None:
+    """time.time() of the first reply audio the caller got after ``after``: a playback's
+    start, or the first loud streamed frame."""
+    starts = [p.started_at for p in heard.playbacks[records_before:] if p.started_at > after]
+    for run in heard.streams:
+        for i, frame in enumerate(run.frames):
+            at = run.started_at + (run.ticks[i] - run.first_tick) * len(frame) / run.codec_rate
+            if at > after and len(frame) and int(abs(frame.astype("int32")).max()) > 1000:
+                starts.append(at)
+                break
+    return min(starts) if starts else None
 
 
 def _loop_to_wall(loop_time: float) -> float:
@@ -51,9 +67,10 @@ async def fork_call(
     session: Any = await eventually(lambda: service.bot.session(uuid), timeout=30)
     await eventually(
         lambda: (
-            any(p.status == "done" for p in heard.playbacks)
+            (any(p.status == "done" for p in heard.playbacks) or heard.streams)
+            and session.turns
             and session.machine.state is State.LISTENING
-            and not _playing(sw, uuid)
+            and not _playing(sw, uuid, session)
         ),
         timeout=60,
     )
@@ -104,11 +121,11 @@ async def _ask(
             hold_phrase=hold_phrase,
             since_eos_s=now - eos_loop,
             quiet_s=now - max(changed, eos_loop),
-            playing=_playing(sw, uuid),
+            playing=_playing(sw, uuid, session),
             patience=patience,
         )
-    starts = [p.started_at for p in heard.playbacks[records_before:] if p.started_at > eos_wall]
-    v2v = round((min(starts) - eos_wall) * 1000, 1) if starts else None
+    first = _first_heard(heard, records_before, eos_wall)
+    v2v = round((first - eos_wall) * 1000, 1) if first is not None else None
     return Observed(
         list(session.turns[turns_before:]), list(session.handoffs[handoffs_before:]), v2v, outcome
     )

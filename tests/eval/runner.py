@@ -62,9 +62,13 @@ async def run(dataset: Dataset, options: RunOptions) -> RunResult:
         work = Path(tmp)
         async with contextlib.AsyncExitStack() as stack:
             sw: FakeFreeSwitch | None = None
-            if "fork" in options.paths:
+            if "fork" in options.paths or "stream" in options.paths:
                 (work / "fs").mkdir()
-                sw = await stack.enter_async_context(FakeFreeSwitch(temp_dir=work / "fs"))
+                # jambonz's module when streaming is measured (it plays files too).
+                module = "jambonz" if "stream" in options.paths else "drachtio"
+                sw = await stack.enter_async_context(
+                    FakeFreeSwitch(temp_dir=work / "fs", audio_fork=module)
+                )
             settings = eval_settings(
                 work, esl_port=sw.esl_port if sw else None, model_cache=options.model_cache
             )
@@ -78,6 +82,8 @@ async def run(dataset: Dataset, options: RunOptions) -> RunResult:
             result = RunResult(describe(service.settings))
             runner = _Runner(service, sw, dataset, clips)
             for path in options.paths:
+                # The same worker, its playback switched between the two fork paths.
+                service.settings.fork.playback = "stream" if path == "stream" else "file"
                 if options.warmup and dataset.calls:
                     await runner.warm_up(path, options.voices[0])
                 records: list[TurnRecord] = []
@@ -111,7 +117,7 @@ class _Runner:
     async def _call(self, path: str, owner: str, clips: list[Clip]) -> tuple[str, list[Observed]]:
         hold = self.service.settings.pipeline.hold_phrase
         self.calls += 1
-        if path == "direct":
+        if path == "direct":  # "fork" and "stream" are both calls through the emulator
             token = self.service.direct_auth.mint(owner)
             return await direct_call(self.url, owner, clips, hold_phrase=hold, token=token)
         assert self.sw is not None
