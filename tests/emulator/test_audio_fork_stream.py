@@ -501,3 +501,29 @@ def test_replayed_capture_answers_the_recorded_marks(
         late = ('"recipe-end"', '"r3-after-a3"')  # the bargein_recipe race; marks16k's packet
         slack = 21.0 if any(name in text for name in late) else 1.5
         assert abs(t_got - t_want) < slack, (text, t_got, t_want)
+
+
+async def test_kill_ends_the_silence_broadcast_and_later_audio_waits(
+    jambonz: FakeFreeSwitch, esl_client: EslTestClient, fork_server: ForkServer
+) -> None:
+    """no-silence broadcast_silence_forever: ``silence_stream://-1`` as the writer plays the
+    stream; killAudio breaks that broadcast, so audio sent after it is not heard (nothing
+    writes; the clearing itself waits for the next write tick)."""
+    uid = await jambonz.inbound_call(answer=True)
+    peer, fork = await start_stream(jambonz, esl_client, fork_server, uid)
+    await esl_client.api(f"uuid_broadcast {uid} silence_stream://-1 aleg")
+    await jambonz.wait_for_event("PLAYBACK_START", uuid=uid)
+    await peer.ws.send(tone(550, 3.0))
+    await jambonz.wait_until(lambda: streamed_samples(jambonz, uid) >= 1600)
+    since = len(jambonz.events)
+    await peer.ws.send('{"type": "killAudio"}')
+    stop = await jambonz.wait_for_event("PLAYBACK_STOP", uuid=uid, since=since)
+    assert stop.get("Playback-Status") == "break"
+    played, ticks = streamed_samples(jambonz, uid), fork.ticks
+    await peer.ws.send(tone(660, 1.0))
+    stream = fork.stream
+    assert stream is not None
+    await jambonz.wait_until(lambda: len(stream.playout) > 7000)  # the new audio, buffered
+    passed = tick_now(jambonz, fork)
+    await jambonz.wait_until(lambda: tick_now(jambonz, fork) >= passed + 5)
+    assert streamed_samples(jambonz, uid) == played and fork.ticks == ticks
