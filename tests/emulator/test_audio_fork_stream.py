@@ -25,7 +25,7 @@ DRACHTIO_USAGE = (
     "[wss-url | path] [mono | mixed | stereo] [8000 | 16000 | 24000 | 32000 | 64000] "
     "[bugname] [metadata]\n"
 )
-JAMBONZ_USAGE = (  # the recording README's usage line, as mod_audio_fork.c prints it
+JAMBONZ_USAGE = (  # verified on the rig's FreeSWITCH 1.10.12 + jambonz module (fs_cli -x)
     "-USAGE: <uuid> [start | stop | send_text | pause | resume | graceful-shutdown | stop_play ] "
     "[wss-url | path] [mono | mixed | stereo] [8000 | 16000 | 24000 | 32000 | 64000] "
     "[bugname] [metadata] [bidirectionalAudio_enabled] [bidirectionalAudio_stream_enabled] "
@@ -94,6 +94,8 @@ async def test_usage_string_is_each_modules_own(
     fake_switch.config.audio_fork = "jambonz"
     assert await esl_client.api("uuid_audio_fork") == JAMBONZ_USAGE
     assert await esl_client.api("uuid_audio_fork abc start") == JAMBONZ_USAGE
+    # both seen on the rig's FreeSWITCH 1.10.12 with the jambonz module (fs_cli -x), as is:
+    assert await esl_client.api("uuid_audio_fork abc stop_play") == "-ERR Operation Failed\n"
 
 
 async def test_only_literal_true_true_and_a_rate_make_a_streaming_bug(
