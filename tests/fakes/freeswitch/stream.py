@@ -17,11 +17,15 @@ tests/data/recordings/jambonz-mod-audio-fork show:
   play; a ``kill`` makes the next tick clear the playout buffer (not the pre-buffer), play
   nothing and report every pending mark ``cleared``.
 
-Resampling uses the emulator's linear resampler, not speex. speex does not keep the marker
-sample, and its start-up transient is a run of near-zero samples in which -1 pops marks:
-the recording (extras, marks16k) had every in-use mark fire at the first played frame.
-The model: markers are removed before resampling, and the first resampled block of a
-fork starts with ``SPEEX_TRANSIENT`` samples of -1.
+Resampling is not speex but behaves like it where it matters: downsampling by a whole
+factor is a stateful low-pass FIR (history kept across blocks, so its output has new
+sample values, -1 among them, and a small delay), anything else is linear. speex does not
+keep the marker sample, and its start-up transient is a run of near-zero samples in which
+-1 pops marks: the recording (extras, marks16k) had every in-use mark fire at the first
+played frame. The model: markers are removed before resampling, and the first resampled
+block of a fork starts with ``SPEEX_TRANSIENT`` samples of -1. A -1 that a resampled tone
+happens to produce pops a mark too (extras: a mark ``cleared`` by a kill, whose marker was
+in the cleared audio, was popped that way, so the next mark could fire at all).
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class StreamBuffer:
     set_aside: int | None = None
     threshold: int = 0
     resampled_blocks: int = 0
+    _history: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
     def __post_init__(self) -> None:
         self.threshold = 320 * self.factor * 4
@@ -139,12 +144,26 @@ class StreamBuffer:
         if not self.resampling:
             return block
         audio = np.array([s for s in block if s != MARKER], dtype=np.int16)
-        out = [int(s) for s in resample(audio, self.stream_rate, self.codec_rate)]
+        out = [int(s) for s in self._convert(audio)]
         if self.resampled_blocks == 0:
             n = min(SPEEX_TRANSIENT, len(out))
             out[:n] = [MARKER] * n
         self.resampled_blocks += 1
         return out
+
+    def _convert(self, audio: np.ndarray) -> np.ndarray:
+        factor = self.stream_rate // self.codec_rate
+        if factor < 2 or self.stream_rate % self.codec_rate:
+            return resample(audio, self.stream_rate, self.codec_rate)
+        taps = _lowpass(factor)
+        data = np.concatenate([self._history, audio.astype(np.float64)])
+        usable = (len(data) - len(taps) + 1) // factor * factor
+        if usable <= 0:
+            self._history = data
+            return np.zeros(0, dtype=np.int16)
+        filtered = np.convolve(data, taps, mode="valid")[:usable:factor]
+        self._history = data[usable:]
+        return np.clip(np.round(filtered), -32768, 32767).astype(np.int16)
 
     # ------------------------------------------------------------------ the write tick
     def tick(self, frame_samples: int) -> Tick:
@@ -177,6 +196,15 @@ class StreamBuffer:
         if self.inventory:
             marks.append(mark_text(self.inventory.popleft(), "playout"))
         return Tick(None, marks)
+
+
+def _lowpass(factor: int, per_side: int = 8) -> np.ndarray:
+    """A Hann-windowed sinc with cut-off at the output Nyquist, unity gain at DC."""
+    n = 2 * per_side * factor + 1
+    k = np.arange(n) - (n - 1) / 2
+    taps = np.sinc(k / factor) * np.hanning(n)
+    result: np.ndarray = taps / taps.sum()
+    return result
 
 
 def _frame(samples: list[int], n: int) -> np.ndarray:
