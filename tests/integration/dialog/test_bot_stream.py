@@ -116,15 +116,16 @@ async def test_barge_in_stops_the_stream_and_keeps_what_was_heard(
         ),
         timeout=30,
     )
-    # killAudio went to the module, which cleared its playout.
-    assert jambonz.events_for(uuid, "CUSTOM") and any(
+    # killAudio went to the module, which cleared its playout buffer.
+    assert any(
         e.subclass == "mod_audio_fork::kill_audio" for e in jambonz.events_for(uuid, "CUSTOM")
     )
-    assert session.history[-1].role == "assistant" or turn["text"] == ""
+    # What was kept is what the caller heard: a beginning of the answer, not all of it.
     full = "The weekly meeting is on Monday at 10 am in room 3."
     assert turn["text"] != full and full.startswith(turn["text"].rstrip("."))
-    # After the barge-in the stream fell silent: what the caller heard stops.
-    quiet = np.frombuffer(streamed(jambonz, uuid), dtype="<i2")
-    assert len(quiet) > 0 and audio.streams
+    if turn["text"]:
+        assert session.history[-1].role == "assistant"
+        assert session.history[-1].content == turn["text"]
+    assert audio.streams and len(np.frombuffer(streamed(jambonz, uuid), dtype="<i2")) > 0
     await jambonz.far_end_hangup(uuid)
     await streaming.controller.wait_finished(uuid, 10)
