@@ -78,9 +78,10 @@ async def _measure(workdir: Path, calls: int) -> dict[str, Any]:
             pipeline={"enabled": True, "silence_reprompt_s": 60},
         )
         async with Service(settings) as service:
-            assert service.inbound is not None and service.kb is not None
+            assert service.inbound is not None
             await service.inbound.wait_connected(10)
             await service.bot.wait_loaded(600)
+            assert service.kb is not None
             await service.kb.add("acme", "meetings", FACT, source="bench")
             silenced: list[float] = []
             for n in range(calls + 1):
