@@ -11,7 +11,9 @@ caller. Voice-to-voice is read off that one recording — from the end of the qu
 speech to the first reply audio leaving FreeSWITCH toward the caller — so both ends are on
 FreeSWITCH's own clock, everything in between included (the fork, the bot, ``playAudio`` →
 temp file → ``uuid_broadcast``, or the streamed frames), and the loopback channel that
-stands in for the caller's phone is not.
+stands in for the caller's phone is not (``CALLCONTROL_BENCH_LEG=caller`` records on
+that leg instead, loopback included). Both legs write silence while idle, so the
+recording's two channels stay aligned.
 
     CALLCONTROL_TEST_ESL=127.0.0.1:8021:ClueCon python -m tests.bench.real_fs_latency stream
 """
@@ -40,6 +42,7 @@ from tests.harness import eventually, make_settings
 
 RATE = 8000
 BOT = os.environ.get("CALLCONTROL_TEST_BOT_NUMBER", "9000")
+LEG = os.environ.get("CALLCONTROL_BENCH_LEG", "bot")  # where the recording is made
 LOUD = 500  # |sample| above this is speech or the bot's voice, not line noise
 
 
@@ -76,7 +79,12 @@ async def _call(
     inbound = service.inbound
     assert inbound is not None
     caller = str(uuidlib.uuid4())
-    variables = f"origination_uuid={caller},RECORD_STEREO=true,send_silence_when_idle=-1"
+    # Both legs write silence while idle (the bot's leg gets it through loopback_export,
+    # before it is answered), so a stereo recording's two channels stay aligned in time.
+    variables = (
+        f"origination_uuid={caller},RECORD_STEREO=true,send_silence_when_idle=-1,"
+        "loopback_export=send_silence_when_idle"
+    )
     made = await inbound.bgapi(
         f"originate {{{variables}}}loopback/{BOT}/default &park()", timeout=30
     )
@@ -90,11 +98,13 @@ async def _call(
     call = await eventually(bot_leg, timeout=15)
     session = await eventually(lambda: service.bot.session(call.id), timeout=30)
     await eventually(lambda: session.turns and session.machine.state.value == "listening", 60)
-    # Recorded on the caller's leg (stereo: what it says, what it hears). The caller's leg
-    # writes silence while idle (set at originate), so the recording's two channels stay
-    # aligned in time.
+    # On the bot's leg (default): the caller's voice as it reaches FreeSWITCH and the audio
+    # leaving FreeSWITCH toward the caller — what a phone's RTP would carry. On the caller's
+    # leg: the loopback channel between the two is counted too.
+    leg = call.id if LEG == "bot" else caller
     recording = tmp / f"{caller}.wav"
-    await inbound.api(f"uuid_record {caller} start {recording}")
+    await inbound.api(f"uuid_setvar {leg} RECORD_STEREO true")
+    await inbound.api(f"uuid_record {leg} start {recording}")
     await asyncio.sleep(0.3)
     turns = len(session.turns)
     await inbound.api(f"uuid_broadcast {caller} {clip_path} aleg")
@@ -107,7 +117,7 @@ async def _call(
     )
     answer = next(t for t in session.turns[turns:] if t["speaker"] == "bot")
     service_ms = answer.get("voice_to_voice_ms")
-    await inbound.api(f"uuid_record {caller} stop {recording}")
+    await inbound.api(f"uuid_record {leg} stop {recording}")
     await inbound.api(f"uuid_kill {caller}")
     await service.controller.wait_finished(call.id, 15)
     await eventually(lambda: recording.exists() and recording.stat().st_size > 0, timeout=10)
@@ -160,6 +170,7 @@ async def _measure(playback: str, workdir: Path, limit: int) -> dict[str, Any]:
         "p50_ms": round(_pct(heard, 50), 1) if heard else None,
         "elapsed_s": round(elapsed, 1),
         "freeswitch": target.rsplit(":", 1)[0],
+        "recorded_on": f"the {LEG}'s leg",
     }
 
 
