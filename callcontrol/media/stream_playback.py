@@ -101,10 +101,14 @@ class StreamPlayback(QueuedOutput[_Item]):
         return max(0.0, min(heard, item.handle.duration_ms))
 
     async def _after_clear(self, played_ms: float) -> None:
-        """killAudio: the module clears its playout at the next tick; what is sent before
-        it has done so is lost, so the next utterance waits for the marks' ``cleared``."""
+        """Zeros, then killAudio. The module clears its playout buffer at the next tick but
+        not its pre-buffer, which may still hold the end of a cut utterance (an utterance
+        cancelled while it was being sent): the zeros push that into the playout buffer
+        the kill clears. What is sent before the module has cleared is lost, so the next
+        utterance waits for the marks' ``cleared``."""
         self._killed = asyncio.Event()
         self._playout_until = 0.0
+        await self._stream.send_bytes(self._tail)
         await self._stream.send_message(KillAudio())
         for item in self._pending.values():
             item.played.set()
