@@ -163,7 +163,7 @@ class Service:
                 settings.esl,
                 self.gevent,
                 on_event=self.controller.on_inbound_event,
-                on_connected=self.controller.reconcile,
+                on_connected=self._on_connected,
             )
             self.controller.inbound = self.inbound
             await self.inbound.start()
@@ -266,6 +266,15 @@ class Service:
                 "the voice models could not be loaded; the bot cannot take calls", error=str(exc)
             )
             bot.voice_failed(exc)
+
+    async def _on_connected(self) -> None:
+        """After every (re)connection: reconcile the calls, then — streaming configured —
+        ask the (possibly restarted) FreeSWITCH whether its mod_audio_fork can stream, so a
+        module that cannot is reported now, not at the first call."""
+        await self.controller.reconcile()
+        bot, inbound = self.bot, self.inbound
+        if bot is not None and inbound is not None and self.settings.fork.playback == "stream":
+            await bot.check_streaming(inbound)
 
     async def _stop_voice(self) -> None:
         self._voice_stop.set()

@@ -136,6 +136,11 @@ class BotManager:
         self._calls[handle.id] = media
         await media.start()
 
+    async def check_streaming(self, esl: ApiConnection) -> bool:
+        """Ask again (FreeSWITCH may have been restarted with another module)."""
+        self._stream_capable = None
+        return await self._streaming(esl)
+
     async def _streaming(self, esl: ApiConnection) -> bool:
         """Whether this call's fork streams the bot's audio back: configured
         (``fork.playback=stream``) and the loaded module able to (asked once, by its

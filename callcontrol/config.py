@@ -142,8 +142,8 @@ class ForkSettings(BaseModel):
     play_event_timeout: float = Field(3.0, gt=0, description="playAudio → play_audio event")
     # How the bot's speech reaches the caller: "file" (playAudio → temp file →
     # uuid_broadcast; any mod_audio_fork) or "stream" (binary frames on the fork's own
-    # socket; jambonz's module, ~200 ms sooner). "stream" is checked against the loaded
-    # module at the first call and falls back to "file", with an error, if it cannot.
+    # socket; jambonz's module). "stream" is checked against the loaded module at every
+    # ESL connection and falls back to "file", with an error, if it cannot stream.
     playback: Literal["file", "stream"] = "file"
     # The rate streamed audio is sent at: the call's codec rate (8000 for G.711), so the
     # module does not resample (its marks misfire when it does).

@@ -75,6 +75,9 @@ async def greeted_call(sw: FakeFreeSwitch, service: Service, caller: str) -> tup
 async def test_the_answer_is_streamed_to_the_caller(
     jambonz: FakeFreeSwitch, streaming: Service, transcribe: Any
 ) -> None:
+    # Asked at connection time, before any call: the module can stream.
+    await eventually(lambda: streaming.bot._stream_capable is not None, timeout=10)
+    assert streaming.bot._stream_capable is True
     uuid, session = await greeted_call(jambonz, streaming, "+15550101")
     # The greeting reached the caller as streamed audio; the channel was told to write
     # frames before it was answered, and nothing went through playAudio/uuid_broadcast.

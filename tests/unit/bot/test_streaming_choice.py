@@ -81,3 +81,11 @@ async def test_an_unanswered_question_is_asked_again_at_the_next_call(tmp_path: 
     bot = manager(tmp_path, "stream")
     assert not await bot._streaming(Commands(None))
     assert await bot._streaming(Commands(JAMBONZ))
+
+
+async def test_a_reconnection_asks_again(tmp_path: Path) -> None:
+    """FreeSWITCH may come back with another module: each connection asks afresh."""
+    bot = manager(tmp_path, "stream")
+    assert await bot.check_streaming(Commands(JAMBONZ))
+    assert not await bot.check_streaming(Commands(DRACHTIO))
+    assert not await bot._streaming(Commands(JAMBONZ))  # cached until the next connection
