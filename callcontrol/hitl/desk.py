@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import structlog
 
+from callcontrol.aio import TaskOwner
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion, Status
 from callcontrol.live import topics
 from callcontrol.live.base import EventBus, LiveState, Message, Subscription
@@ -100,7 +101,7 @@ class Desk:
         self._rows: dict[str, Message] = {}
         self._recent: OrderedDict[str, Message] = OrderedDict()
         self._stack = AsyncExitStack()
-        self._listener: asyncio.Task[None] | None = None
+        self._tasks = TaskOwner("hitl")
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, bus: EventBus, live: LiveState) -> None:
@@ -109,7 +110,7 @@ class Desk:
         subscription = await self._stack.enter_async_context(
             bus.subscribe(topics.HITL_ANSWER, SETTINGS_TOPIC)
         )
-        self._listener = asyncio.create_task(self._listen(subscription), name="hitl-answers")
+        self._tasks.spawn(self._listen(subscription), "answers")
         if self._overrides is not None:
             try:
                 self._apply_setting((await self._overrides()).get(TIMEOUT_KEY))
@@ -124,10 +125,7 @@ class Desk:
             self.timeout_s = self.configured_timeout_s
 
     async def stop(self) -> None:
-        task, self._listener = self._listener, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
+        await self._tasks.cancel_all()
         await self._stack.aclose()
 
     @property

@@ -9,12 +9,12 @@ object applies a change to calls in progress and to the next ones.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
+from callcontrol.aio import TaskOwner
 from callcontrol.config import PipelineSettings, Settings
 from callcontrol.live import topics
 from callcontrol.live.base import EventBus
@@ -35,7 +35,7 @@ class PipelineOverrides:
         self._defaults = settings.pipeline.model_copy(deep=True)
         self._bus = bus
         self._load = load
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskOwner("pipeline-overrides")
 
     def apply(self, key: str, value: Any) -> None:
         if not key.startswith(PREFIX):
@@ -61,7 +61,7 @@ class PipelineOverrides:
                 self.apply(key, value)
         except Exception as exc:  # noqa: BLE001 - defaults still work
             log.warning("cannot load the console's setting overrides", error=str(exc))
-        self._task = asyncio.create_task(self._follow(), name="pipeline-overrides")
+        self._tasks.spawn(self._follow(), "follow")
 
     async def _follow(self) -> None:
         async with self._bus.subscribe(topics.SETTINGS) as subscription:
@@ -71,7 +71,4 @@ class PipelineOverrides:
                     self.apply(key, message.get("value"))
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._tasks.cancel_all()

@@ -12,6 +12,8 @@ from typing import Any
 
 import structlog
 
+from callcontrol.aio import TaskOwner
+
 log = structlog.get_logger(__name__)
 
 
@@ -28,7 +30,8 @@ class CdrLog:
         self._dir = directory
         self._on_written = on_written
         self._queue: asyncio.Queue[dict[str, Any] | asyncio.Event] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskOwner("cdr-jsonl")
+        self._running = False
         self.written = 0
 
     def path_for(self, day: datetime) -> Path:
@@ -36,20 +39,20 @@ class CdrLog:
 
     async def start(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._task = asyncio.create_task(self._run(), name="cdr-jsonl")
+        self._tasks.spawn(self._run(), "writer")
+        self._running = True
 
     async def stop(self) -> None:
         await self.flush()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        if self._running:
+            self._running = False
+            await self._tasks.cancel_all()
 
     def append(self, record: dict[str, Any]) -> None:
         self._queue.put_nowait(record)
 
     async def flush(self) -> None:
-        if self._task is None:
+        if not self._running:
             return
         marker = asyncio.Event()
         self._queue.put_nowait(marker)

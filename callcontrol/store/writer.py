@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callcontrol.aio import TaskOwner
 from callcontrol.store.models import Base
 
 log = structlog.get_logger(__name__)
@@ -160,7 +161,7 @@ class DurableWriter:
         self._queue: asyncio.Queue[Write | _Flush] = asyncio.Queue()
         self._lock = asyncio.Lock()
         self._down = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = TaskOwner("store")
         self.stats = WriterStats()
 
     @property
@@ -177,10 +178,8 @@ class DurableWriter:
         if self._spool.exists() and self._spool.stat().st_size:
             log.warning("replaying writes spooled before the last stop", spool=str(self._spool))
             self._mark_down("spool not empty at start")
-        self._tasks = [
-            asyncio.create_task(self._write_loop(), name="store-writer"),
-            asyncio.create_task(self._recover_loop(), name="store-recovery"),
-        ]
+        self._tasks.spawn(self._write_loop(), "writer")
+        self._tasks.spawn(self._recover_loop(), "recovery")
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Flush what was submitted (to the database or the spool), then stop."""
@@ -188,10 +187,7 @@ class DurableWriter:
             await asyncio.wait_for(self.flush(), timeout)
         except TimeoutError:
             log.error("store writer did not drain in time; the rest stays queued in memory")
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self._tasks.cancel_all()
 
     def submit(self, write: Write) -> None:
         """Queue a write. Never blocks and never raises."""
