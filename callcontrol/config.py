@@ -226,6 +226,11 @@ class PipelineSettings(BaseModel):
     # question goes to a person instead of being answered. Chosen on the development
     # questions of `make eval` (docs/answer-quality.md).
     min_confidence: float = Field(0.5, ge=0, le=1)
+    # Below min_confidence, the two best facts are both spoken when each is at least
+    # pair_confidence and they are within pair_gap of each other (not for yes/no
+    # questions); pair_confidence 1 turns this off. See pipeline/answer.py.
+    pair_confidence: float = Field(0.35, ge=0, le=1)
+    pair_gap: float = Field(0.2, ge=0, le=1)
     kb_collection: str = "knowledge"
     kb_refresh_s: float = Field(
         1.0, gt=0, description="how often other processes' KB edits are picked up"

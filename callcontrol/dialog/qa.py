@@ -18,10 +18,9 @@ from callcontrol.dialog.grounding import FactGuard
 from callcontrol.dialog.machine import Input, classify
 from callcontrol.dialog.policy import TurnContext
 from callcontrol.dialog.voice import TimedLLM, VoicePipeline
-from callcontrol.pipeline.answer import compose, search_query
+from callcontrol.pipeline.answer import AnswerRule, decide, search_query
 from callcontrol.pipeline.base import Transcript
 from callcontrol.pipeline.prompt import build_messages, select_passages
-from callcontrol.pipeline.rag import is_confident
 from callcontrol.pipeline.reply import FixedText, speak
 
 if TYPE_CHECKING:
@@ -65,10 +64,16 @@ class QaPolicy:
         if kind is not Input.QUESTION:
             attempt.decide("not_a_question")
             return
-        answer = compose(transcript.text, passages) if passages else None
-        if answer is None or not is_confident(passages, settings.min_confidence):
+        rule = AnswerRule(settings.min_confidence, settings.pair_confidence, settings.pair_gap)
+        answer = decide(transcript.text, passages, rule)
+        if answer is None:
             attempt.decide("low_confidence")
             return
+        if answer.pair:
+            log.info(
+                "two close facts, neither sure alone: saying both",
+                scores=[p.score for p in answer.passages],
+            )
         attempt.decide("answer")
         rules = voice.language.sentences
         language = transcript.language
@@ -85,7 +90,11 @@ class QaPolicy:
                 )
             )
             return
-        chosen = select_passages(passages, min_score=settings.min_confidence)
+        chosen = (
+            list(answer.passages)
+            if answer.pair
+            else select_passages(passages, min_score=settings.min_confidence)
+        )
         messages = build_messages(
             settings.system_prompt,
             transcript.text,

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from callcontrol.config import PipelineSettings
-from callcontrol.pipeline.answer import compose, search_query
+from callcontrol.pipeline.answer import AnswerRule, decide, search_query
 from callcontrol.pipeline.background import BACKGROUND
 from callcontrol.pipeline.base import Passage, StoredChunk
 from callcontrol.pipeline.chunking import chunk_text
@@ -42,7 +42,11 @@ CACHE = Path("var")
 
 
 def _key(voice: str, say: str, settings: PipelineSettings) -> str:
+    from callcontrol.pipeline import whisper
+
     raw = f"{voice}|{say}|{settings.stt_english_model}|{settings.stt_beam_size}"
+    if whisper._NO_REPEAT_NGRAM:  # decoding changed: what was heard before is stale
+        raw += f"|norepeat{whisper._NO_REPEAT_NGRAM}"
     return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
 
@@ -176,8 +180,8 @@ async def _call(
         earlier.append(text)
         passages = await passages_for(index, embedder, query, 3)
         answerable = bool(turn.expect)
-        confident = bool(passages) and passages[0].score >= args.min_confidence
-        answer = compose(text, passages) if confident else None
+        rule = AnswerRule(args.min_confidence, args.pair_confidence, args.pair_gap)
+        answer = decide(text, passages, rule)
         handed = answer is None
         said = answer.text if answer else ""
         correct = False
@@ -202,6 +206,7 @@ async def _call(
                 "handed": handed,
                 "hit1": hit1,
                 "said": said,
+                "pair": bool(answer and answer.pair),
                 "top": [(p.text, round(p.score, 3)) for p in passages],
                 "expect": turn.expect,
             }
@@ -214,6 +219,8 @@ def main() -> None:
     parser.add_argument("--split", default="dev", choices=["dev"])
     parser.add_argument("--voices", default=DEFAULT_VOICES)
     parser.add_argument("--min-confidence", type=float, default=PipelineSettings().min_confidence)
+    parser.add_argument("--pair-confidence", type=float, default=PipelineSettings().pair_confidence)
+    parser.add_argument("--pair-gap", type=float, default=PipelineSettings().pair_gap)
     parser.add_argument("--weights", help="w1,…,w4,bias to try instead of retrieval's")
     parser.add_argument("--dump", help="write every row as JSON here")
     asyncio.run(run(parser.parse_args()))

@@ -21,6 +21,7 @@ from callcontrol.media.base import PlaybackHandle, PlaybackListener, PlaybackLis
 from callcontrol.media.codecs import read_wav
 from callcontrol.media.silero import SileroModel
 from callcontrol.media.vad import VadWorker
+from callcontrol.pipeline.base import Passage
 from callcontrol.store.turns import TurnWriter
 from callcontrol.store.writer import Write
 from tests.fakes.pipeline import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
@@ -109,6 +110,7 @@ def make_session(
     writes: list[Write],
     answer_style: str = "rephrase",
     tts: FakeTTS | None = None,
+    **pipeline: object,
 ) -> tuple[DialogSession, FakeOutput, NoDesk, FakeTTS]:
     settings = Settings(
         _env_file=None,
@@ -117,6 +119,7 @@ def make_session(
             "min_confidence": 0.2,
             "silence_reprompt_s": 30,
             "answer_style": answer_style,
+            **pipeline,
         },
     )
     tts = tts or FakeTTS(ms_per_char=20)
@@ -208,6 +211,58 @@ async def test_the_extractive_answer_is_the_fact_itself_without_the_llm(vad: Vad
     answer = [w.row for w in writes if w.table == "turns"][2]
     assert answer["text"].startswith("Yes. The weekly meeting is on Monday")
     assert "llm_first_token" not in answer["timings"] and answer["voice_to_voice_ms"] > 0
+
+
+class ScoredKnowledge(FakeKnowledgeBase):
+    """Knowledge whose search returns fixed passages with fixed confidences."""
+
+    def __init__(self, passages: list[Passage]) -> None:
+        super().__init__()
+        self.passages = passages
+
+    async def search(self, owner: str, query: str, k: int = 3) -> list[Passage]:
+        return self.passages[:k]
+
+
+@pytest.mark.parametrize("pairs", [True, False])
+async def test_two_close_facts_neither_sure_alone_are_both_said(
+    vad: VadWorker, pairs: bool
+) -> None:
+    phone = "Our phone line is open every day from 7 am to 11 pm."
+    chat = "Live chat in the app is open 24 hours a day."
+    kb = ScoredKnowledge([Passage(phone, 0.46, "d", "support"), Passage(chat, 0.44, "d", "s")])
+    stt = FakeSTT(["What hours can I reach your support?"], language="en")
+    llm = FakeLLM()
+    writes: list[Write] = []
+    session, output, desk, tts = make_session(
+        vad,
+        stt,
+        llm,
+        kb,
+        writes,
+        "extractive",
+        min_confidence=0.5,
+        pair_confidence=0.35 if pairs else 1.0,
+    )
+    session.start()
+    try:
+        await wait_for(lambda: session.machine.state is State.LISTENING)
+        await feed(session, AUDIO / "dialog_question.wav")
+        if pairs:
+            await wait_for(lambda: len(output.played) >= 2)
+            await wait_for(lambda: session.machine.state is State.LISTENING)
+        else:
+            await wait_for(lambda: session.settings.follow_up in output.played)
+    finally:
+        await session.stop()
+        await output.aclose()
+    spoken = " ".join(text for text, _rate in tts.spoken)
+    if pairs:
+        assert phone in spoken and chat in spoken
+        assert desk.asked == [] and llm.calls == []
+    else:  # without pairs, below min_confidence: a person's question
+        assert phone not in spoken
+        assert desk.asked and desk.asked[0].reason == "low_confidence"
 
 
 async def test_unknown_question_goes_to_the_desk_and_promises_a_call_back(

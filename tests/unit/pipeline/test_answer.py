@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from callcontrol.pipeline.answer import compose, is_yes_no, polarity, search_query
+from callcontrol.pipeline.answer import (
+    AnswerRule,
+    compose,
+    decide,
+    is_yes_no,
+    polarity,
+    search_query,
+)
 from callcontrol.pipeline.base import Passage
 
 
@@ -75,6 +82,53 @@ def test_a_second_fact_only_when_close_and_it_covers_more_of_the_question() -> N
     assert one is not None and one.facts == ("Saturday: 9 am to 1 pm",)
     far = compose("Saturday and Sunday hours?", [facts[0], p("Sunday: 10 am to 4 pm", 0.5)])
     assert far is not None and len(far.facts) == 1
+
+
+RULE = AnswerRule(min_confidence=0.5, pair_confidence=0.35, pair_gap=0.2)
+PHONE = "Our phone line is open every day from 7 am to 11 pm."
+CHAT = "Live chat in the app is open 24 hours a day."
+
+
+def test_a_confident_passage_is_answered_as_composed() -> None:
+    answer = decide("When can I call?", [p(PHONE, 0.8), p(CHAT, 0.7)], RULE)
+    assert answer is not None and not answer.pair
+    assert answer.facts == (PHONE,) and [x.text for x in answer.passages] == [PHONE]
+
+
+def test_two_close_facts_below_the_threshold_are_both_said() -> None:
+    question = "What hours can I call your support line?"
+    answer = decide(question, [p(PHONE, 0.49), p(CHAT, 0.48)], RULE)
+    assert answer is not None and answer.pair
+    assert answer.text == f"{PHONE} {CHAT}" and answer.polarity is None
+    assert [x.text for x in answer.passages] == [PHONE, CHAT]
+    # Ranked by meaning, the second may be the surer of the two: still a pair.
+    flipped = decide("When is support open?", [p(PHONE, 0.40), p(CHAT, 0.46)], RULE)
+    assert flipped is not None and flipped.pair
+
+
+@pytest.mark.parametrize(
+    ("question", "scores"),
+    [
+        ("What hours can I call your support line?", (0.49, 0.30)),  # second too unsure
+        ("What hours can I call your support line?", (0.30, 0.49)),  # first too unsure
+        ("What hours can I call your support line?", (0.49,)),  # nothing to pair with
+        ("Can I call your support line at night?", (0.49, 0.48)),  # yes/no: one verdict
+    ],
+)
+def test_otherwise_a_question_below_the_threshold_goes_to_a_person(
+    question: str, scores: tuple[float, ...]
+) -> None:
+    passages = [p(text, score) for text, score in zip((PHONE, CHAT), scores, strict=False)]
+    assert decide(question, passages, RULE) is None
+
+
+def test_pairs_can_be_turned_off_and_the_gap_is_a_limit() -> None:
+    close = [p(PHONE, 0.49), p(CHAT, 0.48)]
+    assert decide("What hours?", close, AnswerRule(0.5, pair_confidence=1.0)) is None
+    apart = [p(PHONE, 0.49), p(CHAT, 0.36)]
+    assert decide("What hours?", apart, AnswerRule(0.5, 0.35, pair_gap=0.1)) is None
+    assert decide("What hours?", apart, AnswerRule(0.5, 0.35, pair_gap=0.2)) is not None
+    assert decide("What hours?", [], RULE) is None
 
 
 def test_follow_ups_borrow_the_question_they_follow() -> None:
