@@ -27,6 +27,7 @@ from callcontrol.esl.bridge import GeventThread
 from callcontrol.esl.inbound import InboundConnection
 from callcontrol.esl.outbound import OutboundServer
 from callcontrol.hitl.desk import Desk
+from callcontrol.hitl.operators import Presence
 from callcontrol.live.base import EventBus, LiveState
 from callcontrol.live.memory import InMemoryLiveState, InProcessBus
 from callcontrol.metrics import Metrics
@@ -34,7 +35,7 @@ from callcontrol.store.cdr_log import CdrLog
 from callcontrol.store.db import create_engine, migrate, private_dir, sessionmaker
 from callcontrol.store.recorder import StoreRecorder
 from callcontrol.store.recovery import close_orphan_calls, restore_cdr_rows
-from callcontrol.store.repos import AppSettingsRepo
+from callcontrol.store.repos import AppSettingsRepo, OperatorRepo
 from callcontrol.store.writer_thread import ThreadedWriter
 
 if TYPE_CHECKING:
@@ -97,6 +98,15 @@ class Service:
             presence_timeout_s=settings.console.presence_timeout_s,
             overrides=AppSettingsRepo(self.sessions).all,
         )
+        # Operators' status: the desk reads it, the console changes it, and it changes by
+        # itself after a take-over ends or a console stays closed (hitl/operators.py).
+        self.presence = Presence(
+            OperatorRepo(self.sessions),
+            lambda: self.live,
+            lambda: self.bus,
+            timeout_s=settings.console.presence_timeout_s,
+            offline_after_s=settings.console.offline_after_s,
+        )
         # Set by the pipeline wiring: the knowledge base the console manages
         # (pipeline.rag.KnowledgeService fits), and extra /ready checks such as
         # ``service.ready_checks["models"] = lambda: pipeline.loaded``.
@@ -147,6 +157,8 @@ class Service:
         stack.push_async_callback(self.writer.stop)
         await self.desk.start(self.bus, self.live)
         stack.push_async_callback(self.desk.stop)
+        await self.presence.start()
+        stack.push_async_callback(self.presence.stop)
         if self.cdr_log is not None:
             await self.cdr_log.start()
             stack.push_async_callback(self.cdr_log.stop)

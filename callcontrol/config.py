@@ -272,6 +272,9 @@ class ConsoleSettings(BaseModel):
     # An operator counts as available for HITL only while a console page of theirs is open
     # (its websocket refreshes their presence) and their status is "available".
     presence_timeout_s: float = Field(60.0, gt=0)
+    # An operator whose console has been closed this long (signed out, browser closed,
+    # network gone) is set offline.
+    offline_after_s: float = Field(120.0, gt=0)
     # Prometheus scrapers do not sign in: /metrics is open unless this is false; then it
     # needs a console session or `Authorization: Bearer <metrics_token>`.
     metrics_public: bool = True

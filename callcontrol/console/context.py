@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from callcontrol.config import Settings
 from callcontrol.console.auth import LoginLimiter, SessionTokens, load_secret_key
 from callcontrol.console.calls import CallActions
-from callcontrol.console.presence import Presence
+from callcontrol.hitl.operators import Presence
 from callcontrol.live import topics
 from callcontrol.store.history_repo import CallRepo, DashboardRepo
 from callcontrol.store.repos import AppSettingsRepo, HitlRepo, OperatorRepo, SessionRepo
@@ -103,12 +103,7 @@ class Console:
             calls=CallRepo(sessions),
             dashboard=DashboardRepo(sessions),
             app_settings=AppSettingsRepo(sessions),
-            presence=Presence(
-                operators,
-                lambda: service.live,
-                lambda: service.bus,
-                timeout_s=cs.presence_timeout_s,
-            ),
+            presence=service.presence,
             actions=CallActions(service),
             secure_cookies=cs.secure_cookies,
         )

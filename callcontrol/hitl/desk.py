@@ -5,12 +5,16 @@
 only on the bus and in live state, never in memory, so they work the same in one
 process and across workers sharing Redis:
 
-1. ``ask`` looks at who is *available*: status ``available`` in the live-state
-   ``operators`` namespace and a console page open recently (``presence``). Nobody:
-   the request is written ``unresolved`` (outcome ``unavailable``) and ``ask``
-   returns at once.
+1. ``ask`` looks at who could answer: operators whose console page is open
+   (``presence``) and whose status (live-state ``operators`` namespace) is
+   ``available`` — or ``busy``: a question arriving while every such operator is busy
+   waits in the queue for the first one to get to it, up to the same timeout. Nobody
+   available or busy (everyone ``away``/``offline``, or no console open): the request
+   is written ``unresolved`` (outcome ``unavailable``), ``ask`` returns at once and
+   the caller hears the away message.
 2. Otherwise the request is written ``waiting``, put in the ``hitl`` namespace (the
-   console's queue) and published on ``hitl``; ``ask`` waits for an answer.
+   console's queue, oldest first: its position is its place in the line) and
+   published on ``hitl``; ``ask`` waits for an answer.
 3. An operator's answer travels on ``hitl.answer``. The asking desk is the only
    authority over its request: the first answer wins and is confirmed by a ``hitl``
    publication of the answered row (``answer`` waits for it); a late one is told the
@@ -138,19 +142,22 @@ class Desk:
         return self._bus, self._live
 
     # -- availability -------------------------------------------------------------------
-    async def available_operators(self) -> list[Message]:
-        """Operators whose status is ``available`` and whose console is open."""
+    async def operators_by_status(self) -> dict[str, list[Message]]:
+        """Operators whose console is open, by status."""
         _, live = self._require()
         operators = await live.all(OPERATORS_NS)
         presence = await live.all(PRESENCE_NS)
         now = self._clock()
-        out = []
+        out: dict[str, list[Message]] = {}
         for op_id, op in operators.items():
             seen = presence.get(op_id, {}).get("seen_at")
-            fresh = isinstance(seen, int | float) and now - seen <= self.presence_timeout_s
-            if op.get("status") == "available" and fresh:
-                out.append(op)
+            if isinstance(seen, int | float) and now - seen <= self.presence_timeout_s:
+                out.setdefault(str(op.get("status")), []).append(op)
         return out
+
+    async def available_operators(self) -> list[Message]:
+        """Operators whose status is ``available`` and whose console is open."""
+        return (await self.operators_by_status()).get("available", [])
 
     # -- the dialog side ----------------------------------------------------------------
     async def ask(self, question: HitlQuestion) -> HitlOutcome:
@@ -178,11 +185,13 @@ class Desk:
             "answered_at": None,
         }
         try:
-            available = await self.available_operators()
+            reachable = await self.operators_by_status()
         except Exception as exc:  # noqa: BLE001 - no live state: nobody can be reached
             log.warning("cannot read operator availability", error=str(exc))
-            available = []
-        if not available:
+            reachable = {}
+        available, busy = reachable.get("available", []), reachable.get("busy", [])
+        row["context"]["queued_behind_busy"] = bool(busy) and not available
+        if not available and not busy:
             row.update(status="unresolved", outcome="unavailable")
             self._write(row, insert=True)
             await self._announce(row)
@@ -204,7 +213,13 @@ class Desk:
             except Exception as exc:  # noqa: BLE001 - the bus still carries it
                 log.warning("cannot queue hitl request in live state", error=str(exc))
             await self._announce(row)
-            log.info("hitl request waiting", request=request_id, call=row["call_id"])
+            log.info(
+                "hitl request waiting",
+                request=request_id,
+                call=row["call_id"],
+                available=len(available),
+                busy=len(busy),
+            )
             try:
                 answer, operator, operator_id = await asyncio.wait_for(future, self.timeout_s)
             except TimeoutError:

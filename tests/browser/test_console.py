@@ -9,6 +9,7 @@ need the real dialog.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -201,6 +202,49 @@ async def test_hitl_request_answered_reaches_the_call(chromium: Browser, stack: 
     await page.goto(f"{stack.url}/calls/{call_id}")
     await expect(page.locator("#transcript")).to_contain_text("dogs on a leash are welcome")
     await expect(page.locator("#hitl-items")).to_contain_text("answered")
+
+
+async def test_questions_wait_in_line_while_every_operator_is_busy(
+    chromium: Browser, stack: Stack
+) -> None:
+    page = await sign_in(chromium, stack.url, "alice")
+    await page.goto(stack.url + "/hitl")
+    await connected(page)
+    await set_status(page, "busy")
+    asks = []
+    for n, text in enumerate(["Do you ship to Canada?", "Can I pay by cheque?"]):
+        asks.append(
+            asyncio.create_task(
+                stack.service.desk.ask(
+                    HitlQuestion(
+                        call_id=f"call-busy-{n}",
+                        question=text,
+                        reason="low_confidence",
+                        caller_number=f"+1555020{n}",
+                    )
+                )
+            )
+        )
+        await expect(page.locator(".hitl-card")).to_have_count(n + 1)
+    cards = page.locator(".hitl-card")
+    await expect(cards.nth(0)).to_contain_text("Do you ship to Canada?")
+    await expect(cards.nth(0).locator(".position")).to_have_text("1st in line")
+    await expect(cards.nth(1).locator(".position")).to_have_text("2nd in line")
+    await expect(cards.nth(1)).to_contain_text("queued: operators busy")
+    await screenshot(page, "hitl-busy-queue")
+    # Free again, alice answers the first; the second moves up.
+    await set_status(page, "available")
+    first = cards.nth(0)
+    await first.locator("textarea.answer").fill("Yes, we ship to Canada.")
+    await first.get_by_role("button", name="Send answer").click()
+    outcome = await asyncio.wait_for(asks[0], 10)
+    assert outcome.status == "answered" and outcome.answer == "Yes, we ship to Canada."
+    await expect(cards).to_have_count(1)
+    await expect(cards.nth(0).locator(".position")).to_have_text("1st in line")
+    assert not asks[1].done()
+    asks[1].cancel()  # that caller hangs up
+    with contextlib.suppress(asyncio.CancelledError):
+        await asks[1]
 
 
 async def test_away_operator_sends_requests_to_follow_up(chromium: Browser, stack: Stack) -> None:

@@ -11,6 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from callcontrol.app import Service
+from callcontrol.hitl.operators import TAKEOVERS_NS
 from callcontrol.store.models import Call, Cdr, HitlRequest, Turn
 from tests.console.conftest import Console, add_user, console_settings, running_service, serve
 from tests.fakes.freeswitch import FakeFreeSwitch
@@ -104,6 +105,7 @@ async def test_take_over_bridges_the_operators_phone(
     console, sw, handover = switched
     sw.extensions["1001"] = Extension.answers(0.1)
     client, _ = await console.signed_in("alice")
+    assert (await client.put("/api/me/status", json={"status": "away"})).status_code == 200
     uuid = await bot_call(sw, handover, "+15550999")
     taken = await client.post(f"/api/calls/{uuid}/takeover", json={})
     assert taken.status_code == 200, taken.text
@@ -117,6 +119,33 @@ async def test_take_over_bridges_the_operators_phone(
     await sw.far_end_hangup(uuid)
     record = await console.service.controller.wait_finished(uuid, 5)
     assert record.handled_by == "both"
+
+    # The call is over: the operator is back to the status they had before it.
+    async def away_again() -> bool:
+        return bool((await client.get("/api/me")).json()["status"] == "away")
+
+    await eventually(away_again)
+
+
+async def test_a_status_set_during_a_taken_over_call_is_kept(
+    switched: tuple[Console, FakeFreeSwitch, RecordingHandover],
+) -> None:
+    console, sw, handover = switched
+    sw.extensions["1001"] = Extension.answers(0.1)
+    client, _ = await console.signed_in("alice")
+    uuid = await bot_call(sw, handover, "+15550998")
+    taken = await client.post(f"/api/calls/{uuid}/takeover", json={})
+    assert taken.status_code == 200, taken.text
+    assert await console.service.live.get(TAKEOVERS_NS, uuid) is not None
+    assert (await client.put("/api/me/status", json={"status": "offline"})).status_code == 200
+    await sw.far_end_hangup(uuid)
+    await console.service.controller.wait_finished(uuid, 5)
+
+    async def restored() -> bool:
+        return await console.service.live.get(TAKEOVERS_NS, uuid) is None
+
+    await eventually(restored)
+    assert (await client.get("/api/me")).json()["status"] == "offline"
 
 
 async def test_transfer_and_bad_destinations(

@@ -175,5 +175,5 @@ async def takeover(
             caller_number=caller if isinstance(caller, str) else None,
         ),
     )
-    await console.presence.set_status(user.operator, "busy")
+    await console.presence.took_over(user.operator, call_id)
     return result

@@ -51,9 +51,11 @@
         send.disabled = false;
       }
     });
-    return el("div", { class: "panel hitl-card", dataset: { id: row.id } },
+    return el("div", { class: "panel hitl-card", dataset: { id: row.id, created: row.created_at || "" } },
       el("div", { class: "meta" },
+        el("span", { class: "position" }, ""),
         el("span", { class: "pill waiting" }, row.reason || "question"),
+        ctx.queued_behind_busy ? el("span", { class: "pill busy", title: "Asked while every operator was busy: it waits for the first one free." }, "queued: operators busy") : "",
         el("span", {}, "Caller " + (row.caller_number || "unknown")),
         el("span", {}, "waiting ", waited),
         el("a", { href: "/calls/" + encodeURIComponent(row.call_id) }, "open the call")),
@@ -64,18 +66,34 @@
       form);
   }
 
+  function ordinal(n) {
+    const s = ["th", "st", "nd", "rd"], v = n % 100;
+    return n + (s[(v - 20) % 10] || s[v] || s[0]);
+  }
+
+  // Oldest first: a card's place in the list is its place in the line.
+  function renumber() {
+    const nodes = [...cards.values()].sort((a, b) => a.dataset.created.localeCompare(b.dataset.created));
+    nodes.forEach((node, i) => {
+      list.append(node);
+      node.querySelector(".position").textContent = ordinal(i + 1) + " in line";
+    });
+  }
+
   function add(row) {
     if (cards.has(row.id)) return;
     const node = card(row);
     cards.set(row.id, node);
     list.append(node);
     empty.hidden = true;
+    renumber();
   }
 
   function remove(id) {
     const node = cards.get(id);
     if (node) { node.remove(); cards.delete(id); }
     empty.hidden = cards.size > 0;
+    renumber();
   }
 
   CC.onSnapshot((frame) => {
