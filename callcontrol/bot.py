@@ -112,6 +112,9 @@ class BotManager:
             await media.aclose()
 
     # -- BotHandover ------------------------------------------------------------------
+    def refusal(self) -> str | None:
+        return self.conversations.failure
+
     async def start_bot(self, handle: CallHandle) -> None:
         await self.conversations.wait_voice()
         call = handle.call

@@ -120,6 +120,12 @@ class CallsSettings(BaseModel):
     extension_dialstring: str = "user/{extension}"
     cdr_jsonl: bool = True
     recordings_dir: Path | None = None
+    # A call for the bot when no bot can take it (the pipeline disabled, or its models
+    # failed to load) is sent to this dialplan destination (in bot_fallback_context);
+    # unset, it is refused with SIP 480 Temporarily Unavailable. Never answered into
+    # silence.
+    bot_fallback: str | None = Field(None, pattern=r"^[A-Za-z0-9+*#_.\-]{1,64}$")
+    bot_fallback_context: str = Field("default", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
 
     def ring_seconds(self, extension: str) -> float:
         return self.no_answer_timeouts.get(extension, self.no_answer_timeout)

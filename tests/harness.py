@@ -43,6 +43,10 @@ class RecordingHandover:
         self.handles: list[CallHandle] = []
         self.arrived = asyncio.Event()
         self.times: list[float] = []
+        self.refused: str | None = None  # set: no bot can take a call
+
+    def refusal(self) -> str | None:
+        return self.refused
 
     async def start_bot(self, handle: CallHandle) -> None:
         self.handles.append(handle)

@@ -213,8 +213,26 @@ class CallActor:
         ``reason`` is the takeover's, when ``inp`` makes one."""
         caller = self.call.legs.get(self.call.id)  # not call.state: that would add the leg
         ringing = caller is None or caller.state in (LegState.CREATED, LegState.RINGING)
-        for action in self.routing.feed(inp, caller_ringing=ringing):
+        bot = self.controller.bot_available()
+        for action in self.routing.feed(inp, caller_ringing=ringing, bot_available=bot):
             await self._perform(action, reason)
+
+    async def _refuse_no_bot(self) -> None:
+        """No bot can take the call: the fallback destination, or SIP 480."""
+        settings = self.controller.settings.calls
+        why = self.controller.bot_unavailable_reason()
+        fallback = settings.bot_fallback
+        self._note("route_refused", action="bot", reason=why, fallback=fallback)
+        self._log.warning("no bot can take the call", reason=why, fallback=fallback)
+        try:
+            if fallback:
+                await self.handle.transfer(fallback, settings.bot_fallback_context)
+            else:
+                # SUBSCRIBER_ABSENT: FreeSWITCH answers an unanswered INVITE with
+                # 480 Temporarily Unavailable (an answered call just ends).
+                await self.handle.hangup("SUBSCRIBER_ABSENT")
+        except CallControlError as exc:
+            self._log.error("cannot refuse the call", error=str(exc))
 
     async def _perform(self, action: Action, reason: str) -> None:
         call = self.call
@@ -225,6 +243,8 @@ class CallActor:
             self._log.warning("unknown callcontrol_action; call left alone", action=call.action)
         elif action is Action.REFUSE_NO_EXTENSION:
             self._note("route_refused", action="extension", reason="no callcontrol_extension")
+        elif action is Action.REFUSE_NO_BOT:
+            await self._refuse_no_bot()
         elif action is Action.ANSWER:
             if self.controller.settings.fork.playback == "stream":
                 # A parked channel writes no frames, and streamed audio plays only while it

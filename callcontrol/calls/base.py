@@ -29,3 +29,8 @@ class BotHandover(Protocol):
     async def start_bot(self, handle: CallHandle) -> None:
         """Start the bot on this call; return once it is started (it runs on its own)."""
         ...
+
+    def refusal(self) -> str | None:
+        """Why a call handed now would get no bot (its models failed to load…); None:
+        it would (while the models load, a call waits for them)."""
+        ...

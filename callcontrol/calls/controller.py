@@ -276,6 +276,15 @@ class CallController:
         except Exception as exc:  # noqa: BLE001 - live view is best effort; records are durable
             log.warning("cannot publish call update", call=call.id, error=str(exc))
 
+    def bot_unavailable_reason(self) -> str | None:
+        """Why no bot can take a call now; None: one can."""
+        if self.handover is None:
+            return "no bot on this worker (pipeline.enabled is false)"
+        return self.handover.refusal()
+
+    def bot_available(self) -> bool:
+        return self.bot_unavailable_reason() is None
+
     async def hand_to_bot(self, handle: CallHandle) -> None:
         call = handle.call
         log.info("call handed to the bot", call=call.id, owner=call.owner)

@@ -3,7 +3,8 @@
 ::
 
     unrouted ─park: bot─▶ to_bot ─caller up─▶ bot
-        │                   └─caller ringing─▶ answering ─caller answered─▶ bot
+        │                   ├─caller ringing─▶ answering ─caller answered─▶ bot
+        │                   └─no bot can take it─▶ refused (SIP 480, or the fallback)
         ├─park: extension─▶ ringing ─extension answered─▶ connecting ─▶ bridged
         │                     └─no answer / extension failed, hung up or gone─▶ to_bot
         ├─park: extension, but none given─▶ to_bot
@@ -13,7 +14,9 @@
 
 ``to_bot`` and ``connecting`` are left in the same :meth:`RoutingMachine.feed`: the
 machine resolves them with the caller's answer state (still ringing → answer it
-first), as :class:`~callcontrol.dialog.machine.DialogMachine` resolves silences.
+first) — and ``to_bot`` first with whether a bot can take the call at all (the
+pipeline disabled or its models failed to load: never answer a caller into
+silence) — as :class:`~callcontrol.dialog.machine.DialogMachine` resolves silences.
 After a takeover (``answering``/``bot``) or once the caller is gone, a ring leg
 that answers late is hung up.
 
@@ -48,6 +51,7 @@ class Input(StrEnum):
     PARK_UNKNOWN = "park_unknown"  # parked with an action we do not know
     CALLER_ANSWERED = "caller_answered"  # CHANNEL_ANSWER on the caller, or: caller is up
     CALLER_RINGING = "caller_ringing"  # resolving only: the caller is not answered yet
+    BOT_UNAVAILABLE = "bot_unavailable"  # resolving only: no bot can take the call
     RING_ANSWERED = "ring_answered"  # CHANNEL_ANSWER on the ring leg
     RING_PROGRESS = "ring_progress"  # CHANNEL_PROGRESS on the ring leg
     RING_HUNG_UP = "ring_hung_up"  # the ring leg hung up
@@ -66,6 +70,7 @@ class Action(StrEnum):
     NOTE_ROUTE_BOT = "note_route_bot"
     REFUSE_ROUTE = "refuse_route"  # unknown action: note it, leave the call alone
     REFUSE_NO_EXTENSION = "refuse_no_extension"
+    REFUSE_NO_BOT = "refuse_no_bot"  # SIP 480 (SUBSCRIBER_ABSENT), or the fallback
     ANSWER = "answer"  # answer the caller
     HAND_TO_BOT = "hand_to_bot"  # caller leg → bot, and start the bot
     RING_EXTENSION = "ring_extension"  # originate the ring leg; arm the no-answer timer
@@ -94,6 +99,7 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.UNROUTED, I.PARK_UNKNOWN): (S.REFUSED, (A.REFUSE_ROUTE,)),
     (S.TO_BOT, I.CALLER_ANSWERED): (S.BOT, (A.HAND_TO_BOT,)),
     (S.TO_BOT, I.CALLER_RINGING): (S.ANSWERING, (A.ANSWER,)),
+    (S.TO_BOT, I.BOT_UNAVAILABLE): (S.REFUSED, (A.REFUSE_NO_BOT,)),
     (S.ANSWERING, I.CALLER_ANSWERED): (S.BOT, (A.HAND_TO_BOT,)),
     (S.RINGING, I.RING_ANSWERED): (
         S.CONNECTING,
@@ -149,13 +155,18 @@ class RoutingMachine:
     def finished(self) -> bool:
         return self.state is State.FINISHED
 
-    def feed(self, inp: Input, *, caller_ringing: bool = False) -> tuple[Action, ...]:
+    def feed(
+        self, inp: Input, *, caller_ringing: bool = False, bot_available: bool = True
+    ) -> tuple[Action, ...]:
         """Apply ``inp``; returns the actions to perform (empty when it does not apply).
 
         ``caller_ringing``: the caller's leg is not answered yet (created or ringing);
-        it decides how a passing state is left.
+        ``bot_available``: a bot would take the call. They decide how a passing state
+        is left.
         """
         actions = self._step(inp)
+        if self.state is S.TO_BOT and not bot_available:
+            actions += self._step(I.BOT_UNAVAILABLE)
         if self.state in PASSING:
             actions += self._step(I.CALLER_RINGING if caller_ringing else I.CALLER_ANSWERED)
         return actions

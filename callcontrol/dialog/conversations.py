@@ -59,6 +59,13 @@ class Conversations:
     def loaded(self) -> bool:
         return self._voice is not None
 
+    @property
+    def failure(self) -> str | None:
+        """Why the voice models are not there to talk (None while they load or once loaded)."""
+        if self._voice_error is None:
+            return None
+        return f"the voice models failed to load: {self._voice_error}"
+
     async def wait_voice(self, timeout: float = VOICE_WAIT_S) -> VoicePipeline:
         """The voice pipeline, once loaded (a call may arrive while it loads)."""
         if self._voice is None:

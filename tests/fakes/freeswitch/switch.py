@@ -502,6 +502,13 @@ class FakeFreeSwitch:
             return False
         ch.down = True
         ch.hangup_cause = cause if cause in HANGUP_CAUSES else "NORMAL_CLEARING"
+        inbound_sip = ch.direction == "inbound" and ch.name.startswith("sofia/")
+        if inbound_sip and not ch.variables.get("sip_hangup_disposition"):
+            # Hung up from this side: an unanswered INVITE is refused (sofia sends the
+            # cause's SIP status: 480 for SUBSCRIBER_ABSENT/NO_ANSWER, 486 for
+            # USER_BUSY…), an answered call gets a BYE. Recorded on 1.10.12
+            # (esl-events-*-b-originate-fail: send_refuse on the refused inbound leg).
+            ch.set_var("sip_hangup_disposition", "send_bye" if ch.answered else "send_refuse")
         ch.state = "CS_HANGUP"
         assert ch.profile is not None
         ch.profile.times.hungup = now_us()

@@ -90,11 +90,37 @@ def test_every_transition(state: State, inp: Input, ringing: bool) -> None:
 def test_the_table_has_nothing_else() -> None:
     steady = {key for key in TABLE if key[0] not in PASSING}
     assert steady == set(EXPECTED)
-    # Passing states are left by the caller's answer state, and by nothing else.
+    # Passing states are left by the caller's answer state (and to_bot by the bot's
+    # absence), and by nothing else.
     passing = {key for key in TABLE if key[0] in PASSING}
     assert passing == {
         (state, inp) for state in PASSING for inp in (I.CALLER_ANSWERED, I.CALLER_RINGING)
-    }
+    } | {(S.TO_BOT, I.BOT_UNAVAILABLE)}
+
+
+@pytest.mark.parametrize("ringing", [False, True], ids=["caller_up", "caller_ringing"])
+@pytest.mark.parametrize(
+    ("state", "inp", "before"),
+    [
+        (S.UNROUTED, I.PARK_BOT, (A.NOTE_ROUTE_BOT,)),
+        (S.UNROUTED, I.PARK_NO_EXTENSION, (A.REFUSE_NO_EXTENSION, *TAKEOVER)),
+        (S.RINGING, I.NO_ANSWER, TAKEOVER),
+        (S.RINGING, I.ORIGINATE_FAILED, TAKEOVER),
+    ],
+)
+def test_with_no_bot_a_call_for_it_is_refused_never_answered(
+    state: State, inp: Input, before: tuple[Action, ...], ringing: bool
+) -> None:
+    m = machine(state)
+    actions = m.feed(inp, caller_ringing=ringing, bot_available=False)
+    assert (m.state, actions) == (S.REFUSED, (*before, A.REFUSE_NO_BOT))
+    assert A.ANSWER not in actions and A.HAND_TO_BOT not in actions
+
+
+def test_a_bot_missing_later_changes_nothing_already_decided() -> None:
+    m = machine(S.ANSWERING)  # answered for the bot while it was there
+    assert m.feed(I.CALLER_ANSWERED, bot_available=False) == (A.HAND_TO_BOT,)
+    assert m.state is S.BOT
 
 
 @pytest.mark.parametrize("state", STEADY)
