@@ -233,6 +233,10 @@ class Service:
         from callcontrol.store.turns import TurnWriter
 
         settings, stack = self.settings, self._stack
+        from callcontrol.media import hold_music
+
+        # An unreadable hold-music file stops the start, not a caller's wait later.
+        hold_music.load(settings.pipeline.hold_music, settings.fork.sample_rate)
         # Every turn: durably queued first, then the latency metrics, then the live view.
         sinks = (TurnWriter(self.writer.submit), TurnMetrics(self.metrics), TurnPublisher(self.bus))
         conversations = Conversations(settings, sinks=sinks, desk=self.desk)

@@ -258,6 +258,14 @@ class PipelineSettings(BaseModel):
     hold_phrase: Phrase = ENGLISH.phrases.hold_phrase
     reassurance: Phrase = ENGLISH.phrases.reassurance
     follow_up: Phrase = ENGLISH.phrases.follow_up
+    # While a question waits for a person: music between the spoken updates ("builtin",
+    # "off" or a WAV file's path; media/hold_music.py), and the reassurance phrase this
+    # many seconds after the hand-over (then every console.reassurance_interval_s, when
+    # that is set, until the HITL timeout brings the follow-up promise).
+    hold_music: str = "builtin"
+    hold_updates_s: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [15.0, 30.0]
+    )
     silence_reprompt_s: float = Field(8.0, gt=0)
     max_reprompts: int = Field(1, ge=0)
     sensitive_topics: list[str] = Field(default_factory=lambda: ["refund", "lawyer", "complaint"])
@@ -273,8 +281,10 @@ class ConsoleSettings(BaseModel):
     session_max_age_s: int = Field(12 * 3600, gt=0)
     secure_cookies: bool = False
     max_upload_bytes: int = Field(2 * 1024 * 1024, gt=0, le=255 * 1024 * 1024)
-    hitl_timeout_s: float = Field(90.0, gt=0)
-    reassurance_interval_s: float = Field(20.0, gt=0)
+    hitl_timeout_s: float = Field(60.0, gt=0)
+    # After the last of pipeline.hold_updates_s, one more update every this many seconds
+    # (0: none).
+    reassurance_interval_s: float = Field(0.0, ge=0)
     # An operator counts as available for HITL only while a console page of theirs is open
     # (its websocket refreshes their presence) and their status is "available".
     presence_timeout_s: float = Field(60.0, gt=0)

@@ -67,7 +67,9 @@ class Action(StrEnum):
     SAY_FOLLOW_UP = "say_follow_up"
     SAY_HUMAN_ANSWER = "say_human_answer"
     ANSWER = "answer"  # run the turn: retrieval → LLM → TTS
-    STOP_PLAYBACK = "stop_playback"  # barge-in: clear the output now
+    STOP_PLAYBACK = "stop_playback"  # barge-in: clear the output now (hold music too)
+    START_MUSIC = "start_music"  # hold music, looped, until stopped
+    STOP_MUSIC = "stop_music"  # only the hold music (a phrase still playing goes on)
     CANCEL_REPLY = "cancel_reply"  # stop generating
     ASK_HUMAN = "ask_human"
     CANCEL_HUMAN = "cancel_human"
@@ -80,6 +82,10 @@ class Action(StrEnum):
 
 S, I, A = State, Input, Action  # noqa: E741 - keeps the table readable
 
+# Handing a question to a person: the hold phrase, the question sent, the first spoken
+# update scheduled (pipeline.hold_updates_s, counted from now).
+_TO_HOLD = (A.SAY_HOLD, A.ASK_HUMAN, A.ARM_REASSURANCE)
+
 TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.GREETING, I.START): (S.GREETING, (A.SAY_GREETING,)),
     (S.GREETING, I.PLAYBACK_DONE): (S.LISTENING, (A.ARM_SILENCE,)),
@@ -90,7 +96,7 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.LISTENING, I.QUESTION): (S.THINKING, (A.DISARM_SILENCE, A.ANSWER)),
     (S.LISTENING, I.EMPTY_TURN): (S.LISTENING, (A.ARM_SILENCE,)),
     (S.LISTENING, I.GOODBYE): (S.CLOSING, (A.DISARM_SILENCE, A.SAY_GOODBYE)),
-    (S.LISTENING, I.WANTS_PERSON): (S.HOLD, (A.DISARM_SILENCE, A.SAY_HOLD, A.ASK_HUMAN)),
+    (S.LISTENING, I.WANTS_PERSON): (S.HOLD, (A.DISARM_SILENCE, *_TO_HOLD)),
     # The next silence is counted from the end of the re-prompt, as from the greeting's.
     (S.LISTENING, I.SILENCE_REPROMPT): (S.REPROMPTING, (A.SAY_REPROMPT,)),
     (S.LISTENING, I.SILENCE_GIVE_UP): (S.CLOSING, (A.SAY_GOODBYE,)),
@@ -99,11 +105,11 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.REPROMPTING, I.BARGE_IN): (S.LISTENING, (A.STOP_PLAYBACK, A.DISARM_SILENCE)),
     (S.REPROMPTING, I.QUESTION): (S.THINKING, (A.STOP_PLAYBACK, A.ANSWER)),
     (S.REPROMPTING, I.GOODBYE): (S.CLOSING, (A.STOP_PLAYBACK, A.SAY_GOODBYE)),
-    (S.REPROMPTING, I.WANTS_PERSON): (S.HOLD, (A.STOP_PLAYBACK, A.SAY_HOLD, A.ASK_HUMAN)),
+    (S.REPROMPTING, I.WANTS_PERSON): (S.HOLD, (A.STOP_PLAYBACK, *_TO_HOLD)),
     (S.THINKING, I.REPLY_AUDIO): (S.SPEAKING, ()),
     (S.THINKING, I.REPLY_DONE): (S.LISTENING, (A.ARM_SILENCE,)),
-    (S.THINKING, I.LOW_CONFIDENCE): (S.HOLD, (A.SAY_HOLD, A.ASK_HUMAN)),
-    (S.THINKING, I.WANTS_PERSON): (S.HOLD, (A.SAY_HOLD, A.ASK_HUMAN)),
+    (S.THINKING, I.LOW_CONFIDENCE): (S.HOLD, _TO_HOLD),
+    (S.THINKING, I.WANTS_PERSON): (S.HOLD, _TO_HOLD),
     (S.THINKING, I.BARGE_IN): (S.LISTENING, (A.CANCEL_REPLY, A.STOP_PLAYBACK)),
     (S.THINKING, I.GOODBYE): (S.CLOSING, (A.CANCEL_REPLY, A.SAY_GOODBYE)),
     (S.SPEAKING, I.REPLY_DONE): (S.LISTENING, (A.ARM_SILENCE,)),
@@ -111,10 +117,12 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.SPEAKING, I.BARGE_IN): (S.LISTENING, (A.STOP_PLAYBACK, A.CANCEL_REPLY)),
     (S.SPEAKING, I.QUESTION): (S.THINKING, (A.STOP_PLAYBACK, A.CANCEL_REPLY, A.ANSWER)),
     (S.HOLD, I.HUMAN_ANSWER): (S.THINKING, (A.STOP_PLAYBACK, A.SAY_HUMAN_ANSWER)),
-    # Nobody to ask: the follow-up promise is queued after the hold phrase, not cut into it.
-    (S.HOLD, I.HUMAN_UNAVAILABLE): (S.THINKING, (A.SAY_FOLLOW_UP,)),
-    (S.HOLD, I.PLAYBACK_DONE): (S.HOLD, (A.ARM_REASSURANCE,)),
-    (S.HOLD, I.REASSURE): (S.HOLD, (A.SAY_REASSURANCE,)),
+    # Nobody to ask (or the wait is over): the follow-up promise is queued after the hold
+    # phrase, not cut into it; hold music is stopped for it.
+    (S.HOLD, I.HUMAN_UNAVAILABLE): (S.THINKING, (A.STOP_MUSIC, A.SAY_FOLLOW_UP)),
+    # The hold phrase or an update has been said: music until the next one.
+    (S.HOLD, I.PLAYBACK_DONE): (S.HOLD, (A.START_MUSIC,)),
+    (S.HOLD, I.REASSURE): (S.HOLD, (A.STOP_MUSIC, A.SAY_REASSURANCE, A.ARM_REASSURANCE)),
     (S.HOLD, I.GOODBYE): (S.CLOSING, (A.CANCEL_HUMAN, A.STOP_PLAYBACK, A.SAY_GOODBYE)),
     (S.CLOSING, I.PLAYBACK_DONE): (S.ENDED, (A.HANGUP, A.STOP)),
     (S.CLOSING, I.BARGE_IN): (S.CLOSING, ()),

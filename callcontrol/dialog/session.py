@@ -26,6 +26,7 @@ import structlog
 from callcontrol.aio import TaskOwner
 from callcontrol.dialog.attempt import TurnAttempt
 from callcontrol.dialog.base import CallInfo, ClientNotifier, Hangup, Speaker, TurnSink
+from callcontrol.dialog.hold import HoldMusic, next_update
 from callcontrol.dialog.human import HumanHandover
 from callcontrol.dialog.inbox import (
     BOT_TALKING,
@@ -46,6 +47,7 @@ from callcontrol.dialog.reply import Reply
 from callcontrol.dialog.speaking import Speaking
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.hitl.base import HitlDesk, HitlOutcome, Reason
+from callcontrol.media import hold_music
 from callcontrol.media.base import AudioOutput
 from callcontrol.media.codecs import Int16Array
 from callcontrol.media.endpoint import (
@@ -129,6 +131,13 @@ class DialogSession:
             spawn=self._tasks.spawn,
             language=lambda: self.language,
         )
+        self.music = HoldMusic(
+            output,
+            lambda: hold_music.load(self.settings.hold_music, output_rate),
+            output_rate,
+            self._spawn,
+        )
+        self._hold_started: float | None = None
         say = self.speaking.say_setting
         self._actions: dict[Action, Callable[[], Awaitable[None]]] = {
             Action.SAY_GREETING: lambda: say("greeting", as_reply=False),
@@ -140,6 +149,8 @@ class DialogSession:
             Action.SAY_HUMAN_ANSWER: self._say_human_answer,
             Action.ANSWER: self._answer,
             Action.STOP_PLAYBACK: self._stop_playback,
+            Action.START_MUSIC: self._start_music,
+            Action.STOP_MUSIC: self._stop_music,
             Action.CANCEL_REPLY: self._cancel_reply,
             Action.ASK_HUMAN: self._ask_human,
             Action.CANCEL_HUMAN: self._cancel_human,
@@ -329,7 +340,17 @@ class DialogSession:
 
     # -- small actions ----------------------------------------------------------------
     async def _stop_playback(self) -> None:
+        await self.music.stop()
         await self.output.clear()
+
+    async def _stop_music(self) -> None:
+        await self.music.stop()
+
+    async def _start_music(self) -> None:
+        try:
+            self.music.start()
+        except Exception as exc:  # noqa: BLE001 - an unreadable file: silence, not a dead call
+            self._log.warning("cannot play the hold music", error=str(exc))
 
     async def _cancel_human(self) -> None:
         if self._human_wait is not None:
@@ -344,12 +365,17 @@ class DialogSession:
 
     async def _arm(self, name: str, inp: Input) -> None:
         await self._disarm(name)
-        seconds = (
-            self.settings.silence_reprompt_s
-            if name == "silence"
-            else self.console.reassurance_interval_s
-        )
-        self._timers[name] = self._loop.call_later(seconds, self.post, inp)
+        if name == "silence":
+            seconds: float | None = self.settings.silence_reprompt_s
+        else:  # the next spoken update of a caller on hold
+            started = self._hold_started or self._loop.time()
+            seconds = next_update(
+                self._loop.time() - started,
+                self.settings.hold_updates_s,
+                self.console.reassurance_interval_s,
+            )
+        if seconds is not None:
+            self._timers[name] = self._loop.call_later(seconds, self.post, inp)
 
     async def _disarm(self, name: str) -> None:
         handle = self._timers.pop(name, None)
@@ -391,6 +417,7 @@ class DialogSession:
             self._inbox.put_nowait(Human(outcome))
 
         self._human_wait = self._spawn(wait(), "hitl")
+        self._hold_started = self._loop.time()
         self._log.info("question handed to a person", reason=human.reason)
         handoff = human.notice()
         self.handoffs.append(handoff)

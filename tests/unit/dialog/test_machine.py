@@ -54,9 +54,19 @@ def test_speech_resets_the_reprompt_count() -> None:
 def test_low_confidence_goes_to_a_person_and_back() -> None:
     m = DialogMachine()
     run(m, Input.START, Input.PLAYBACK_DONE, Input.QUESTION)
-    assert m.feed(Input.LOW_CONFIDENCE) == (Action.SAY_HOLD, Action.ASK_HUMAN)
-    assert m.feed(Input.PLAYBACK_DONE) == (Action.ARM_REASSURANCE,)
-    assert m.feed(Input.REASSURE) == (Action.SAY_REASSURANCE,)
+    assert m.feed(Input.LOW_CONFIDENCE) == (
+        Action.SAY_HOLD,
+        Action.ASK_HUMAN,
+        Action.ARM_REASSURANCE,
+    )
+    # Music once the hold phrase is said; an update stops it, and it comes back after.
+    assert m.feed(Input.PLAYBACK_DONE) == (Action.START_MUSIC,)
+    assert m.feed(Input.REASSURE) == (
+        Action.STOP_MUSIC,
+        Action.SAY_REASSURANCE,
+        Action.ARM_REASSURANCE,
+    )
+    assert m.feed(Input.PLAYBACK_DONE) == (Action.START_MUSIC,)
     assert m.feed(Input.HUMAN_ANSWER) == (Action.STOP_PLAYBACK, Action.SAY_HUMAN_ANSWER)
     assert m.state is State.THINKING
 
@@ -65,7 +75,7 @@ def test_nobody_available_queues_the_follow_up_without_cutting_the_hold_phrase()
     m = DialogMachine()
     run(m, Input.START, Input.PLAYBACK_DONE, Input.WANTS_PERSON)
     assert m.state is State.HOLD
-    assert m.feed(Input.HUMAN_UNAVAILABLE) == (Action.SAY_FOLLOW_UP,)
+    assert m.feed(Input.HUMAN_UNAVAILABLE) == (Action.STOP_MUSIC, Action.SAY_FOLLOW_UP)
 
 
 @pytest.mark.parametrize("state", [s for s in State if s is not State.ENDED])

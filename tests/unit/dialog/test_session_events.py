@@ -300,6 +300,57 @@ async def test_nobody_at_the_desk_gives_the_follow_up_promise(vad: VadWorker) ->
         await session.stop()
 
 
+async def test_on_hold_music_plays_between_updates_and_stops_for_what_is_said(
+    vad: VadWorker,
+) -> None:
+    desk = Desk(None)
+    session, output, turns = await session_with(vad, ["I want a refund"], desk=desk)
+    settings = session.settings
+    settings.sensitive_topics = ["refund"]
+    settings.hold_updates_s = [1000.0]  # updates are posted by the test, not the clock
+    try:
+        ask(session, 3000)
+        await until(lambda: output.texts[-1:] == [settings.hold_phrase], "the hold phrase")
+        assert not session.music.playing  # not over the hold phrase
+        output.finish_current()
+        await until(lambda: output.texts[-1:] == [""], "music after the hold phrase")
+        output.finish_current()  # the loop ends: it starts again
+        await until(lambda: session.music.loops == 2, "the music loops")
+        cleared = output.cleared
+        session.post(Input.REASSURE)
+        await until(lambda: output.texts[-1:] == [settings.reassurance], "the update")
+        assert output.cleared == cleared + 1 and not session.music.playing  # music stopped
+        output.finish_current()
+        await until(lambda: session.music.loops == 3, "music again after the update")
+        desk.release.set()  # nobody after all: the promise, without music under it
+        await until(lambda: output.texts[-1:] == [settings.follow_up], "the follow-up")
+        assert not session.music.playing
+        await until(played_out(session, output), "the promise played")
+        said = [r.text for r in turns.records if r.speaker == "bot"]
+        assert "" not in said and settings.reassurance in said  # music is never a turn
+    finally:
+        await session.stop()
+
+
+async def test_music_off_is_silence_between_updates(vad: VadWorker) -> None:
+    desk = Desk(None)
+    session, output, _turns = await session_with(vad, ["I want a refund"], desk=desk)
+    settings = session.settings
+    settings.sensitive_topics = ["refund"]
+    settings.hold_music = "off"
+    try:
+        ask(session, 3000)
+        await until(lambda: output.texts[-1:] == [settings.hold_phrase], "the hold phrase")
+        output.finish_current()
+        await until(lambda: not output.playing, "the hold phrase played")
+        session.post(Input.REASSURE)
+        await until(lambda: output.texts[-1:] == [settings.reassurance], "the update")
+        assert "" not in output.texts and session.music.loops == 0
+    finally:
+        desk.release.set()
+        await session.stop()
+
+
 async def test_a_failing_turn_sink_never_reaches_the_caller(vad: VadWorker) -> None:
     class Broken:
         async def turn(self, record: TurnRecord) -> None:
