@@ -310,6 +310,10 @@ class ConsoleSettings(BaseModel):
     # or the number typed); default calls.extension_dialstring. For outside numbers use a
     # gateway, or e.g. "loopback/{number}/default" to route through the dialplan.
     takeover_dialstring: str | None = None
+    # How a follow-up's number is dialled when an operator calls back ({number});
+    # default: takeover_dialstring, then calls.extension_dialstring. For outside
+    # numbers a gateway ("sofia/gateway/pstn/{number}") or "loopback/{number}/default".
+    callback_dialstring: str | None = None
     transfer_context: str = "default"
 
 

@@ -14,7 +14,7 @@ import asyncio
 import time
 import uuid as uuidlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -327,8 +327,11 @@ class CallController:
         owner: str | None = None,
         caller_id: str | None = None,
         timeout_s: int = 60,
+        variables: Mapping[str, str] | None = None,
     ) -> str:
-        """Place a call; return its UUID once answered, or raise :class:`CallError`."""
+        """Place a call; return its UUID once answered, or raise :class:`CallError`.
+
+        ``variables``: more channel variables for the new leg."""
         inbound = self.inbound
         if inbound is None:
             raise EslNotConnectedError("originate needs the inbound ESL connection")
@@ -342,7 +345,10 @@ class CallController:
             dialstring,
             uuid=uuid,
             app=app,
-            variables=call_variables(uuid, bot=bot, owner=owner, caller_id=caller_id),
+            variables={
+                **(variables or {}),
+                **call_variables(uuid, bot=bot, owner=owner, caller_id=caller_id),
+            },
             timeout_s=timeout_s,
         )
         call = Call(

@@ -1,4 +1,5 @@
-"""What an operator can do to a live call: hang up, transfer, take over.
+"""What an operator can do to a live call: hang up, transfer, take over; and calling a
+caller back from a follow-up.
 
 The commands go down this worker's inbound Event Socket connection whichever worker
 owns the call (``uuid_*`` commands are global to FreeSWITCH), through
@@ -11,6 +12,7 @@ the bridge and stops talking.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import structlog
@@ -104,3 +106,47 @@ class CallActions:
         log.info("operator took over a call", call=call_id, operator=by, leg=leg)
         await self._event(call_id, "operator_takeover", operator=by, target=target, leg=leg)
         return leg
+
+    async def call_back(self, number: str, extension: str, *, by: str, followup_id: str) -> str:
+        """Ring the operator's ``extension``; once they answer, call ``number`` as a leg
+        of that call and bridge the two. Returns the new call's id.
+
+        The operator's leg is a call of its own (CDR, history) tagged with the follow-up
+        (``callcontrol_followup``); the caller's leg is dialled with
+        ``console.callback_dialstring`` (default: the take-over's, then the extension
+        dial string). Either side not answering ends the attempt with an error.
+        """
+        number = check_destination(number)
+        extension = check_destination(extension)
+        settings = self._service.settings
+        ops = self._ops()
+        operator_dial = settings.calls.extension_dialstring.format(
+            extension=extension, number=extension
+        )
+        call_id = await self._service.controller.originate(
+            operator_dial,
+            timeout_s=self.takeover_timeout_s,
+            variables={"callcontrol_followup": followup_id},
+        )
+        template = (
+            settings.console.callback_dialstring
+            or settings.console.takeover_dialstring
+            or settings.calls.extension_dialstring
+        )
+        ring = prepare_originate(
+            template.format(extension=number, number=number),
+            variables={VAR_CALL_ID: call_id, VAR_ROLE: "callee"},
+            timeout_s=self.takeover_timeout_s,
+        )
+        await self._event(call_id, "callback_ringing", operator=by, number=number)
+        try:
+            leg = await ops.send_originate(ring)
+            await ops.bridge(call_id, leg)
+        except (CallCommandError, EslError) as exc:
+            reason = exc.error if isinstance(exc, CallCommandError) else str(exc)
+            with contextlib.suppress(CallCommandError, EslError):
+                await ops.hangup(call_id, "NORMAL_CLEARING")
+            raise CallError(f"could not reach {number}: {reason}") from exc
+        log.info("operator called a caller back", call=call_id, operator=by, number=number)
+        await self._event(call_id, "callback", operator=by, number=number, followup=followup_id)
+        return call_id

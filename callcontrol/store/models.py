@@ -24,6 +24,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -172,7 +174,8 @@ class HitlRequest(Base):
     reason: Mapped[str] = mapped_column(String(32))
     question: Mapped[str] = mapped_column(Text)
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # waiting -> answered | unresolved -> contacted -> resolved
+    # waiting -> answered | unresolved -> noted -> contacted -> resolved (any order
+    # among the follow-up statuses: an operator may resolve without a call)
     status: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
     # how the caller's wait ended (hitl.base.Status): answered | unavailable | timeout | cancelled
     outcome: Mapped[str | None] = mapped_column(String(16))
@@ -181,6 +184,15 @@ class HitlRequest(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     # the operator who last marked the follow-up (contacted / resolved)
     followup_by: Mapped[str | None] = mapped_column(String(64))
+    noted_by: Mapped[str | None] = mapped_column(String(64))
+    noted_at: Mapped[datetime | None] = mapped_column(TS)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None] = mapped_column(TS)
+    # whether someone must get back to the caller, and where (default: the caller's number)
+    followup_required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    followup_phone: Mapped[str | None] = mapped_column(String(64))
+    # ids of the calls made back to the caller from this follow-up, oldest first
+    callbacks: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
     answered_at: Mapped[datetime | None] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)

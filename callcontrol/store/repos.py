@@ -32,7 +32,8 @@ Sessions = async_sessionmaker[AsyncSession]
 
 ROLES = ("admin", "operator")
 STATUSES = ("available", "busy", "away", "offline")
-FOLLOWUP_STATUSES = ("unresolved", "contacted", "resolved")
+FOLLOWUP_STATUSES = ("unresolved", "noted", "contacted", "resolved")
+OPEN_FOLLOWUPS = ("unresolved", "noted", "contacted")
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -200,15 +201,29 @@ class HitlRepo:
         by: str,
         status: str | None = None,
         notes: str | None = None,
+        required: bool | None = None,
+        phone: str | None = None,
     ) -> HitlRequest | None:
-        """Annotate or move an unresolved request; None if it is not a follow-up (any more)."""
+        """Annotate or move an unresolved request; None if it is not a follow-up (any more).
+
+        ``noted`` and ``resolved`` record who and when; ``phone`` "" goes back to the
+        caller's number."""
         if status is not None and status not in FOLLOWUP_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FOLLOWUP_STATUSES)}")
-        values: dict[str, Any] = {"followup_by": by, "updated_at": utcnow()}
+        now = utcnow()
+        values: dict[str, Any] = {"followup_by": by, "updated_at": now}
         if status is not None:
             values["status"] = status
+            if status == "noted":
+                values.update(noted_by=by, noted_at=now)
+            elif status == "resolved":
+                values.update(resolved_by=by, resolved_at=now)
         if notes is not None:
             values["notes"] = notes
+        if required is not None:
+            values["followup_required"] = required
+        if phone is not None:
+            values["followup_phone"] = phone or None
         async with self._sessions() as s:
             result = await s.execute(
                 update(HitlRequest)
@@ -220,6 +235,23 @@ class HitlRepo:
             if not result.rowcount:  # type: ignore[attr-defined]
                 return None
             return await s.get(HitlRequest, request_id, populate_existing=True)
+
+    async def add_callback(self, request_id: str, call_id: str) -> HitlRequest | None:
+        """Link a call made back to the caller to its follow-up."""
+        async with self._sessions() as s:
+            row = await s.get(HitlRequest, request_id, with_for_update=True)
+            if row is None:
+                return None
+            row.callbacks = [*(row.callbacks or []), call_id]
+            row.updated_at = utcnow()
+            await s.commit()
+            return await s.get(HitlRequest, request_id, populate_existing=True)
+
+    async def count_open(self) -> int:
+        """Follow-ups nobody has closed: the navigation's badge."""
+        async with self._sessions() as s:
+            stmt = select(func.count()).where(HitlRequest.status.in_(OPEN_FOLLOWUPS))
+            return int((await s.execute(stmt)).scalar_one())
 
 
 # -- settings changed from the console ---------------------------------------------------

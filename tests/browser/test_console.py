@@ -265,6 +265,13 @@ async def test_away_operator_sends_requests_to_follow_up(chromium: Browser, stac
     row = page.locator(f'#followups tr[data-id="{outcome.request_id}"]')
     await expect(row).to_contain_text("Can I get a refund?")  # arrived live
     await expect(row).to_contain_text("nobody available")
+    badge = page.locator("#followup-count")
+    await expect(badge).to_have_text("1")  # the navigation counts open follow-ups
+    await expect(row.locator("input.phone")).to_have_value("+15550177")
+    await row.get_by_role("button", name="Noted").click()
+    await expect(row.locator(".pill")).to_have_text("noted")
+    await expect(row).to_contain_text("noted by alice")
+    await expect(row.get_by_role("button", name="Call back")).to_be_visible()
     await row.locator("textarea.notes").fill("Called back, left a message.")
     await row.get_by_role("button", name="Contacted").click()
     await expect(row.locator(".pill")).to_have_text("contacted")
@@ -274,6 +281,10 @@ async def test_away_operator_sends_requests_to_follow_up(chromium: Browser, stac
     await expect(row.locator("textarea.notes")).to_have_value("Called back, left a message.")
     await row.get_by_role("button", name="Resolved").click()
     await expect(page.locator("#followups")).to_contain_text("Nothing to follow up")
+    await expect(badge).to_be_hidden()
+    await page.goto(stack.url + "/hitl/unresolved?show=resolved")
+    done = page.locator(f'#followups tr[data-id="{outcome.request_id}"]')
+    await expect(done).to_contain_text("resolved by alice")
 
 
 async def test_kb_entry_added_in_the_page_is_found(chromium: Browser, stack: Stack) -> None:

@@ -11,6 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from callcontrol.app import Service
+from callcontrol.hitl.base import HitlQuestion
 from callcontrol.hitl.operators import TAKEOVERS_NS
 from callcontrol.store.models import Call, Cdr, HitlRequest, Turn
 from tests.console.conftest import Console, add_user, console_settings, running_service, serve
@@ -146,6 +147,41 @@ async def test_a_status_set_during_a_taken_over_call_is_kept(
 
     await eventually(restored)
     assert (await client.get("/api/me")).json()["status"] == "offline"
+
+
+async def test_call_back_from_a_follow_up_rings_the_operator_then_the_caller(
+    switched: tuple[Console, FakeFreeSwitch, RecordingHandover],
+) -> None:
+    console, sw, _handover = switched
+    sw.extensions["1001"] = Extension.answers(0.1)  # alice's phone
+    sw.extensions["5550177"] = Extension.answers(0.2)  # the caller, reached back
+    console.service.settings.console.callback_dialstring = "user/{number}"
+    client, _ = await console.signed_in("alice")
+    outcome = await console.service.desk.ask(
+        HitlQuestion(
+            call_id="call-x", question="Refund?", reason="sensitive", caller_number="5550177"
+        )
+    )
+    assert outcome.status == "unavailable"
+    await console.service.flush()
+    response = await client.post(f"/api/hitl/{outcome.request_id}/callback", json={})
+    assert response.status_code == 200, response.text
+    call_id = response.json()["call_id"]
+    row = response.json()["row"]
+    assert row["callbacks"] == [call_id] and row["status"] == "contacted"
+    await eventually(lambda: bool(sw.events_for(call_id, "CHANNEL_BRIDGE")))
+    operator, customer = sw.channel(call_id), sw.channel(sw.channel(call_id).partner_uuid or "")
+    assert operator.variables.get("callcontrol_followup") == outcome.request_id
+    assert customer.profile is not None and customer.profile.destination_number == "5550177"
+    await sw.far_end_hangup(call_id)
+    record = await console.service.controller.wait_finished(call_id, 5)
+    assert record.direction == "outbound"
+    # The caller's line is busy: an error that says so, and the operator's leg is ended.
+    sw.extensions["5550177"] = Extension.busy()
+    failed = await client.post(f"/api/hitl/{outcome.request_id}/callback", json={})
+    assert failed.status_code == 409 and "5550177" in failed.json()["detail"]
+    assert "USER_BUSY" in failed.json()["detail"]
+    await eventually(lambda: not [c for c in sw.channels.values() if c.up])
 
 
 async def test_transfer_and_bad_destinations(

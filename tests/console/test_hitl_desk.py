@@ -280,13 +280,33 @@ async def test_follow_up_workflow(console: Console) -> None:
     assert (await client.post(url, json={"status": "closed"})).status_code == 422
     noted = await client.post(url, json={"notes": "left a voicemail"})
     assert noted.status_code == 200 and noted.json()["status"] == "unresolved"
+    assert (await client.get("/api/hitl/open-count")).json() == {"open": 1}
+    marked = (await client.post(url, json={"status": "noted"})).json()
+    assert marked["status"] == "noted" and marked["noted_by"] == "alice" and marked["noted_at"]
+    assert [r["id"] for r in (await client.get("/api/hitl/unresolved")).json()] == [
+        outcome.request_id
+    ]  # noted is still open
+    only_noted = (await client.get("/api/hitl/unresolved", params={"show": "noted"})).json()
+    assert [r["status"] for r in only_noted] == ["noted"]
+    # Where to call back: the caller's number unless an operator sets another.
+    assert marked["followup_phone"] == "+15550100" and marked["followup_required"] is True
+    bad = await client.post(url, json={"phone": "555 0100; hangup"})
+    assert bad.status_code == 422
+    moved = (await client.post(url, json={"phone": "+15550111", "required": False})).json()
+    assert moved["followup_phone"] == "+15550111" and moved["followup_required"] is False
+    back = (await client.post(url, json={"phone": ""})).json()
+    assert back["followup_phone"] == "+15550100"  # "" goes back to the caller's number
     contacted = await client.post(url, json={"status": "contacted"})
     body = contacted.json()
     assert body["status"] == "contacted" and body["notes"] == "left a voicemail"
     assert body["followup_by"] == "alice"
     resolved = await client.post(url, json={"status": "resolved", "notes": "called back"})
-    assert resolved.json()["status"] == "resolved"
+    closed = resolved.json()
+    assert closed["status"] == "resolved"
+    assert closed["resolved_by"] == "alice" and closed["resolved_at"]
+    assert closed["noted_by"] == "alice"  # who noted it stays
     assert (await client.get("/api/hitl/unresolved")).json() == []
+    assert (await client.get("/api/hitl/open-count")).json() == {"open": 0}
     everything = (await client.get("/api/hitl/unresolved", params={"show": "all"})).json()
     assert everything[0]["notes"] == "called back"
     # an answered request is not a follow-up

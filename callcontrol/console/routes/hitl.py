@@ -7,15 +7,24 @@ from typing import Annotated, Any, Literal
 import structlog
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from callcontrol.console.context import Console
 from callcontrol.console.deps import ConsoleDep, CurrentUser
 from callcontrol.console.render import render
 from callcontrol.console.views import hitl_view
-from callcontrol.errors import CallControlError
+from callcontrol.errors import (
+    CallArgumentError,
+    CallControlError,
+    CallError,
+    EslError,
+    EslNotConnectedError,
+)
+from callcontrol.esl.commands import check_destination
 from callcontrol.hitl.desk import MAX_ANSWER_CHARS
 from callcontrol.live import topics
-from callcontrol.store.repos import FOLLOWUP_STATUSES
+from callcontrol.store.models import HitlRequest
+from callcontrol.store.repos import FOLLOWUP_STATUSES, OPEN_FOLLOWUPS
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
@@ -30,9 +39,31 @@ class AnswerBody(BaseModel):
     kb_title: str | None = Field(None, max_length=200)
 
 
+FollowupStatus = Literal["unresolved", "noted", "contacted", "resolved"]
+Show = Literal["open", "all", "unresolved", "noted", "contacted", "resolved"]
+
+
 class FollowupBody(BaseModel):
-    status: Literal["unresolved", "contacted", "resolved"] | None = None
+    status: FollowupStatus | None = None
     notes: str | None = Field(None, max_length=10_000)
+    required: bool | None = None
+    # where to call back; "" goes back to the caller's number
+    phone: str | None = Field(None, max_length=64)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return value if value is None else ""
+        return check_destination(value)
+
+
+def _statuses(show: Show) -> tuple[str, ...]:
+    if show == "all":
+        return FOLLOWUP_STATUSES
+    if show == "open":
+        return OPEN_FOLLOWUPS
+    return (show,)
 
 
 @router.get("/hitl", response_class=HTMLResponse)
@@ -45,10 +76,9 @@ async def unresolved_page(
     request: Request,
     user: CurrentUser,
     console: ConsoleDep,
-    show: Annotated[Literal["open", "all"], Query()] = "open",
+    show: Annotated[Show, Query()] = "open",
 ) -> HTMLResponse:
-    statuses = FOLLOWUP_STATUSES if show == "all" else ("unresolved", "contacted")
-    rows = await console.hitl.list(statuses)
+    rows = await console.hitl.list(_statuses(show))
     return render(
         request,
         console,
@@ -67,10 +97,15 @@ async def waiting(console: ConsoleDep) -> list[dict[str, Any]]:
 
 @router.get("/api/hitl/unresolved")
 async def unresolved(
-    console: ConsoleDep, show: Annotated[Literal["open", "all"], Query()] = "open"
+    console: ConsoleDep, show: Annotated[Show, Query()] = "open"
 ) -> list[dict[str, Any]]:
-    statuses = FOLLOWUP_STATUSES if show == "all" else ("unresolved", "contacted")
-    return [hitl_view(r) for r in await console.hitl.list(statuses)]
+    return [hitl_view(r) for r in await console.hitl.list(_statuses(show))]
+
+
+@router.get("/api/hitl/open-count")
+async def open_count(console: ConsoleDep) -> dict[str, int]:
+    """Follow-ups nobody has closed (the navigation's badge)."""
+    return {"open": await console.hitl.count_open()}
 
 
 async def _save_to_kb(
@@ -139,16 +174,56 @@ async def answer(
 async def followup(
     request_id: str, body: FollowupBody, user: CurrentUser, console: ConsoleDep
 ) -> dict[str, Any]:
-    if body.status is None and body.notes is None:
-        raise HTTPException(422, "give a status or notes")
+    if body.model_dump(exclude_none=True) == {}:
+        raise HTTPException(422, "give a status, notes, required or phone")
     row = await console.hitl.follow_up(
-        request_id[:64], by=user.username, status=body.status, notes=body.notes
+        request_id[:64],
+        by=user.username,
+        status=body.status,
+        notes=body.notes,
+        required=body.required,
+        phone=body.phone,
     )
     if row is None:
         raise HTTPException(404, "no such unresolved request")
+    return await _announce(console, row)
+
+
+async def _announce(console: Console, row: HitlRequest) -> dict[str, Any]:
     view = hitl_view(row)
     try:
         await console.service.bus.publish(topics.HITL, view)
     except Exception as exc:  # noqa: BLE001 - the change is stored; live view is best effort
         log.warning("cannot publish follow-up", error=str(exc))
     return view
+
+
+@router.post("/api/hitl/{request_id}/callback")
+async def call_back(request_id: str, user: CurrentUser, console: ConsoleDep) -> dict[str, Any]:
+    """Ring the operator's phone; once they answer, call the follow-up number and bridge.
+
+    The new call is linked to the follow-up (its ``callbacks``), which is marked
+    ``contacted``."""
+    row = await console.hitl.get(request_id[:64])
+    if row is None or row.status not in FOLLOWUP_STATUSES:
+        raise HTTPException(404, "no such follow-up")
+    number = row.followup_phone or row.caller_number
+    if not number:
+        raise HTTPException(422, "no number to call back: set the follow-up phone")
+    extension = user.operator.extension
+    if not extension:
+        raise HTTPException(422, "no extension: set your extension in your profile")
+    try:
+        call_id = await console.actions.call_back(
+            number, extension, by=user.username, followup_id=row.id
+        )
+    except CallArgumentError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except EslNotConnectedError as exc:
+        raise HTTPException(503, str(exc)) from exc
+    except (CallError, EslError) as exc:
+        raise HTTPException(409, str(exc)) from exc
+    await console.hitl.add_callback(row.id, call_id)
+    updated = await console.hitl.follow_up(row.id, by=user.username, status="contacted")
+    view = await _announce(console, updated or row)
+    return {"call_id": call_id, "row": view}

@@ -114,6 +114,22 @@ const CC = (() => {
     for (const fn of connHandlers) fn(up);
   }
 
+  // Open follow-ups: asked of the server (they live in the database), again whenever a
+  // question changes (a few at a time, not once per message).
+  let followupTimer = null;
+  async function refreshFollowupBadge() {
+    const badge = document.getElementById("followup-count");
+    if (!badge) return;
+    const r = await api("GET", "/api/hitl/open-count");
+    if (!r.ok) return;
+    badge.textContent = String(r.data.open);
+    badge.hidden = r.data.open === 0;
+  }
+  function followupBadgeSoon() {
+    if (followupTimer) return;
+    followupTimer = setTimeout(() => { followupTimer = null; refreshFollowupBadge(); }, 300);
+  }
+
   function updateHitlBadge() {
     const badge = document.getElementById("hitl-count");
     if (!badge) return;
@@ -137,12 +153,14 @@ const CC = (() => {
         waitingHitl.clear();
         for (const row of frame.hitl || []) waitingHitl.add(row.id);
         updateHitlBadge();
+        refreshFollowupBadge();
         for (const fn of snapshotHandlers) fn(frame);
       } else if (frame.type === "batch") {
         for (const m of frame.messages) {
           if (m.topic === "hitl") {
             if (m.data.status === "waiting") waitingHitl.add(m.data.id); else waitingHitl.delete(m.data.id);
             updateHitlBadge();
+            if (m.data.status !== "waiting") followupBadgeSoon();
           }
           if (m.topic === "operators" && m.data.id === document.body.dataset.userId) showStatus(m.data.status);
           dispatch(m.topic, m.data);

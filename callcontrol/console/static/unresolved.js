@@ -1,4 +1,5 @@
-// Follow-ups: questions nobody could answer in time; annotate, mark contacted/resolved.
+// Follow-ups: questions nobody could answer in time; annotate, mark noted/contacted/
+// resolved, set where to call back, and call the caller back from the operator's phone.
 "use strict";
 (() => {
   const { el, clear, api, detail, toast, fmtTime } = CC;
@@ -6,27 +7,48 @@
   const body = document.getElementById("followups");
   const rows = new Map(page.rows.map((r) => [r.id, r]));
   const WHY = { unavailable: "nobody available", timeout: "no answer in time", cancelled: "caller hung up" };
-  const visible = page.show === "all" ? ["unresolved", "contacted", "resolved"] : ["unresolved", "contacted"];
+  const ALL = ["unresolved", "noted", "contacted", "resolved"];
+  const visible = page.show === "all" ? ALL : page.show === "open" ? ["unresolved", "noted", "contacted"] : [page.show];
 
   function line(row) {
     const notes = el("textarea", { rows: 2, maxlength: 10000, class: "notes", "aria-label": "Notes" });
     notes.value = row.notes || "";
+    const phone = el("input", { type: "tel", maxlength: 64, class: "phone", value: row.followup_phone || row.caller_number || "", "aria-label": "Call back on" });
+    const required = el("input", { type: "checkbox", class: "required" });
+    required.checked = row.followup_required !== false;
     const status = async (value) => {
       const r = await api("POST", `/api/hitl/${encodeURIComponent(row.id)}/followup`,
-        { status: value, notes: notes.value });
-      if (r.ok) { update(r.data); toast(value ? `Marked ${value}` : "Notes saved", "good"); }
+        { status: value, notes: notes.value, phone: phone.value.trim(), required: required.checked });
+      if (r.ok) { update(r.data); toast(value ? `Marked ${value}` : "Saved", "good"); }
       else toast(detail(r), "bad");
     };
+    const callBack = el("button", { class: "small", type: "button" }, "Call back");
+    callBack.addEventListener("click", async () => {
+      callBack.disabled = true;
+      toast("Ringing your phone; answer it to call " + (phone.value || "the caller") + ".");
+      const r = await api("POST", `/api/hitl/${encodeURIComponent(row.id)}/callback`, {});
+      callBack.disabled = false;
+      if (r.ok) { update(r.data.row); toast("Connected to the caller.", "good"); }
+      else toast(detail(r), "bad");
+    });
+    const who = [];
+    if (row.noted_by) who.push(el("div", { class: "small muted" }, `noted by ${row.noted_by} ${fmtTime(row.noted_at)}`));
+    if (row.resolved_by) who.push(el("div", { class: "small muted" }, `resolved by ${row.resolved_by} ${fmtTime(row.resolved_at)}`));
+    else if (row.followup_by) who.push(el("div", { class: "small muted" }, "by " + row.followup_by));
+    const calls = (row.callbacks || []).map((id, n) => el("a", { class: "small callback-link", href: "/calls/" + encodeURIComponent(id) }, `call-back ${n + 1}`));
     return el("tr", { dataset: { id: row.id } },
       el("td", { class: "small" }, fmtTime(row.created_at)),
       el("td", {}, row.caller_number || "—", el("br"), el("a", { class: "small", href: "/calls/" + encodeURIComponent(row.call_id) }, "call")),
       el("td", { class: "question" }, row.question || ""),
       el("td", { class: "small muted" }, WHY[row.outcome] || row.outcome || ""),
-      el("td", {}, el("span", { class: "pill " + row.status }, row.status),
-        row.followup_by ? el("div", { class: "small muted" }, "by " + row.followup_by) : null),
-      el("td", {}, notes),
+      el("td", {}, el("span", { class: "pill " + row.status }, row.status), ...who),
+      el("td", {}, notes,
+        el("div", { class: "check" }, required, el("span", { class: "small" }, "Needs a call back on")), phone,
+        el("div", { class: "small" }, ...calls)),
       el("td", {}, el("div", { class: "actions" },
-        el("button", { class: "small secondary", type: "button", onclick: () => status(null) }, "Save notes"),
+        callBack,
+        el("button", { class: "small secondary", type: "button", onclick: () => status(null) }, "Save"),
+        el("button", { class: "small secondary", type: "button", onclick: () => status("noted") }, "Noted"),
         el("button", { class: "small secondary", type: "button", onclick: () => status("contacted") }, "Contacted"),
         el("button", { class: "small", type: "button", onclick: () => status("resolved") }, "Resolved"))));
   }
@@ -48,7 +70,7 @@
   }
 
   CC.on("hitl", (row) => {
-    if (["unresolved", "contacted", "resolved"].includes(row.status)) update(row);
+    if (ALL.includes(row.status)) update(row);
   });
   render();
 })();
