@@ -269,6 +269,9 @@ class PipelineSettings(BaseModel):
     silence_reprompt_s: float = Field(8.0, gt=0)
     max_reprompts: int = Field(1, ge=0)
     sensitive_topics: list[str] = Field(default_factory=lambda: ["refund", "lawyer", "complaint"])
+    # Per owner (DID or tenant), more topics that always go to a person, on top of
+    # sensitive_topics: {"acme": ["warranty claim", "invoice"]}.
+    owner_topics: dict[str, list[str]] = Field(default_factory=dict)
     cache_dir: Path | None = None
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from callcontrol.language import ENGLISH, LanguagePack
+from callcontrol.pipeline.lexical import content_tokens
 
 
 class State(StrEnum):
@@ -168,13 +169,19 @@ class DialogMachine:
 
 
 def classify(
-    text: str, sensitive_topics: list[str], language: LanguagePack = ENGLISH
+    text: str,
+    sensitive_topics: list[str],
+    language: LanguagePack = ENGLISH,
+    *,
+    answered_question: str | None = None,
 ) -> tuple[Input, str | None]:
     """What a caller's utterance asks for: (input, reason).
 
-    The goodbye and "a person, please" patterns are the language pack's
-    (:class:`~callcontrol.language.base.IntentRules`); sensitive topics are matched as
-    word prefixes, in any language.
+    The goodbye, "a person, please" and "that's not what I asked" patterns are the
+    language pack's (:class:`~callcontrol.language.base.IntentRules`); sensitive topics
+    are matched as word prefixes, in any language. ``answered_question``: the caller's
+    previous question, when the bot answered it — asked again, nearly word for word,
+    the answer did not help (``repeated``): a person takes it.
     """
     intents = language.intents
     cleaned = text.strip()
@@ -185,8 +192,21 @@ def classify(
         return Input.GOODBYE, None
     if intents.person.search(cleaned):
         return Input.WANTS_PERSON, "caller_request"
+    if intents.not_helpful.search(cleaned):
+        return Input.WANTS_PERSON, "not_helpful"
     lowered = cleaned.lower()
     for topic in sensitive_topics:
         if topic and re.search(rf"\b{re.escape(topic.lower())}", lowered):
             return Input.WANTS_PERSON, "sensitive"
+    if answered_question is not None and same_question(cleaned, answered_question):
+        return Input.WANTS_PERSON, "repeated"
     return Input.QUESTION, None
+
+
+def same_question(text: str, earlier: str) -> bool:
+    """Whether ``text`` asks ``earlier`` again: (nearly) the same content words, at
+    least two of them ("and on Saturday?" is a follow-up, not a repeat)."""
+    now, before = set(content_tokens(text)), set(content_tokens(earlier))
+    if len(now) < 2 or len(before) < 2:
+        return False
+    return len(now & before) / len(now | before) >= 0.75

@@ -29,6 +29,17 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+def _answered_question(context: TurnContext, now: str) -> str | None:
+    """The caller's previous question, if the bot answered it (None otherwise)."""
+    history = list(context.history)
+    if history and history[-1].role == "user" and history[-1].content == now:
+        history.pop()  # the session may already have added this turn
+    for i in range(len(history) - 1, 0, -1):
+        if history[i].role == "assistant" and history[i - 1].role == "user":
+            return history[i - 1].content
+    return None
+
+
 class QaPolicy:
     """A :class:`~callcontrol.dialog.policy.DialogPolicy`."""
 
@@ -49,7 +60,13 @@ class QaPolicy:
     ) -> None:
         voice = self.voice
         settings = voice.settings.pipeline
-        kind, reason = classify(transcript.text, settings.sensitive_topics, voice.language)
+        topics = [*settings.sensitive_topics, *settings.owner_topics.get(context.owner or "", [])]
+        kind, reason = classify(
+            transcript.text,
+            topics,
+            voice.language,
+            answered_question=_answered_question(context, transcript.text),
+        )
         attempt.classify(kind, reason)
         if kind in (Input.GOODBYE, Input.EMPTY_TURN):
             attempt.decide("not_a_question")

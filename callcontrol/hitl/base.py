@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Reason = Literal["low_confidence", "sensitive", "caller_request"]
+# low_confidence: retrieval was not sure; sensitive: a topic that always goes to a
+# person; caller_request: "a person, please"; not_helpful: "that's not what I asked";
+# repeated: the caller asked the same question again after it was answered.
+Reason = Literal["low_confidence", "sensitive", "caller_request", "not_helpful", "repeated"]
 Status = Literal["answered", "unavailable", "timeout", "cancelled"]
 
 

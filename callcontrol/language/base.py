@@ -26,6 +26,8 @@ class IntentRules:
     done: re.Pattern[str]  # "that's all", "no thanks": a goodbye whatever its length
     person: re.Pattern[str]  # "let me talk to a person"
     max_goodbye_words: int = 8  # longer utterances with a farewell word are questions
+    # "that's not what I asked": the answer did not help, a person should take over
+    not_helpful: re.Pattern[str] = re.compile(r"(?!x)x")  # default: never
 
 
 @dataclass(frozen=True, slots=True)

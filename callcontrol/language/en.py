@@ -27,6 +27,14 @@ INTENTS = IntentRules(
         r"|\b(real|live) (person|human|agent)\b"
     ),
     max_goodbye_words=8,
+    not_helpful=compile_i(
+        r"\b(that'?s|that is|it'?s|it is) not (what i (asked|meant|wanted|said)|it|right|"
+        r"helpful|my question)\b"
+        r"|\bnot what i (asked|meant|wanted)\b"
+        r"|\b(that|this|it) (didn'?t|doesn'?t|does not|did not) (help|answer)\b"
+        r"|\byou (didn'?t|did not|don'?t|do not) (answer|understand|get)\b"
+        r"|\b(wrong|useless) answer\b"
+    ),
 )
 
 _NUMBER_WORDS = {

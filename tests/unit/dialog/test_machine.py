@@ -118,6 +118,41 @@ def test_classify(text: str, expected: Input) -> None:
         assert reason == "sensitive"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No, that's not what I asked.",
+        "That didn't help at all",
+        "you didn't answer my question",
+        "That is not right.",
+        "Not what I meant, I asked about the price",
+    ],
+)
+def test_an_answer_that_did_not_help_goes_to_a_person(text: str) -> None:
+    assert classify(text, []) == (Input.WANTS_PERSON, "not_helpful")
+
+
+@pytest.mark.parametrize(
+    ("text", "earlier", "expected"),
+    [
+        # The same question again after an answer: it did not help.
+        ("When is the weekly meeting?", "When is the weekly meeting?", "repeated"),
+        ("So when is the weekly team meeting?", "When is the weekly team meeting?", "repeated"),
+        # A follow-up or another question is not a repeat.
+        ("And on Saturday?", "When do you open on weekdays?", None),
+        ("Where is the weekly meeting?", "When is the weekly meeting room booked?", None),
+        ("How much is parking for a day?", "When is the weekly meeting?", None),
+    ],
+)
+def test_a_question_asked_again_after_its_answer_goes_to_a_person(
+    text: str, earlier: str, expected: str | None
+) -> None:
+    kind, reason = classify(text, [], answered_question=earlier)
+    assert reason == expected
+    assert kind is (Input.WANTS_PERSON if expected else Input.QUESTION)
+    assert classify(text, []) == (Input.QUESTION, None)  # nothing was answered before
+
+
 def test_the_caller_answering_the_reprompt_is_heard() -> None:
     m = DialogMachine(max_reprompts=1)
     run(m, Input.START, Input.PLAYBACK_DONE, Input.SILENCE)

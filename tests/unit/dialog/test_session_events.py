@@ -351,6 +351,38 @@ async def test_music_off_is_silence_between_updates(vad: VadWorker) -> None:
         await session.stop()
 
 
+async def test_the_same_question_after_its_answer_goes_to_a_person(vad: VadWorker) -> None:
+    desk = Desk(None)
+    question = "When is the weekly meeting?"
+    session, output, _turns = await session_with(vad, [question, question], desk=desk)
+    try:
+        ask(session, 3000)
+        await until(lambda: any(FACT in t for t in output.texts), "the answer")
+        await until(played_out(session, output), "the answer played")
+        assert desk.asked == []
+        ask(session, 9000)  # asked again: the answer did not help
+        await until(lambda: desk.asked, "handed to a person")
+        assert desk.asked[0].reason == "repeated" and desk.asked[0].question == question
+    finally:
+        desk.release.set()
+        await session.stop()
+
+
+async def test_an_owners_own_topics_always_go_to_a_person(vad: VadWorker) -> None:
+    desk = Desk(None)
+    session, output, _turns = await session_with(
+        vad, ["Is the weekly meeting recorded?"], desk=desk
+    )
+    session.settings.owner_topics = {"acme": ["record"], "other": ["meeting"]}
+    try:
+        ask(session, 3000)
+        await until(lambda: desk.asked, "handed to a person")
+        assert desk.asked[0].reason == "sensitive"
+    finally:
+        desk.release.set()
+        await session.stop()
+
+
 async def test_a_failing_turn_sink_never_reaches_the_caller(vad: VadWorker) -> None:
     class Broken:
         async def turn(self, record: TurnRecord) -> None:
