@@ -247,6 +247,51 @@ async def test_questions_wait_in_line_while_every_operator_is_busy(
         await asks[1]
 
 
+async def test_opted_in_operators_are_notified_of_new_questions(
+    chromium: Browser, stack: Stack
+) -> None:
+    page = await sign_in(chromium, stack.url, "alice")
+    await page.context.grant_permissions(["notifications"], origin=stack.url)
+    # Record notifications instead of showing them (headless has no desktop).
+    await page.context.add_init_script(
+        "window.__shown = [];"
+        "class FakeNotification {"
+        "  constructor(title, opts) { window.__shown.push([title, opts.body]); }"
+        "}"
+        "FakeNotification.permission = 'granted';"
+        "FakeNotification.requestPermission = async () => 'granted';"
+        "window.Notification = FakeNotification;"
+    )
+    await page.goto(stack.url + "/hitl")
+    await connected(page)
+    await set_status(page, "available")
+
+    async def ask(text: str, call_id: str) -> asyncio.Task[HitlOutcome]:
+        task = asyncio.create_task(
+            stack.service.desk.ask(
+                HitlQuestion(call_id=call_id, question=text, reason="low_confidence")
+            )
+        )
+        await expect(page.locator(".hitl-card", has_text=text)).to_have_count(1)
+        return task
+
+    first = await ask("Do you deliver on Sundays?", "call-n1")
+    assert await page.evaluate("window.__shown.length") == 0  # not opted in yet
+    await page.locator("#notify-me").check()
+    await expect(page.locator("#notify-me")).to_be_checked()
+    second = await ask("Can I pay with a cheque?", "call-n2")
+    assert await page.evaluate("window.__shown") == [
+        ["Question from the bot", "Can I pay with a cheque?"]
+    ]
+    await page.reload()  # the choice is remembered in this browser
+    await connected(page)
+    await expect(page.locator("#notify-me")).to_be_checked()
+    for task in (first, second):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def test_away_operator_sends_requests_to_follow_up(chromium: Browser, stack: Stack) -> None:
     page = await sign_in(chromium, stack.url, "alice")
     await page.goto(stack.url + "/hitl/unresolved")

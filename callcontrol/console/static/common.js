@@ -130,6 +130,40 @@ const CC = (() => {
     followupTimer = setTimeout(() => { followupTimer = null; refreshFollowupBadge(); }, 300);
   }
 
+  // Desktop notifications for new questions, opt-in per browser (the page's
+  // "Notify me" switch asks the browser's permission), with a short chime.
+  const NOTIFY_KEY = "cc-notify";
+  function notifyWanted() {
+    return localStorage.getItem(NOTIFY_KEY) === "1" && "Notification" in window && Notification.permission === "granted";
+  }
+  async function setNotify(on) {
+    if (!on) { localStorage.removeItem(NOTIFY_KEY); return false; }
+    if (!("Notification" in window)) return false;
+    const permission = Notification.permission === "granted" ? "granted" : await Notification.requestPermission();
+    if (permission !== "granted") return false;
+    localStorage.setItem(NOTIFY_KEY, "1");
+    return true;
+  }
+  function chime() {
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const osc = ctx.createOscillator(), gain = ctx.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, ctx.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.4);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(); osc.stop(ctx.currentTime + 0.4);
+    } catch (_) { /* no audio: the notification alone */ }
+  }
+  function notifyQuestion(row) {
+    if (!notifyWanted()) return;
+    try {
+      const n = new Notification("Question from the bot", { body: row.question || "", tag: "hitl-" + row.id });
+      n.onclick = () => { window.focus(); location.href = "/hitl"; };
+      chime();
+    } catch (err) { console.error("notification failed", err); }
+  }
+
   function updateHitlBadge() {
     const badge = document.getElementById("hitl-count");
     if (!badge) return;
@@ -158,6 +192,7 @@ const CC = (() => {
       } else if (frame.type === "batch") {
         for (const m of frame.messages) {
           if (m.topic === "hitl") {
+            if (m.data.status === "waiting" && !waitingHitl.has(m.data.id)) notifyQuestion(m.data);
             if (m.data.status === "waiting") waitingHitl.add(m.data.id); else waitingHitl.delete(m.data.id);
             updateHitlBadge();
             if (m.data.status !== "waiting") followupBadgeSoon();
@@ -207,7 +242,7 @@ const CC = (() => {
     if (document.body.dataset.user) connect();
   }
 
-  return { api, detail, el, clear, fmtTime, fmtDuration, secondsSince, toast, pageData, on, onSnapshot, onConnection, start, csrf };
+  return { api, detail, el, clear, fmtTime, fmtDuration, secondsSince, toast, pageData, on, onSnapshot, onConnection, start, csrf, notifyWanted, setNotify };
 })();
 
 document.addEventListener("DOMContentLoaded", () => CC.start());

@@ -5,6 +5,15 @@
   const list = document.getElementById("hitl-list");
   const empty = document.getElementById("hitl-empty");
   const cards = new Map(); // id -> card node
+  const notifyMe = document.getElementById("notify-me");
+  notifyMe.checked = CC.notifyWanted();
+  notifyMe.addEventListener("change", async () => {
+    const wanted = notifyMe.checked;
+    const on = await CC.setNotify(wanted);
+    notifyMe.checked = on;
+    if (wanted && !on) toast("Notifications are blocked or not supported in this browser.", "bad");
+    else toast(on ? "You will be notified of new questions." : "Notifications off.");
+  });
 
   function passages(retrieval) {
     if (!retrieval || !retrieval.length) return el("p", { class: "muted small" }, "Retrieval found nothing.");
