@@ -107,6 +107,7 @@ def hitl_view(h: HitlRequest) -> dict[str, Any]:
         # where a call back goes: the number an operator set, else the caller's
         "followup_phone": h.followup_phone or h.caller_number,
         "callbacks": list(h.callbacks or []),
+        "kb_doc_id": h.kb_doc_id,
         "created_at": iso(h.created_at),
         "answered_at": iso(h.answered_at),
         "updated_at": iso(h.updated_at),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -16,6 +16,7 @@ from callcontrol.store.models import (
     Cdr,
     HitlRequest,
     Leg,
+    Operator,
     Turn,
 )
 from callcontrol.store.repos import Sessions, aware
@@ -187,6 +188,32 @@ class DashboardStats:
         }
 
 
+@dataclass(slots=True)
+class HitlFigures:
+    """Questions handed to people, for one operator or one day."""
+
+    key: str  # the operator's name, or the day (YYYY-MM-DD)
+    questions: int = 0
+    answered: int = 0
+    resolved: int = 0  # follow-ups closed later
+    saved_to_kb: int = 0
+    answer_s: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        done = self.answered + self.resolved
+        return {
+            "key": self.key,
+            "questions": self.questions,
+            "answered": self.answered,
+            "resolved": self.resolved,
+            # answered live or resolved later, of every question
+            "resolution": done / self.questions if self.questions else None,
+            "saved_to_kb": self.saved_to_kb,
+            "saved_share": self.saved_to_kb / self.answered if self.answered else None,
+            "answer_s_median": percentile(self.answer_s, 0.5),
+        }
+
+
 class DashboardRepo:
     # Percentiles are computed here over at most this many recent samples (portable
     # across SQLite and PostgreSQL; a day's turns on one site fit easily).
@@ -194,6 +221,52 @@ class DashboardRepo:
 
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
+
+    async def hitl_breakdown(
+        self, since: datetime, tz: tzinfo | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """HITL figures by operator (who answered or closed it) and by day (``tz``'s)."""
+        async with self._sessions() as s:
+            rows = (
+                await s.execute(
+                    select(
+                        HitlRequest.outcome,
+                        HitlRequest.status,
+                        HitlRequest.created_at,
+                        HitlRequest.answered_at,
+                        HitlRequest.kb_doc_id,
+                        HitlRequest.resolved_by,
+                        Operator.username,
+                    )
+                    .outerjoin(Operator, Operator.id == HitlRequest.operator_id)
+                    .where(HitlRequest.created_at >= since)
+                    .limit(self.MAX_SAMPLES)
+                )
+            ).all()
+        by_operator: dict[str, HitlFigures] = {}
+        by_day: dict[str, HitlFigures] = {}
+        for row in rows:
+            created, answered = aware(row.created_at), aware(row.answered_at)
+            if created is None:
+                continue
+            day = created.astimezone(tz).date().isoformat()
+            figures = [by_day.setdefault(day, HitlFigures(day))]
+            who = row.username or row.resolved_by
+            if who:
+                figures.append(by_operator.setdefault(who, HitlFigures(who)))
+            for f in figures:
+                f.questions += 1
+                if row.outcome == "answered":
+                    f.answered += 1
+                    if answered is not None:
+                        f.answer_s.append((answered - created).total_seconds())
+                    if row.kb_doc_id:
+                        f.saved_to_kb += 1
+                elif row.status == "resolved":
+                    f.resolved += 1
+        operators = [by_operator[k].as_dict() for k in sorted(by_operator)]
+        days = [by_day[k].as_dict() for k in sorted(by_day, reverse=True)]
+        return operators, days
 
     async def stats(self, since: datetime) -> DashboardStats:
         async with self._sessions() as s:

@@ -193,6 +193,8 @@ class HitlRequest(Base):
     followup_phone: Mapped[str | None] = mapped_column(String(64))
     # ids of the calls made back to the caller from this follow-up, oldest first
     callbacks: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    # the knowledge document the operator's answer was saved as, if it was
+    kb_doc_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
     answered_at: Mapped[datetime | None] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)

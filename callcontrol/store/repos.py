@@ -247,6 +247,14 @@ class HitlRepo:
             await s.commit()
             return await s.get(HitlRequest, request_id, populate_existing=True)
 
+    async def saved_to_kb(self, request_id: str, doc_id: str) -> bool:
+        async with self._sessions() as s:
+            result = await s.execute(
+                update(HitlRequest).where(HitlRequest.id == request_id).values(kb_doc_id=doc_id)
+            )
+            await s.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def count_open(self) -> int:
         """Follow-ups nobody has closed: the navigation's badge."""
         async with self._sessions() as s:

@@ -14,6 +14,7 @@ from callcontrol.app import Service
 from callcontrol.hitl.base import HitlQuestion
 from callcontrol.hitl.operators import TAKEOVERS_NS
 from callcontrol.store.models import Call, Cdr, HitlRequest, Turn
+from callcontrol.store.repos import OperatorRepo
 from tests.console.conftest import Console, add_user, console_settings, running_service, serve
 from tests.fakes.freeswitch import FakeFreeSwitch
 from tests.fakes.freeswitch.scenarios import Extension
@@ -262,6 +263,8 @@ async def _seed(service: Service) -> None:
                         voice_to_voice_ms=ms,
                     )
                 )
+        alice = await OperatorRepo(service.sessions).by_username("alice")
+        assert alice is not None
         for n, (cid, outcome, wait_s) in enumerate(
             [("hist-0", "answered", 10), ("hist-0", "answered", 30), ("hist-2", "timeout", None)]
         ):
@@ -275,6 +278,8 @@ async def _seed(service: Service) -> None:
                     outcome=outcome,
                     created_at=created,
                     answered_at=created + timedelta(seconds=wait_s) if wait_s else None,
+                    operator_id=alice.id if wait_s else None,
+                    kb_doc_id="doc-1" if n == 0 else None,
                 )
             )
         old = now - timedelta(days=40)
@@ -341,12 +346,19 @@ async def _history_and_dashboard(console: Console) -> None:
     assert stats["hitl_rate"] == 0.5 and stats["hitl_answered"] == 2
     assert stats["hitl_unresolved"] == 1
     assert stats["hitl_answer_s_median"] == pytest.approx(20.0)
+    [alice] = stats["hitl_by_operator"]
+    assert alice["key"] == "alice" and (alice["questions"], alice["answered"]) == (2, 2)
+    assert alice["resolution"] == 1.0 and alice["answer_s_median"] == pytest.approx(20.0)
+    assert (alice["saved_to_kb"], alice["saved_share"]) == (1, 0.5)
+    days = stats["hitl_by_day"]
+    assert sum(d["questions"] for d in days) == 3 and sum(d["answered"] for d in days) == 2
     assert stats["v2v_turns"] == 4
     assert stats["v2v_p50_ms"] == pytest.approx(950.0)
     assert stats["v2v_p95_ms"] == pytest.approx(1170.0)
     assert (await client.get("/api/dashboard", params={"period": "year"})).status_code == 422
     home = await client.get("/")
     assert home.status_code == 200 and "Voice to voice" in home.text
+    assert "Questions by operator" in home.text and "Questions by day" in home.text
 
 
 async def test_recordings_are_served_only_from_the_recordings_dir(

@@ -260,6 +260,8 @@ async def test_console_answer_and_save_to_kb(console: Console) -> None:
     assert outcome.answer == "Yes, from 10 to 4." and outcome.operator == "alice"
     kb = (await client.get("/api/kb/docs", params={"owner": "9198"})).json()
     assert [d["title"] for d in kb] == ["Do you open on Sundays?"]
+    saved = await HitlRepo(console.service.sessions).get(str(waiting["id"]))
+    assert saved is not None and saved.kb_doc_id == kb[0]["id"]  # for the dashboard
     again = await client.post(f"/api/hitl/{waiting['id']}/answer", json={"answer": "again"})
     assert again.status_code == 409
     missing = await client.post("/api/hitl/nope/answer", json={"answer": "hi"})

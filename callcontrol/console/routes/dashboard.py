@@ -25,10 +25,14 @@ def period_start(period: Period, now: datetime | None = None) -> datetime:
 
 
 async def _figures(console: ConsoleDep, period: Period) -> dict[str, Any]:
-    stats = await console.dashboard.stats(period_start(period))
+    since = period_start(period)
+    stats = await console.dashboard.stats(since)
+    by_operator, by_day = await console.dashboard.hitl_breakdown(since, since.tzinfo)
     live_calls = await console.service.live.all("calls")
     return {
         **stats.as_dict(),
+        "hitl_by_operator": by_operator,
+        "hitl_by_day": by_day,
         "period": period,
         "active_calls": sum(1 for c in live_calls.values() if c.get("state") != "hangup"),
         "hitl_waiting": len(await console.service.desk.waiting()),

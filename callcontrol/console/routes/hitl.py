@@ -118,9 +118,14 @@ async def _save_to_kb(
     owner = str(row.get("owner") or DEFAULT_KB_OWNER)
     doc_title = (title or question or "Operator answer").strip()[:200]
     try:
-        await kb.add(owner, doc_title, f"{question}\n{answer}".strip(), source="hitl")
+        doc = await kb.add(owner, doc_title, f"{question}\n{answer}".strip(), source="hitl")
     except (CallControlError, ValueError) as exc:
         return False, str(exc)
+    try:  # for the dashboard's "saved to the knowledge base" share
+        await console.service.flush()  # the answered row is written before it is marked
+        await console.hitl.saved_to_kb(str(row.get("id")), doc.id)
+    except Exception as exc:  # noqa: BLE001 - the document is saved; only the figure misses it
+        log.warning("cannot mark the request as saved to the knowledge base", error=str(exc))
     return True, None
 
 

@@ -1,4 +1,5 @@
-"""follow-up details: noted/resolved by and at, required, phone, call-backs
+"""follow-up details: noted/resolved by and at, required, phone, call-backs; the
+knowledge document an answer was saved as
 
 Revision ID: 0004
 Revises: 0003
@@ -30,10 +31,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column('callbacks', sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
         )
+        batch_op.add_column(sa.Column('kb_doc_id', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('hitl_requests', schema=None) as batch_op:
+        batch_op.drop_column('kb_doc_id')
         batch_op.drop_column('callbacks')
         batch_op.drop_column('followup_phone')
         batch_op.drop_column('followup_required')
