@@ -97,6 +97,7 @@ class Service:
             timeout_s=settings.console.hitl_timeout_s,
             presence_timeout_s=settings.console.presence_timeout_s,
             overrides=AppSettingsRepo(self.sessions).all,
+            voicemail_dir=settings.data_dir / "voicemail",
         )
         # Operators' status: the desk reads it, the console changes it, and it changes by
         # itself after a take-over ends or a console stays closed (hitl/operators.py).

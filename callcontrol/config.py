@@ -258,6 +258,16 @@ class PipelineSettings(BaseModel):
     hold_phrase: Phrase = ENGLISH.phrases.hold_phrase
     reassurance: Phrase = ENGLISH.phrases.reassurance
     follow_up: Phrase = ENGLISH.phrases.follow_up
+    # Voicemail: when nobody answers the caller's question (nobody available, or the
+    # wait timed out), take a message instead of only promising a call back — the
+    # prompt, a tone, up to voicemail_max_s of the caller (ending after
+    # voicemail_silence_s of silence once they spoke), transcribed and attached to the
+    # follow-up with its audio.
+    voicemail: bool = False
+    voicemail_prompt: Phrase = ENGLISH.phrases.voicemail_prompt
+    voicemail_thanks: Phrase = ENGLISH.phrases.voicemail_thanks
+    voicemail_max_s: float = Field(60.0, gt=0, le=600)
+    voicemail_silence_s: float = Field(3.0, gt=0)
     # While a question waits for a person: music between the spoken updates ("builtin",
     # "off" or a WAV file's path; media/hold_music.py), and the reassurance phrase this
     # many seconds after the hand-over (then every console.reassurance_interval_s, when

@@ -34,6 +34,7 @@ EDITABLE: tuple[Editable, ...] = (
     Editable("pipeline.hold_phrase", "text", "Hold phrase (asking a colleague)"),
     Editable("pipeline.reassurance", "text", "Reassurance while waiting"),
     Editable("pipeline.follow_up", "text", "Said when nobody could answer"),
+    Editable("pipeline.voicemail_prompt", "text", "Voicemail: said before the tone"),
 )
 BY_KEY = {e.key: e for e in EDITABLE}
 

@@ -108,6 +108,8 @@ def hitl_view(h: HitlRequest) -> dict[str, Any]:
         "followup_phone": h.followup_phone or h.caller_number,
         "callbacks": list(h.callbacks or []),
         "kb_doc_id": h.kb_doc_id,
+        "voicemail": bool(h.voicemail_path),
+        "voicemail_transcript": h.voicemail_transcript,
         "created_at": iso(h.created_at),
         "answered_at": iso(h.answered_at),
         "updated_at": iso(h.updated_at),

@@ -7,6 +7,7 @@ from typing import Any
 
 from callcontrol.dialog.base import CallInfo
 from callcontrol.hitl.base import HitlDesk, HitlOutcome, HitlQuestion, Reason
+from callcontrol.media.codecs import Int16Array
 from callcontrol.pipeline.base import ChatMessage
 
 
@@ -21,6 +22,7 @@ class HumanHandover:
     reason: Reason = "low_confidence"
     passages: list[dict[str, Any]] = field(default_factory=list)
     answer: str = ""
+    request_id: str = ""  # the desk's, once it has answered how the wait ended
 
     def prepare(self, question: str, reason: Reason, passages: list[dict[str, Any]]) -> None:
         self.question = question
@@ -42,6 +44,12 @@ class HumanHandover:
                 retrieval=self.passages,
             )
         )
+
+    async def attach_voicemail(self, audio: Int16Array, sample_rate: int, transcript: str) -> None:
+        """Give the caller's message to the desk, with the question it follows."""
+        if self.desk is None or not self.request_id:
+            return
+        await self.desk.attach_voicemail(self.request_id, audio, sample_rate, transcript)
 
     def notice(self) -> dict[str, Any]:
         """What a direct client is told."""

@@ -33,6 +33,8 @@ class State(StrEnum):
     THINKING = "thinking"
     SPEAKING = "speaking"
     HOLD = "hold"
+    VOICEMAIL = "voicemail"  # nobody could answer: the prompt and the tone are playing
+    RECORDING = "recording"  # the caller's message is being recorded
     CLOSING = "closing"
     ENDED = "ended"
 
@@ -54,6 +56,8 @@ class Input(StrEnum):
     SILENCE_GIVE_UP = "silence_give_up"
     HUMAN_ANSWER = "human_answer"
     HUMAN_UNAVAILABLE = "human_unavailable"  # nobody available, or the wait timed out
+    TAKE_MESSAGE = "take_message"  # resolved: HUMAN_UNAVAILABLE with voicemail on
+    MESSAGE_DONE = "message_done"  # the caller stopped talking, or the time is up
     REASSURE = "reassure"  # time to tell a waiting caller we are still on it
     HANGUP = "hangup"
     BRIDGED = "bridged"  # a person took the call over
@@ -67,6 +71,10 @@ class Action(StrEnum):
     SAY_REASSURANCE = "say_reassurance"
     SAY_FOLLOW_UP = "say_follow_up"
     SAY_HUMAN_ANSWER = "say_human_answer"
+    SAY_VOICEMAIL_PROMPT = "say_voicemail_prompt"  # the prompt, then the tone
+    SAY_VOICEMAIL_THANKS = "say_voicemail_thanks"
+    START_RECORDING = "start_recording"  # keep the caller's audio; arm the limits
+    STOP_RECORDING = "stop_recording"  # save, transcribe, attach to the follow-up
     ANSWER = "answer"  # run the turn: retrieval → LLM → TTS
     STOP_PLAYBACK = "stop_playback"  # barge-in: clear the output now (hold music too)
     START_MUSIC = "start_music"  # hold music, looped, until stopped
@@ -125,13 +133,19 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.HOLD, I.PLAYBACK_DONE): (S.HOLD, (A.START_MUSIC,)),
     (S.HOLD, I.REASSURE): (S.HOLD, (A.STOP_MUSIC, A.SAY_REASSURANCE, A.ARM_REASSURANCE)),
     (S.HOLD, I.GOODBYE): (S.CLOSING, (A.CANCEL_HUMAN, A.STOP_PLAYBACK, A.SAY_GOODBYE)),
+    # Voicemail: prompt and tone, then the message until silence or the limit, thanks, bye.
+    (S.HOLD, I.TAKE_MESSAGE): (S.VOICEMAIL, (A.STOP_MUSIC, A.SAY_VOICEMAIL_PROMPT)),
+    (S.VOICEMAIL, I.PLAYBACK_DONE): (S.RECORDING, (A.START_RECORDING,)),
+    (S.RECORDING, I.MESSAGE_DONE): (S.CLOSING, (A.STOP_RECORDING, A.SAY_VOICEMAIL_THANKS)),
     (S.CLOSING, I.PLAYBACK_DONE): (S.ENDED, (A.HANGUP, A.STOP)),
     (S.CLOSING, I.BARGE_IN): (S.CLOSING, ()),
 }
 # Whatever the state: the call ended, or a person took it over.
 for _state in State:
     if _state is not S.ENDED:
-        TABLE[(_state, I.HANGUP)] = (S.ENDED, (A.CANCEL_REPLY, A.CANCEL_HUMAN, A.STOP))
+        # A message being recorded is kept when the caller hangs up.
+        keep = (A.STOP_RECORDING,) if _state is S.RECORDING else ()
+        TABLE[(_state, I.HANGUP)] = (S.ENDED, (*keep, A.CANCEL_REPLY, A.CANCEL_HUMAN, A.STOP))
         TABLE[(_state, I.BRIDGED)] = (S.ENDED, (A.CANCEL_REPLY, A.CANCEL_HUMAN, A.STOP))
 
 
@@ -140,6 +154,7 @@ class DialogMachine:
     """Current state plus the counters the table's guards need."""
 
     max_reprompts: int = 1
+    voicemail: bool = False  # nobody to answer: take a message (else the promise)
     state: State = State.GREETING
     reprompts: int = 0
     history: list[tuple[State, Input, State]] = field(default_factory=list)
@@ -152,6 +167,8 @@ class DialogMachine:
                 if self.reprompts < self.max_reprompts
                 else Input.SILENCE_GIVE_UP
             )
+        elif inp is Input.HUMAN_UNAVAILABLE and self.voicemail:
+            inp = Input.TAKE_MESSAGE
         entry = TABLE.get((self.state, inp))
         if entry is None:
             return ()

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
+import numpy as np
 import structlog
 
 from callcontrol.aio import TaskOwner
@@ -46,6 +47,7 @@ from callcontrol.dialog.records import TurnLog
 from callcontrol.dialog.reply import Reply
 from callcontrol.dialog.speaking import Speaking
 from callcontrol.dialog.voice import VoicePipeline
+from callcontrol.dialog.voicemail import MessageRecorder, tone
 from callcontrol.hitl.base import HitlDesk, HitlOutcome, Reason
 from callcontrol.media import hold_music
 from callcontrol.media.base import AudioOutput
@@ -60,7 +62,8 @@ from callcontrol.media.endpoint import (
     SpeechStarted,
 )
 from callcontrol.media.listen import CallAudioInput
-from callcontrol.pipeline.base import ChatMessage
+from callcontrol.media.resample import resample
+from callcontrol.pipeline.base import STT_SAMPLE_RATE, ChatMessage
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +104,10 @@ class DialogSession:
         self.language: str | None = None if self.settings.language == "auto" else "en"
         if self.settings.language not in ("auto", "en"):
             self.language = self.settings.language
-        self.machine = DialogMachine(max_reprompts=self.settings.max_reprompts)
+        self.machine = DialogMachine(
+            max_reprompts=self.settings.max_reprompts, voicemail=self.settings.voicemail
+        )
+        self.message = MessageRecorder()
         self.history: list[ChatMessage] = []
         self.log = TurnLog(call, sinks, notify_client)
         self.human = HumanHandover(call, desk, voice.language.rephrase_prompt)
@@ -150,6 +156,12 @@ class DialogSession:
             Action.ANSWER: self._answer,
             Action.STOP_PLAYBACK: self._stop_playback,
             Action.START_MUSIC: self._start_music,
+            Action.SAY_VOICEMAIL_PROMPT: lambda: self.speaking.say(
+                self.settings.voicemail_prompt, as_reply=False, tail=tone(output_rate)
+            ),
+            Action.SAY_VOICEMAIL_THANKS: lambda: say("voicemail_thanks", as_reply=False),
+            Action.START_RECORDING: self._start_recording,
+            Action.STOP_RECORDING: self._stop_recording,
             Action.STOP_MUSIC: self._stop_music,
             Action.CANCEL_REPLY: self._cancel_reply,
             Action.ASK_HUMAN: self._ask_human,
@@ -171,6 +183,8 @@ class DialogSession:
 
     # -- ForkConsumer (event loop, must be quick) ---------------------------------------
     def on_audio(self, samples: Int16Array, sample_rate: int) -> bool:
+        if self.message.active:
+            self.message.feed(samples, sample_rate)
         accepted = self.input.feed(samples, sample_rate)
         self.log.audio_received(self.input.received_ms)
         return accepted
@@ -274,6 +288,9 @@ class DialogSession:
 
     # -- endpointing ------------------------------------------------------------------
     async def _on_endpoint(self, event: EndpointEvent) -> None:
+        if self.machine.state in (State.VOICEMAIL, State.RECORDING):
+            await self._on_message_speech(event)
+            return
         if isinstance(event, SpeechStarted):
             if self.machine.state is State.LISTENING:
                 await self._feed(Input.BARGE_IN)  # the caller talks: stop the silence clock
@@ -289,6 +306,47 @@ class DialogSession:
             await self.listener.resumed()
         elif isinstance(event, SpeechEnded):
             await self._turn_ended(event)
+
+    async def _on_message_speech(self, event: EndpointEvent) -> None:
+        """While a message is recorded, speech is the message, not turns: it ends after
+        ``voicemail_silence_s`` of silence once the caller spoke."""
+        if self.machine.state is not State.RECORDING:
+            return
+        if isinstance(event, SpeechStarted):
+            await self._disarm("message")
+        elif isinstance(event, SpeechEnded):
+            await self._arm("message", Input.MESSAGE_DONE, self.settings.voicemail_silence_s)
+
+    async def _start_recording(self) -> None:
+        self.message.start(self.settings.voicemail_max_s)
+        limit = self.settings.voicemail_max_s
+        await self._arm("message_limit", Input.MESSAGE_DONE, limit)
+        # A caller who says nothing at all is not held for the whole limit.
+        await self._arm("message", Input.MESSAGE_DONE, self.settings.silence_reprompt_s)
+
+    async def _stop_recording(self) -> None:
+        await self._disarm("message")
+        await self._disarm("message_limit")
+        audio, rate = self.message.stop()
+        if audio.size == 0:
+            return
+        transcript = ""
+        try:
+            speech = (resample(audio, rate, STT_SAMPLE_RATE) / 32768).astype(np.float32)
+            heard = await self.voice.stt.transcribe(speech, self.language or None)
+            transcript = heard.text
+        except Exception as exc:  # noqa: BLE001 - the audio is kept even untranscribed
+            self._log.warning("cannot transcribe the voicemail", error=str(exc))
+        try:
+            await self.human.attach_voicemail(audio, rate, transcript)
+        except Exception:  # noqa: BLE001 - logged with the trace; the call goes on
+            self._log.exception("cannot keep the voicemail")
+            return
+        self._log.info(
+            "voicemail kept", seconds=round(len(audio) / rate, 1), words=len(transcript.split())
+        )
+        if transcript:
+            await self._record("caller", f"(voicemail) {transcript}")
 
     async def _speculate(self, event: SpeechPaused) -> None:
         if self.machine.state not in (State.CLOSING, State.ENDED):
@@ -363,10 +421,14 @@ class DialogSession:
         except Exception as exc:  # noqa: BLE001 - the call may already be gone
             self._log.warning("hangup failed", error=str(exc))
 
-    async def _arm(self, name: str, inp: Input) -> None:
+    async def _arm(self, name: str, inp: Input, seconds: float | None = None) -> None:
+        """Post ``inp`` in ``seconds`` (default: the silence re-prompt's, or the next
+        spoken update's for a caller on hold)."""
         await self._disarm(name)
-        if name == "silence":
-            seconds: float | None = self.settings.silence_reprompt_s
+        if seconds is not None:
+            pass
+        elif name == "silence":
+            seconds = self.settings.silence_reprompt_s
         else:  # the next spoken update of a caller on hold
             started = self._hold_started or self._loop.time()
             seconds = next_update(
@@ -426,6 +488,7 @@ class DialogSession:
 
     async def _on_human(self, outcome: HitlOutcome) -> None:
         self._human_wait = None
+        self.human.request_id = outcome.request_id
         await self._disarm("reassure")
         if outcome.status == "answered" and outcome.answer:
             self.human.answer = outcome.answer

@@ -77,9 +77,11 @@ class Speaking:
             )
         await self.say(builtin, as_reply=as_reply)
 
-    async def say(self, text: str, *, as_reply: bool) -> None:
-        """A fixed phrase (cached audio). ``as_reply``: it answers the turn (REPLY_* inputs)."""
+    async def say(self, text: str, *, as_reply: bool, tail: bytes = b"") -> None:
+        """A fixed phrase (cached audio). ``as_reply``: it answers the turn (REPLY_* inputs).
+        ``tail``: more audio played right after it (the voicemail tone)."""
         pcm = await self.voice.tts.phrase(text, self.output_rate, self._language() or "en")
+        pcm += tail
 
         async def one() -> AsyncIterator[SpokenSegment]:
             yield SpokenSegment(0, text, pcm, self.output_rate)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from callcontrol.media.codecs import Int16Array
+
 # low_confidence: retrieval was not sure; sensitive: a topic that always goes to a
 # person; caller_request: "a person, please"; not_helpful: "that's not what I asked";
 # repeated: the caller asked the same question again after it was answered.
@@ -49,4 +51,11 @@ class HitlDesk(Protocol):
         (``timeout``, also left unresolved). If the awaiting task is cancelled
         (the caller hung up) the request is marked unresolved with that note.
         """
+        ...
+
+    async def attach_voicemail(
+        self, request_id: str, audio: Int16Array, sample_rate: int, transcript: str
+    ) -> None:
+        """Keep the caller's message (16-bit mono PCM) and its transcript with the
+        unresolved request it follows (the follow-up list shows both)."""
         ...

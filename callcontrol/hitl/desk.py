@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import structlog
@@ -42,7 +43,9 @@ from callcontrol.aio import TaskOwner
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion, Status
 from callcontrol.live import topics
 from callcontrol.live.base import EventBus, LiveState, Message, Subscription
+from callcontrol.media.codecs import Int16Array, wav_bytes
 from callcontrol.metrics import Metrics
+from callcontrol.store.db import private_dir
 from callcontrol.store.models import new_id
 from callcontrol.store.writer import Write, WriteSink
 
@@ -89,9 +92,11 @@ class Desk:
         timeout_s: float,
         presence_timeout_s: float = 60.0,
         overrides: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        voicemail_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._writer = writer
+        self.voicemail_dir = voicemail_dir
         self._metrics = metrics
         self.worker_id = worker_id
         self.configured_timeout_s = timeout_s
@@ -194,6 +199,7 @@ class Desk:
         if not available and not busy:
             row.update(status="unresolved", outcome="unavailable")
             self._write(row, insert=True)
+            self._remember(row)  # a voicemail may be attached to it next
             await self._announce(row)
             self._metrics.hitl_requests.labels("unavailable").inc()
             log.info("hitl request with nobody available", request=request_id, call=row["call_id"])
@@ -264,6 +270,38 @@ class Desk:
             operator=row.get("operator"),
         )
 
+    async def attach_voicemail(
+        self, request_id: str, audio: Int16Array, sample_rate: int, transcript: str
+    ) -> None:
+        """Write the message to ``<voicemail_dir>/YYYY/MM/DD/<request>.wav`` (private to
+        the service user) and add it and its transcript to the unresolved request."""
+        if self.voicemail_dir is None:
+            raise RuntimeError("no voicemail directory configured")
+        row = self._recent.get(request_id)
+        now = datetime.now(UTC)
+        relative = Path(f"{now:%Y/%m/%d}") / f"{Path(request_id).name}.wav"
+        target = self.voicemail_dir / relative
+        data = wav_bytes(audio, sample_rate)
+
+        def write() -> None:
+            for folder in reversed(target.parents):
+                if folder == self.voicemail_dir or self.voicemail_dir in folder.parents:
+                    private_dir(folder)
+            target.write_bytes(data)
+            target.chmod(0o600)
+
+        await asyncio.to_thread(write)
+        seconds = round(len(audio) / sample_rate, 1)
+        log.info("voicemail written", request=request_id, path=str(target), seconds=seconds)
+        if row is None:
+            log.warning("voicemail for a request this worker no longer has", request=request_id)
+            return
+        row["voicemail_path"] = str(relative)
+        row["voicemail_transcript"] = transcript
+        row["voicemail_seconds"] = seconds
+        self._write(row, insert=False)
+        await self._announce(row)
+
     def _remember(self, row: Message) -> None:
         self._recent[row["id"]] = row
         while len(self._recent) > _RECENT_MAX:
@@ -289,6 +327,9 @@ class Desk:
             "answered_at": row.get("answered_at"),
             "updated_at": datetime.now(UTC),
         }
+        for optional in ("voicemail_path", "voicemail_transcript"):
+            if optional in row:  # never overwritten with nothing by a later snapshot
+                columns[optional] = row[optional]
         make = Write.insert if insert else Write.upsert
         self._writer.submit(make("hitl_requests", **columns))
 

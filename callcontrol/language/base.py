@@ -61,6 +61,8 @@ class FixedPhrases:
     hold_phrase: str
     reassurance: str
     follow_up: str
+    voicemail_prompt: str  # before the tone, when the caller can leave a message
+    voicemail_thanks: str  # after the message, before hanging up
 
 
 @dataclass(frozen=True, slots=True)

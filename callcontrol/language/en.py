@@ -113,6 +113,11 @@ PHRASES = FixedPhrases(
     hold_phrase="Let me check that with a colleague, please hold.",
     reassurance="Thanks for waiting, someone is looking at your question.",
     follow_up="I could not reach a colleague right now. Someone will call you back.",
+    voicemail_prompt=(
+        "I could not reach a colleague right now. Please leave a message after the tone, "
+        "and someone will call you back."
+    ),
+    voicemail_thanks="Thank you, we have your message. Goodbye.",
 )
 
 SYSTEM_PROMPT = (

@@ -37,4 +37,5 @@ def fixed_phrases(pipeline: PipelineSettings) -> list[str]:
         pipeline.hold_phrase,
         pipeline.reassurance,
         pipeline.follow_up,
+        *([pipeline.voicemail_prompt, pipeline.voicemail_thanks] if pipeline.voicemail else []),
     ]

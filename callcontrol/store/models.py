@@ -195,6 +195,9 @@ class HitlRequest(Base):
     callbacks: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     # the knowledge document the operator's answer was saved as, if it was
     kb_doc_id: Mapped[str | None] = mapped_column(String(64))
+    # the caller's message, when they left one (relative to <data_dir>/voicemail)
+    voicemail_path: Mapped[str | None] = mapped_column(String(255))
+    voicemail_transcript: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
     answered_at: Mapped[datetime | None] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)

@@ -320,3 +320,38 @@ async def test_follow_up_workflow(console: Console) -> None:
     await console.service.flush()
     refused = await client.post(f"/api/hitl/{waiting['id']}/followup", json={"notes": "x"})
     assert refused.status_code == 404
+
+
+async def test_a_voicemail_is_kept_private_and_played_to_operators(console: Console) -> None:
+    import stat
+
+    import numpy as np
+
+    from callcontrol.media.codecs import read_wav
+
+    outcome = await console.service.desk.ask(question())
+    assert outcome.status == "unavailable"
+    audio = (np.sin(np.arange(16000) / 8) * 3000).astype(np.int16)
+    await console.service.desk.attach_voicemail(
+        outcome.request_id, audio, 8000, "Please call me back after five."
+    )
+    await console.service.flush()
+    stored_row = await HitlRepo(console.service.sessions).get(outcome.request_id)
+    assert stored_row is not None and stored_row.voicemail_path
+    folder = console.service.desk.voicemail_dir
+    assert folder is not None
+    path = folder / stored_row.voicemail_path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stored_row.voicemail_transcript == "Please call me back after five."
+    client, _ = await console.signed_in("alice")
+    [listed] = (await client.get("/api/hitl/unresolved")).json()
+    assert listed["voicemail"] is True
+    assert listed["voicemail_transcript"] == "Please call me back after five."
+    played = await client.get(f"/api/hitl/{outcome.request_id}/voicemail")
+    assert played.status_code == 200 and played.headers["content-type"] == "audio/wav"
+    heard = read_wav(played.content)
+    assert heard.sample_rate == 8000 and len(heard.samples) == 16000
+    assert (await client.get("/api/hitl/nope/voicemail")).status_code == 404
+    anonymous = await console.client().get(f"/api/hitl/{outcome.request_id}/voicemail")
+    assert anonymous.status_code in (401, 303)

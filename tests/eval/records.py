@@ -60,7 +60,16 @@ class TurnRecord:
 
 def fixed_phrases(pipeline: Any) -> list[str]:
     """The phrases the bot says word for word (not answers), from the service's settings."""
-    names = ("greeting", "hold_phrase", "follow_up", "reassurance", "goodbye", "reprompt")
+    names = (
+        "greeting",
+        "hold_phrase",
+        "follow_up",
+        "reassurance",
+        "goodbye",
+        "reprompt",
+        "voicemail_prompt",
+        "voicemail_thanks",
+    )
     return [str(getattr(pipeline, name)) for name in names if getattr(pipeline, name, None)]
 
 

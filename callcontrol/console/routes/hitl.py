@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
 from callcontrol.console.context import Console
@@ -201,6 +201,20 @@ async def _announce(console: Console, row: HitlRequest) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - the change is stored; live view is best effort
         log.warning("cannot publish follow-up", error=str(exc))
     return view
+
+
+@router.get("/api/hitl/{request_id}/voicemail")
+async def voicemail(request_id: str, user: CurrentUser, console: ConsoleDep) -> FileResponse:
+    """The caller's message left on a follow-up (WAV)."""
+    row = await console.hitl.get(request_id[:64])
+    folder = console.service.desk.voicemail_dir
+    if row is None or not row.voicemail_path or folder is None:
+        raise HTTPException(404, "no voicemail")
+    path = (folder / row.voicemail_path).resolve()
+    if folder.resolve() not in path.parents or not path.is_file():
+        raise HTTPException(404, "no voicemail")
+    log.info("voicemail played", request=row.id, operator=user.username)
+    return FileResponse(path, media_type="audio/wav", filename=f"voicemail-{row.id}.wav")
 
 
 @router.post("/api/hitl/{request_id}/callback")

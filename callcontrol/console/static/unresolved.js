@@ -35,11 +35,14 @@
     if (row.noted_by) who.push(el("div", { class: "small muted" }, `noted by ${row.noted_by} ${fmtTime(row.noted_at)}`));
     if (row.resolved_by) who.push(el("div", { class: "small muted" }, `resolved by ${row.resolved_by} ${fmtTime(row.resolved_at)}`));
     else if (row.followup_by) who.push(el("div", { class: "small muted" }, "by " + row.followup_by));
+    const message = row.voicemail ? el("div", { class: "voicemail" },
+      el("audio", { controls: true, preload: "none", src: `/api/hitl/${encodeURIComponent(row.id)}/voicemail` }),
+      el("div", { class: "small transcript" }, row.voicemail_transcript ? "“" + row.voicemail_transcript + "”" : "(no words heard)")) : null;
     const calls = (row.callbacks || []).map((id, n) => el("a", { class: "small callback-link", href: "/calls/" + encodeURIComponent(id) }, `call-back ${n + 1}`));
     return el("tr", { dataset: { id: row.id } },
       el("td", { class: "small" }, fmtTime(row.created_at)),
       el("td", {}, row.caller_number || "—", el("br"), el("a", { class: "small", href: "/calls/" + encodeURIComponent(row.call_id) }, "call")),
-      el("td", { class: "question" }, row.question || ""),
+      el("td", { class: "question" }, row.question || "", message),
       el("td", { class: "small muted" }, WHY[row.outcome] || row.outcome || ""),
       el("td", {}, el("span", { class: "pill " + row.status }, row.status), ...who),
       el("td", {}, notes,

@@ -78,6 +78,27 @@ def test_nobody_available_queues_the_follow_up_without_cutting_the_hold_phrase()
     assert m.feed(Input.HUMAN_UNAVAILABLE) == (Action.STOP_MUSIC, Action.SAY_FOLLOW_UP)
 
 
+def test_with_voicemail_nobody_to_answer_means_taking_a_message() -> None:
+    m = DialogMachine(voicemail=True)
+    run(m, Input.START, Input.PLAYBACK_DONE, Input.WANTS_PERSON)
+    assert m.feed(Input.HUMAN_UNAVAILABLE) == (Action.STOP_MUSIC, Action.SAY_VOICEMAIL_PROMPT)
+    assert m.state is State.VOICEMAIL
+    assert m.feed(Input.QUESTION) == ()  # speech over the prompt is not a turn
+    assert m.feed(Input.PLAYBACK_DONE) == (Action.START_RECORDING,)  # after the tone
+    assert m.state is State.RECORDING
+    assert m.feed(Input.MESSAGE_DONE) == (Action.STOP_RECORDING, Action.SAY_VOICEMAIL_THANKS)
+    assert m.state is State.CLOSING
+    assert m.feed(Input.PLAYBACK_DONE) == (Action.HANGUP, Action.STOP)
+
+
+def test_a_caller_hanging_up_mid_message_leaves_it() -> None:
+    m = DialogMachine(state=State.RECORDING, voicemail=True)
+    actions = m.feed(Input.HANGUP)
+    assert actions[0] is Action.STOP_RECORDING and Action.STOP in actions
+    other = DialogMachine(state=State.HOLD, voicemail=True)
+    assert Action.STOP_RECORDING not in other.feed(Input.HANGUP)
+
+
 @pytest.mark.parametrize("state", [s for s in State if s is not State.ENDED])
 @pytest.mark.parametrize("inp", [Input.HANGUP, Input.BRIDGED])
 def test_the_call_can_end_in_every_state(state: State, inp: Input) -> None:

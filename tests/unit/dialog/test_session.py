@@ -18,7 +18,7 @@ from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion
 from callcontrol.media.base import PlaybackHandle, PlaybackListener, PlaybackListeners
-from callcontrol.media.codecs import read_wav
+from callcontrol.media.codecs import Int16Array, read_wav
 from callcontrol.media.silero import SileroModel
 from callcontrol.media.vad import VadWorker
 from callcontrol.pipeline.base import Passage
@@ -82,6 +82,11 @@ class NoDesk:
     async def ask(self, question: HitlQuestion) -> HitlOutcome:
         self.asked.append(question)
         return HitlOutcome("unavailable", request_id="r1")
+
+    async def attach_voicemail(
+        self, request_id: str, audio: Int16Array, sample_rate: int, transcript: str
+    ) -> None:
+        raise AssertionError("no voicemail in these tests")
 
 
 @pytest_asyncio.fixture

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import numpy as np
 import pytest_asyncio
 
 from callcontrol.config import Settings
@@ -22,6 +23,7 @@ from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion
 from callcontrol.media.base import PlaybackHandle, PlaybackListener, PlaybackListeners
+from callcontrol.media.codecs import Int16Array
 from callcontrol.media.endpoint import BargeIn, SpeechEnded
 from callcontrol.media.silero import SileroModel
 from callcontrol.media.vad import VadWorker
@@ -90,6 +92,7 @@ class Desk:
         self.answer = answer
         self.asked: list[HitlQuestion] = []
         self.release = asyncio.Event()
+        self.voicemails: list[tuple[str, Int16Array, int, str]] = []
 
     async def ask(self, question: HitlQuestion) -> HitlOutcome:
         self.asked.append(question)
@@ -97,6 +100,11 @@ class Desk:
         if self.answer is None:
             return HitlOutcome("unavailable", request_id="r1")
         return HitlOutcome("answered", request_id="r1", answer=self.answer, operator="ann")
+
+    async def attach_voicemail(
+        self, request_id: str, audio: Int16Array, sample_rate: int, transcript: str
+    ) -> None:
+        self.voicemails.append((request_id, audio, sample_rate, transcript))
 
 
 class Turns:
@@ -380,6 +388,43 @@ async def test_an_owners_own_topics_always_go_to_a_person(vad: VadWorker) -> Non
         assert desk.asked[0].reason == "sensitive"
     finally:
         desk.release.set()
+        await session.stop()
+
+
+async def test_with_voicemail_the_caller_leaves_a_message_that_is_kept(
+    vad: VadWorker,
+) -> None:
+    desk = Desk(None)
+    message = "Please call me back about my order"
+    session, output, turns = await session_with(vad, ["I want a refund", message], desk=desk)
+    settings = session.settings
+    settings.sensitive_topics = ["refund"]
+    settings.voicemail_silence_s = 0.05
+    session.machine.voicemail = True
+    try:
+        ask(session, 3000)
+        await until(lambda: output.texts[-1:] == [settings.hold_phrase], "the hold phrase")
+        desk.release.set()  # nobody: take a message
+        await until(lambda: output.texts[-1:] == [settings.voicemail_prompt], "the prompt")
+        prompt = output.items[-1]
+        # The tone follows the words in the same playback (0.75 s of it at 8 kHz).
+        assert prompt.duration_ms >= 750
+        while session.machine.state is not State.RECORDING:
+            if output.playing:
+                output.finish_current()
+            await asyncio.sleep(0.001)
+        spoken = np.full(8000, 1000, dtype=np.int16)  # one second of the caller
+        for start in range(0, len(spoken), 160):
+            session.on_audio(spoken[start : start + 160], 8000)
+        session.on_endpoint(SpeechEnded(30_000, 31_000, 31_500, voiced_ms=1000))
+        await until(lambda: desk.voicemails, "the message is kept")
+        [(request_id, audio, rate, transcript)] = desk.voicemails
+        assert request_id == "r1" and rate == 8000 and len(audio) == 8000
+        assert transcript == message
+        await until(lambda: output.texts[-1:] == [settings.voicemail_thanks], "thanks")
+        assert session.machine.state is State.CLOSING
+        assert any(r.text == f"(voicemail) {message}" for r in turns.records)
+    finally:
         await session.stop()
 
 

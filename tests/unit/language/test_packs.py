@@ -45,6 +45,8 @@ TOY = dataclasses.replace(
         hold_phrase="Un momento, chiedo a un collega.",
         reassurance="Grazie dell'attesa.",
         follow_up="La richiameremo.",
+        voicemail_prompt="Lasci un messaggio dopo il segnale.",
+        voicemail_thanks="Grazie, arrivederci.",
     ),
     rephrase_prompt="Riferisci la risposta del collega.",
 )

@@ -1,5 +1,5 @@
 """follow-up details: noted/resolved by and at, required, phone, call-backs; the
-knowledge document an answer was saved as
+knowledge document an answer was saved as; the caller's voicemail
 
 Revision ID: 0004
 Revises: 0003
@@ -32,10 +32,14 @@ def upgrade() -> None:
             sa.Column('callbacks', sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
         )
         batch_op.add_column(sa.Column('kb_doc_id', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('voicemail_path', sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column('voicemail_transcript', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('hitl_requests', schema=None) as batch_op:
+        batch_op.drop_column('voicemail_transcript')
+        batch_op.drop_column('voicemail_path')
         batch_op.drop_column('kb_doc_id')
         batch_op.drop_column('callbacks')
         batch_op.drop_column('followup_phone')
