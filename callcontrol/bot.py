@@ -118,7 +118,9 @@ class BotManager:
     async def start_bot(self, handle: CallHandle) -> None:
         await self.conversations.wait_voice()
         call = handle.call
-        info = CallInfo(handle.id, call.owner or call.callee_number, call.caller_number)
+        info = CallInfo(
+            handle.id, call.owner or call.callee_number, call.caller_number, call.language
+        )
         rate = self.settings.fork.sample_rate
         media: FsCallMedia
 

@@ -16,6 +16,7 @@ from callcontrol.calls.model import (
     VAR_ACTION,
     VAR_CALL_ID,
     VAR_EXTENSION,
+    VAR_LANGUAGE,
     VAR_OWNER,
     VAR_RING_SECONDS,
 )
@@ -25,7 +26,14 @@ from callcontrol.esl.protocol import EslEvent
 
 log = structlog.get_logger(__name__)
 
-ADOPT_VARIABLES = (VAR_CALL_ID, VAR_ACTION, VAR_EXTENSION, VAR_OWNER, VAR_RING_SECONDS)
+ADOPT_VARIABLES = (
+    VAR_CALL_ID,
+    VAR_ACTION,
+    VAR_EXTENSION,
+    VAR_OWNER,
+    VAR_RING_SECONDS,
+    VAR_LANGUAGE,
+)
 
 
 async def channel_event(ops: CallOps, uuid: str, row: dict[str, str]) -> EslEvent:

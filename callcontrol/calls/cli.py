@@ -100,6 +100,9 @@ def originate(
     owner: Annotated[str | None, typer.Option(help="knowledge owner for the bot")] = None,
     caller_id: Annotated[str | None, typer.Option(help="caller ID number")] = None,
     timeout: Annotated[int, typer.Option(help="seconds to wait for an answer")] = 60,
+    language: Annotated[
+        str | None, typer.Option(help="the callee's language for the bot (ko, en, auto…)")
+    ] = None,
 ) -> None:
     """Place a call; prints the new call's UUID once answered."""
     import uuid as uuidlib
@@ -107,7 +110,7 @@ def originate(
     from callcontrol.calls.ops import call_variables
 
     uuid = str(uuidlib.uuid4())
-    variables = call_variables(uuid, bot=bot, owner=owner, caller_id=caller_id)
+    variables = call_variables(uuid, bot=bot, owner=owner, caller_id=caller_id, language=language)
     _op(lambda ops: ops.originate(dialstring, uuid=uuid, variables=variables, timeout_s=timeout))
     out.print(uuid)
 

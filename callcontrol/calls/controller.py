@@ -328,6 +328,7 @@ class CallController:
         caller_id: str | None = None,
         timeout_s: int = 60,
         variables: Mapping[str, str] | None = None,
+        language: str | None = None,
     ) -> str:
         """Place a call; return its UUID once answered, or raise :class:`CallError`.
 
@@ -347,7 +348,9 @@ class CallController:
             app=app,
             variables={
                 **(variables or {}),
-                **call_variables(uuid, bot=bot, owner=owner, caller_id=caller_id),
+                **call_variables(
+                    uuid, bot=bot, owner=owner, caller_id=caller_id, language=language
+                ),
             },
             timeout_s=timeout_s,
         )
@@ -356,6 +359,7 @@ class CallController:
             direction="outbound",
             callee_number=dialstring.rsplit("/", 1)[-1],
             owner=owner,
+            language=language,
             action="bot" if bot else None,
             created_at=datetime.now(UTC),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,19 @@ VAR_OWNER = "callcontrol_owner"
 VAR_RING_SECONDS = "callcontrol_ring_seconds"
 VAR_CALL_ID = "callcontrol_call_id"  # set by us on legs we originate for a call
 VAR_ROLE = "callcontrol_role"  # role of a leg we originate
+# The caller's language, from the dialplan (or an originate): "ko", "en-US", or "auto"
+# (detected on the first utterance). Anything else is ignored.
+VAR_LANGUAGE = "callcontrol_language"
+_LANGUAGE = re.compile(r"auto|[a-z]{2,3}(-[A-Za-z]{2,4})?")
+
+
+def language_code(value: str | None) -> str | None:
+    """A dialplan's ``callcontrol_language`` as a language code (None: not one)."""
+    if value is None:
+        return None
+    code = value.strip()
+    return code if _LANGUAGE.fullmatch(code) else None
+
 
 # Headers worth keeping on the timeline (the rest of an event is noise for a person).
 _TIMELINE_HEADERS = (
@@ -187,6 +201,7 @@ class Call:
         self.action = self.action or event.variable(VAR_ACTION)
         self.extension = self.extension or event.variable(VAR_EXTENSION)
         self.owner = self.owner or event.variable(VAR_OWNER)
+        self.language = self.language or language_code(event.variable(VAR_LANGUAGE))
         ring = event.variable(VAR_RING_SECONDS)
         if ring and self.ring_seconds is None:
             try:

@@ -31,7 +31,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from callcontrol.calls.model import VAR_ACTION, VAR_CALL_ID, VAR_OWNER
+from callcontrol.calls.model import (
+    VAR_ACTION,
+    VAR_CALL_ID,
+    VAR_LANGUAGE,
+    VAR_OWNER,
+    language_code,
+)
 from callcontrol.errors import CallArgumentError, CallCommandError, CallError, EslCommandError
 from callcontrol.esl import commands as cmd
 from callcontrol.esl.commands import ApiReply, parse_show_json
@@ -59,10 +65,19 @@ def channel_gone(exc: EslCommandError) -> bool:
 
 
 def call_variables(
-    call_id: str, *, bot: bool = False, owner: str | None = None, caller_id: str | None = None
+    call_id: str,
+    *,
+    bot: bool = False,
+    owner: str | None = None,
+    caller_id: str | None = None,
+    language: str | None = None,
 ) -> dict[str, str]:
     """Channel variables of a call we place: tagged as ours, for the bot or not."""
     variables = {VAR_CALL_ID: call_id}
+    if language is not None:
+        if language_code(language) is None:
+            raise CallArgumentError(f"not a language code: {language!r} (e.g. ko, en-US, auto)")
+        variables[VAR_LANGUAGE] = language
     if bot:
         variables[VAR_ACTION] = "bot"
     if owner:

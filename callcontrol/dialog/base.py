@@ -30,6 +30,8 @@ class CallInfo:
     call_id: str
     owner: str | None  # whose knowledge answers (the number called, by default)
     caller_number: str | None
+    # the caller's language from the dialplan ("ko", "auto"…); None: pipeline.language
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,9 +101,10 @@ class DialogSession:
         self.output_rate = output_rate
         self._hangup = hangup
         self._notify_client = notify_client
-        self.language: str | None = None if self.settings.language == "auto" else "en"
-        if self.settings.language not in ("auto", "en"):
-            self.language = self.settings.language
+        # The call's language (dialplan), else the configured one; "auto": detected on
+        # the first utterance.
+        wanted = call.language or self.settings.language
+        self.language: str | None = None if wanted == "auto" else wanted
         self.machine = DialogMachine(
             max_reprompts=self.settings.max_reprompts, voicemail=self.settings.voicemail
         )

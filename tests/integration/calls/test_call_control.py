@@ -337,3 +337,24 @@ async def test_malformed_esl_input_is_logged_and_the_service_keeps_running(
         await handover.wait(3, timeout=5)
         assert handover.handles[2].id == third
         assert service.health()["esl"]["protocol_errors"] >= 3
+
+
+async def test_the_dialplans_language_reaches_the_bot_and_the_call_record(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    handover = RecordingHandover()
+    settings = make_settings(tmp_path, esl_port=fake_switch.esl_port)
+    async with running_service(settings, handover=handover) as service:
+        uuid = await fake_switch.inbound_call(
+            caller="+821012345678",
+            destination="5000",
+            variables={"callcontrol_action": "bot", "callcontrol_language": "ko"},
+        )
+        await handover.wait()
+        assert handover.handles[0].call.language == "ko"
+        await fake_switch.far_end_hangup(uuid)
+        await service.controller.wait_finished(uuid, 5)
+        await service.flush()
+        async with service.sessions() as session:
+            row = await session.get(CallRow, uuid)
+        assert row is not None and row.language == "ko"

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from callcontrol.calls.handle import CallHandle
-from callcontrol.calls.model import Call
+from callcontrol.calls.model import VAR_LANGUAGE, Call, language_code
 from callcontrol.calls.ops import (
     ApiConnection,
     BgapiConnection,
@@ -26,6 +26,7 @@ from callcontrol.errors import (
 )
 from callcontrol.esl.client import EslCommands
 from callcontrol.esl.commands import ApiReply
+from callcontrol.esl.protocol import EslEvent
 
 UUID = "7f4de4bc-5e2a-4a1c-9a0e-1f0f1f0f1f0f"
 OTHER = "0b7e3c2a-1111-4222-8333-444455556666"
@@ -276,3 +277,26 @@ async def test_stop_recording_needs_a_recording() -> None:
 async def test_call_errors_are_esl_errors_only_when_freeswitch_said_so() -> None:
     assert issubclass(CallCommandError, EslError)
     assert not issubclass(CallArgumentError, EslError)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("ko", "ko"), ("en-US", "en-US"), (" auto ", "auto"), ("fil", "fil")],
+)
+def test_a_language_from_the_dialplan(value: str, expected: str) -> None:
+    assert language_code(value) == expected
+    call = Call(id=UUID)
+    call.learn(EslEvent("CHANNEL_PARK", {"Unique-ID": UUID, f"variable_{VAR_LANGUAGE}": value}))
+    assert call.language == expected
+
+
+@pytest.mark.parametrize("value", ["", "korean", "ko,en", "en us", "ko}", None])
+def test_anything_else_is_not_a_language(value: str | None) -> None:
+    assert language_code(value) is None
+
+
+def test_an_originate_carries_the_language_and_refuses_a_bad_one() -> None:
+    variables = call_variables(UUID, bot=True, language="ko")
+    assert variables[VAR_LANGUAGE] == "ko"
+    with pytest.raises(CallArgumentError, match="not a language code"):
+        call_variables(UUID, bot=True, language="ko}&park()")

@@ -115,6 +115,7 @@ def make_session(
     writes: list[Write],
     answer_style: str = "rephrase",
     tts: FakeTTS | None = None,
+    call_language: str | None = None,
     **pipeline: object,
 ) -> tuple[DialogSession, FakeOutput, NoDesk, FakeTTS]:
     settings = Settings(
@@ -136,7 +137,7 @@ def make_session(
         return None
 
     session = DialogSession(
-        call=CallInfo("c1", "acme", "100"),
+        call=CallInfo("c1", "acme", "100", call_language),
         voice=voice,
         output=output,
         output_rate=16000,
@@ -216,6 +217,30 @@ async def test_the_extractive_answer_is_the_fact_itself_without_the_llm(vad: Vad
     answer = [w.row for w in writes if w.table == "turns"][2]
     assert answer["text"].startswith("Yes. The weekly meeting is on Monday")
     assert "llm_first_token" not in answer["timings"] and answer["voice_to_voice_ms"] > 0
+
+
+async def test_the_dialplans_language_is_the_calls_from_the_first_turn(
+    vad: VadWorker,
+) -> None:
+    kb = FakeKnowledgeBase()
+    await kb.add("acme", "reunion", "La reunión semanal es el lunes a las 10.")
+    stt = FakeSTT(["¿Cuándo es la reunión semanal?"], language="es")
+    writes: list[Write] = []
+    session, output, _desk, _tts = make_session(
+        vad, stt, FakeLLM(), kb, writes, "extractive", call_language="es"
+    )
+    session.start()
+    try:
+        await wait_for(lambda: session.machine.state is State.LISTENING)
+        assert session.language == "es"  # not detected: given by the dialplan
+        await feed(session, AUDIO / "dialog_question.wav")
+        await wait_for(lambda: len(output.played) >= 2)
+    finally:
+        await session.stop()
+        await output.aclose()
+    assert {lang for _, lang in stt.calls} == {"es"}  # never "auto"
+    caller = [w.row for w in writes if w.table == "turns" and w.row["speaker"] == "caller"]
+    assert caller and caller[0]["language"] == "es"
 
 
 class ScoredKnowledge(FakeKnowledgeBase):
