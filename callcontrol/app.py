@@ -240,7 +240,11 @@ class Service:
         hold_music.load(settings.pipeline.hold_music, settings.fork.sample_rate)
         # Every turn: durably queued first, then the latency metrics, then the live view.
         sinks = (TurnWriter(self.writer.submit), TurnMetrics(self.metrics), TurnPublisher(self.bus))
-        conversations = Conversations(settings, sinks=sinks, desk=self.desk)
+        from callcontrol.handoff import PhoneHandover
+
+        conversations = Conversations(
+            settings, sinks=sinks, desk=self.desk, phone=PhoneHandover(self)
+        )
         bot = BotManager(settings, conversations, metrics=self.metrics, submit=self.writer.submit)
         self.bot = bot
         self.controller.handover = bot

@@ -263,6 +263,11 @@ class PipelineSettings(BaseModel):
     # prompt, a tone, up to voicemail_max_s of the caller (ending after
     # voicemail_silence_s of silence once they spoke), transcribed and attached to the
     # follow-up with its audio.
+    # A caller who asks for a person is put through to an available operator's phone
+    # (their extension rings handoff_ring_s; they hear a spoken briefing first), before
+    # the text desk is tried (callcontrol/handoff.py).
+    handoff_by_phone: bool = False
+    handoff_ring_s: float = Field(20.0, gt=0, le=120)
     voicemail: bool = False
     voicemail_prompt: Phrase = ENGLISH.phrases.voicemail_prompt
     voicemail_thanks: Phrase = ENGLISH.phrases.voicemail_thanks

@@ -18,7 +18,7 @@ from callcontrol.dialog.policy import DialogPolicy
 from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.errors import PipelineError
-from callcontrol.hitl.base import HitlDesk
+from callcontrol.hitl.base import HitlDesk, PhoneHandoff
 from callcontrol.media.base import AudioOutput
 
 log = structlog.get_logger(__name__)
@@ -33,10 +33,12 @@ class Conversations:
         *,
         sinks: Sequence[TurnSink] = (),
         desk: HitlDesk | None = None,
+        phone: PhoneHandoff | None = None,
     ) -> None:
         self.settings = settings
         self.sinks = tuple(sinks)
         self.desk = desk
+        self.phone = phone
         self._voice: VoicePipeline | None = None
         self._voice_ready = asyncio.Event()
         self._voice_error: BaseException | None = None
@@ -102,6 +104,7 @@ class Conversations:
             hangup=hangup,
             sinks=self.sinks,
             desk=self.desk,
+            phone=self.phone,
             notify_client=notify_client,
             greet=greet,
             policy=policy,

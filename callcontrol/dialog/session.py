@@ -28,7 +28,7 @@ from callcontrol.aio import TaskOwner
 from callcontrol.dialog.attempt import TurnAttempt
 from callcontrol.dialog.base import CallInfo, ClientNotifier, Hangup, Speaker, TurnSink
 from callcontrol.dialog.hold import HoldMusic, next_update
-from callcontrol.dialog.human import HumanHandover
+from callcontrol.dialog.human import BRIEFING_RATE, HumanHandover
 from callcontrol.dialog.inbox import (
     BOT_TALKING,
     REPLY_INPUTS,
@@ -48,7 +48,7 @@ from callcontrol.dialog.reply import Reply
 from callcontrol.dialog.speaking import Speaking
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.dialog.voicemail import MessageRecorder, tone
-from callcontrol.hitl.base import HitlDesk, HitlOutcome, Reason
+from callcontrol.hitl.base import HitlDesk, HitlOutcome, PhoneHandoff, Reason
 from callcontrol.media import hold_music
 from callcontrol.media.base import AudioOutput
 from callcontrol.media.codecs import Int16Array
@@ -86,6 +86,7 @@ class DialogSession:
         hangup: Hangup,
         sinks: Sequence[TurnSink] = (),
         desk: HitlDesk | None = None,
+        phone: PhoneHandoff | None = None,
         notify_client: ClientNotifier | None = None,
         greet: bool = True,
         policy: DialogPolicy | None = None,
@@ -111,7 +112,13 @@ class DialogSession:
         self.message = MessageRecorder()
         self.history: list[ChatMessage] = []
         self.log = TurnLog(call, sinks, notify_client)
-        self.human = HumanHandover(call, desk, voice.language.rephrase_prompt)
+        self.human = HumanHandover(
+            call,
+            desk,
+            voice.language.rephrase_prompt,
+            phone=phone if self.settings.handoff_by_phone else None,
+            speak=lambda text: voice.tts.synthesize(text, BRIEFING_RATE, self.language or "en"),
+        )
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         config = EndpointConfig.from_settings(self.settings)

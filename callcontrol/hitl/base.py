@@ -41,6 +41,16 @@ class HitlOutcome:
     operator: str | None = None
 
 
+class PhoneHandoff(Protocol):
+    async def hand_off(
+        self, question: HitlQuestion, briefing: bytes, sample_rate: int
+    ) -> str | None:
+        """Put the caller through to an available operator's phone, who first hears
+        ``briefing`` (16-bit mono PCM); the operator's name once bridged, or None when
+        nobody could take the call (then the question goes to the text desk)."""
+        ...
+
+
 class HitlDesk(Protocol):
     async def ask(self, question: HitlQuestion) -> HitlOutcome:
         """Hand ``question`` to a person.

@@ -40,7 +40,13 @@ TAKEOVERS_NS = "takeovers"
 
 
 def operator_view(op: Operator) -> dict[str, Any]:
-    return {"id": op.id, "username": op.username, "status": op.status, "role": op.role}
+    return {
+        "id": op.id,
+        "username": op.username,
+        "status": op.status,
+        "role": op.role,
+        "extension": op.extension,
+    }
 
 
 class Presence:

@@ -21,7 +21,7 @@ from callcontrol.dialog.machine import Input, State
 from callcontrol.dialog.policy import DialogPolicy, TurnContext
 from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
-from callcontrol.hitl.base import HitlOutcome, HitlQuestion
+from callcontrol.hitl.base import HitlOutcome, HitlQuestion, PhoneHandoff
 from callcontrol.media.base import PlaybackHandle, PlaybackListener, PlaybackListeners
 from callcontrol.media.codecs import Int16Array
 from callcontrol.media.endpoint import BargeIn, SpeechEnded
@@ -151,10 +151,17 @@ async def session_with(
     tts: FakeTTS | None = None,
     desk: Desk | None = None,
     llm: FakeLLM | None = None,
+    phone: PhoneHandoff | None = None,
+    **pipeline: object,
 ) -> tuple[DialogSession, ManualOutput, Turns]:
     settings = Settings(
         _env_file=None,
-        pipeline={"language": "en", "min_confidence": 0.2, "answer_style": "extractive"},
+        pipeline={
+            "language": "en",
+            "min_confidence": 0.2,
+            "answer_style": "extractive",
+            **pipeline,
+        },
     )
     kb = FakeKnowledgeBase()
     await kb.add("acme", "meetings", FACT)
@@ -175,6 +182,7 @@ async def session_with(
         hangup=hangup,
         sinks=[turns],
         desk=desk,
+        phone=phone,
     )
     session.start()
     await until(lambda: output.items, "the greeting is queued")
@@ -424,6 +432,33 @@ async def test_with_voicemail_the_caller_leaves_a_message_that_is_kept(
         await until(lambda: output.texts[-1:] == [settings.voicemail_thanks], "thanks")
         assert session.machine.state is State.CLOSING
         assert any(r.text == f"(voicemail) {message}" for r in turns.records)
+    finally:
+        await session.stop()
+
+
+async def test_asking_for_a_person_puts_the_caller_through_by_phone(vad: VadWorker) -> None:
+    class Phone:
+        def __init__(self) -> None:
+            self.briefings: list[bytes] = []
+
+        async def hand_off(
+            self, question: HitlQuestion, briefing: bytes, sample_rate: int
+        ) -> str | None:
+            self.briefings.append(briefing)
+            return "alice"
+
+    desk, phone = Desk(None), Phone()
+    session, output, _turns = await session_with(
+        vad, ["Can I talk to a person?"], desk=desk, phone=phone, handoff_by_phone=True
+    )
+    try:
+        ask(session, 3000)
+        await until(lambda: phone.briefings, "the operator's phone rings")
+        assert phone.briefings[0]  # a spoken briefing was made for them
+        assert output.texts[-1] == session.settings.hold_phrase  # the caller waits on hold
+        session.post(Input.BRIDGED)  # what call control reports once they are bridged
+        await until(lambda: session.machine.state is State.ENDED, "the dialog ends")
+        assert desk.asked == []  # put through: the text desk was never asked
     finally:
         await session.stop()
 
