@@ -27,8 +27,8 @@ from callcontrol.dialog.machine import Input
 from callcontrol.dialog.policy import DialogPolicy, TurnContext
 from callcontrol.dialog.voice import TimedLLM, VoicePipeline
 from callcontrol.media.codecs import Float32Array
-from callcontrol.pipeline.base import ChatMessage, Passage, Transcript
-from callcontrol.pipeline.reply import SpokenSegment, speak
+from callcontrol.pipeline.base import ChatMessage, LanguageModel, Passage, Transcript
+from callcontrol.pipeline.reply import FixedText, SpokenSegment, speak
 
 log = structlog.get_logger(__name__)
 
@@ -184,9 +184,12 @@ async def spoken(
     sample_rate: int,
     language: str,
     on_first_token: Callable[[float], None] | None = None,
+    fixed: str | None = None,
 ) -> AsyncIterator[SpokenSegment]:
-    """Speak arbitrary messages (a colleague's answer rephrased, …)."""
-    llm = TimedLLM(voice.llm, on_first_token or (lambda _at: None))
+    """Speak arbitrary messages (a colleague's answer rephrased, …); ``fixed``: say
+    this text instead of generating (through the same phrasing and synthesis)."""
+    model: LanguageModel = FixedText(fixed) if fixed is not None else voice.llm
+    llm = TimedLLM(model, on_first_token or (lambda _at: None))
     stream = speak(
         llm,
         voice.tts,

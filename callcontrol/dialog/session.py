@@ -64,6 +64,7 @@ from callcontrol.media.endpoint import (
 from callcontrol.media.listen import CallAudioInput
 from callcontrol.media.resample import resample
 from callcontrol.pipeline.base import STT_SAMPLE_RATE, ChatMessage
+from callcontrol.pipeline.speech_text import spoken_text
 
 log = structlog.get_logger(__name__)
 
@@ -506,7 +507,13 @@ class DialogSession:
             await self._feed(Input.HUMAN_UNAVAILABLE)
 
     async def _say_human_answer(self) -> None:
-        self.speaking.rephrase("human", self.human.rephrase())
+        """The operator's answer: as they wrote it (cleaned for speech) with extractive
+        answers — a small model rephrasing it can drop the very fact ("Tuesday") — or
+        rephrased by the LLM with ``answer_style=rephrase``."""
+        fixed = None
+        if self.settings.answer_style == "extractive":
+            fixed = spoken_text(self.human.answer)
+        self.speaking.rephrase("human", self.human.rephrase(), fixed=fixed)
 
     async def _record(self, speaker: Speaker, text: str, **kw: Any) -> None:
         kw["language"] = kw.get("language") or self.language

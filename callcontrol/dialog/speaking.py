@@ -104,8 +104,11 @@ class Speaking:
         task = self._play_attempt(run, attempt, low_confidence)
         run.task = self._spawn(task, "answer")
 
-    def rephrase(self, source: ReplySource, messages: list[ChatMessage]) -> None:
-        """Have the model say ``messages`` as the turn's reply (an operator's answer…)."""
+    def rephrase(
+        self, source: ReplySource, messages: list[ChatMessage], *, fixed: str | None = None
+    ) -> None:
+        """Have the model say ``messages`` as the turn's reply (an operator's answer…);
+        ``fixed``: say that text as it is instead."""
         timings = Timings(end_of_speech=time.monotonic())
 
         def first(at: float) -> None:
@@ -118,6 +121,7 @@ class Speaking:
             sample_rate=self.output_rate,
             language=self._language() or "en",
             on_first_token=first,
+            fixed=fixed,
         )
         run = Reply(source=source, timings=timings)
         self.reply = run

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
+import pytest
 import pytest_asyncio
 
 from callcontrol.config import Settings
@@ -259,13 +260,14 @@ async def test_a_reply_cancelled_before_any_audio_records_nothing_and_the_call_g
         await session.stop()
 
 
+@pytest.mark.parametrize("style", ["extractive", "rephrase"])
 async def test_a_request_for_a_person_holds_then_says_the_persons_answer(
-    vad: VadWorker,
+    vad: VadWorker, style: str
 ) -> None:
-    desk = Desk("We are open until nine tonight.")
+    desk = Desk("We are open until **nine** tonight.")
     llm = FakeLLM(replies=[["Our colleague says we are open until nine tonight."]])
     session, output, turns = await session_with(
-        vad, ["Can I talk to a person please?"], desk=desk, llm=llm
+        vad, ["Can I talk to a person please?"], desk=desk, llm=llm, answer_style=style
     )
     settings = session.settings
     try:
@@ -287,14 +289,21 @@ async def test_a_request_for_a_person_holds_then_says_the_persons_answer(
         await until(lambda: turns.records[-1].text == settings.hold_phrase, "hold recorded")
         desk.release.set()
         await until(lambda: session.machine.state is State.SPEAKING, "the answer plays")
-        # The person's answer was rephrased with the colleague prompt, then spoken.
-        assert llm.calls[0][0].content == session.voice.language.rephrase_prompt
-        assert "Colleague's answer: We are open until nine tonight." in llm.calls[0][-1].content
+        if style == "rephrase":  # rephrased with the colleague prompt, then spoken
+            assert llm.calls[0][0].content == session.voice.language.rephrase_prompt
+            assert "Colleague's answer: We are open until **nine** tonight." in (
+                llm.calls[0][-1].content
+            )
+        else:  # said as the operator wrote it, cleaned for speech: no model can drop a fact
+            assert llm.calls == []
         await until(played_out(session, output), "listening again")
         speakers = [r.speaker for r in turns.records]
         assert speakers[-2:] == ["operator", "bot"]
-        assert turns.records[-2].text == "We are open until nine tonight."
-        assert "nine tonight" in turns.records[-1].text
+        assert turns.records[-2].text == "We are open until **nine** tonight."
+        said = turns.records[-1].text
+        assert "nine tonight" in said
+        if style == "extractive":
+            assert said == "We are open until nine tonight."
     finally:
         await session.stop()
 
