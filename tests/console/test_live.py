@@ -106,6 +106,7 @@ async def test_presence_and_status_reach_the_desk(console: Console) -> None:
             "username": "alice",
             "status": "available",
             "role": "operator",
+            "extension": "1001",  # the phone a hand-off would ring
         }
         assert [o["username"] for o in await service.desk.available_operators()] == ["alice"]
         assert (await service.live.get(OPERATORS_NS, me["id"]))["status"] == "available"  # type: ignore[index]

@@ -207,7 +207,7 @@ async def _call(
                 "hit1": hit1,
                 "said": said,
                 "pair": bool(answer and answer.pair),
-                "top": [(p.text, round(p.score, 3)) for p in passages],
+                "top": [(p.text, round(p.score, 3), round(p.coverage, 3)) for p in passages],
                 "expect": turn.expect,
             }
         )

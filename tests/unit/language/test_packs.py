@@ -127,7 +127,11 @@ def test_stt_hallucinations_come_from_the_pack() -> None:
 def test_settings_defaults_are_the_english_phrases_and_prompt() -> None:
     settings = PipelineSettings()
     assert settings.system_prompt == ENGLISH.system_prompt
-    assert fixed_phrases(settings) == list(dataclasses.astuple(ENGLISH.phrases))
+    every = list(dataclasses.astuple(ENGLISH.phrases))
+    voicemail = [ENGLISH.phrases.voicemail_prompt, ENGLISH.phrases.voicemail_thanks]
+    # The voicemail's phrases are made ready only where voicemail is on.
+    assert fixed_phrases(settings) == [p for p in every if p not in voicemail]
+    assert fixed_phrases(PipelineSettings(voicemail=True)) == every
     assert "colleague's answer" in ENGLISH.rephrase_prompt
 
 
