@@ -78,28 +78,43 @@ class PhoneHandover:
         except CallControlError as exc:
             log.warning("cannot ring the operator", operator=name, error=str(exc))
             return None
-        await self._event(question.call_id, "handoff_ringing", operator=name, extension=extension)
+        # Busy from now: a second caller at the same moment does not ring the same phone;
+        # back to their status when the call ends, or at once if it never reaches them.
         try:
-            leg = await ops.send_originate(ring)
-        except (CallControlError, EslError) as exc:
-            log.info("operator did not take the call", operator=name, error=str(exc))
-            await self._event(question.call_id, "handoff_no_answer", operator=name)
-            return None
-        operator = await OperatorRepo(service.sessions).get(str(chosen.get("id")))
-        if operator is not None:
-            await service.presence.took_over(operator, question.call_id)
-        path = await self._write_briefing(question.call_id, briefing, sample_rate)
+            operator = await OperatorRepo(service.sessions).get(str(chosen.get("id")))
+            if operator is not None:
+                await service.presence.took_over(operator, question.call_id)
+        except Exception as exc:  # noqa: BLE001 - the status is bookkeeping; the call goes on
+            log.warning("cannot mark the operator busy", operator=name, error=str(exc))
+        bridged = False
+        path: Path | None = None
         try:
+            await self._event(
+                question.call_id, "handoff_ringing", operator=name, extension=extension
+            )
+            try:
+                leg = await ops.send_originate(ring)
+            except (CallControlError, EslError) as exc:
+                log.info("operator did not take the call", operator=name, error=str(exc))
+                await self._event(question.call_id, "handoff_no_answer", operator=name)
+                return None
+            path = await self._write_briefing(question.call_id, briefing, sample_rate)
             if path is not None:
                 await ops.play(leg, str(path))
                 await asyncio.sleep(len(briefing) / 2 / sample_rate + _AFTER_BRIEFING_S)
             await ops.bridge(question.call_id, leg)
+            bridged = True
         except (CallControlError, EslError) as exc:
             log.warning("phone hand-off failed", operator=name, error=str(exc))
-            with contextlib.suppress(CallControlError, EslError):
-                await ops.hangup(leg, "NORMAL_CLEARING")
             return None
         finally:
+            if not bridged:
+                # Cancelled (the caller hung up), refused or failed: the operator's phone
+                # must not stay up in silence, and they are free again.
+                with contextlib.suppress(CallControlError, EslError):
+                    await asyncio.shield(ops.hangup(ring.uuid, "NORMAL_CLEARING"))
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(service.presence.call_ended(question.call_id))
             if path is not None:
                 with contextlib.suppress(OSError):
                     path.unlink()

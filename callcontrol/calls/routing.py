@@ -114,8 +114,9 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.ENDING, I.FINISH_TIMER): (S.FINISHED, (A.FINISH,)),
     (S.FINISHED, I.ORIGINATE_OK): (S.FINISHED, (A.KILL_RING,)),
 }
-# After a takeover, or once the caller is gone, a ring leg that comes up is hung up.
-for _state in (S.ANSWERING, S.BOT, S.ENDING):
+# After a takeover, once the caller is gone, or refused for want of a bot, a ring leg
+# that comes up is hung up.
+for _state in (S.ANSWERING, S.BOT, S.ENDING, S.REFUSED):
     TABLE[(_state, I.RING_ANSWERED)] = (_state, (A.CANCEL_RING,))
     TABLE[(_state, I.RING_PROGRESS)] = (_state, (A.CANCEL_RING,))
     TABLE[(_state, I.ORIGINATE_OK)] = (_state, (A.KILL_RING,))

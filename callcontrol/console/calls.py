@@ -133,16 +133,16 @@ class CallActions:
             or settings.console.takeover_dialstring
             or settings.calls.extension_dialstring
         )
-        ring = prepare_originate(
-            template.format(extension=number, number=number),
-            variables={VAR_CALL_ID: call_id, VAR_ROLE: "callee"},
-            timeout_s=self.takeover_timeout_s,
-        )
         await self._event(call_id, "callback_ringing", operator=by, number=number)
         try:
+            ring = prepare_originate(
+                template.format(extension=number, number=number),
+                variables={VAR_CALL_ID: call_id, VAR_ROLE: "callee"},
+                timeout_s=self.takeover_timeout_s,
+            )
             leg = await ops.send_originate(ring)
             await ops.bridge(call_id, leg)
-        except (CallCommandError, EslError) as exc:
+        except (CallError, EslError) as exc:  # the operator's phone must not stay up alone
             reason = exc.error if isinstance(exc, CallCommandError) else str(exc)
             with contextlib.suppress(CallCommandError, EslError):
                 await ops.hangup(call_id, "NORMAL_CLEARING")

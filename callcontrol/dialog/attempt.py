@@ -91,6 +91,7 @@ class TurnAttempt:
     )
     kind: Input | None = None
     reason: str | None = None
+    handover_question: str | None = None  # what to ask a person, if not the utterance
     passages: list[Passage] = field(default_factory=list)
     verdict: asyncio.Future[Verdict] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -158,9 +159,14 @@ class TurnAttempt:
         ]
 
     # -- what a policy writes -----------------------------------------------------------
-    def classify(self, kind: Input, reason: str | None = None) -> None:
-        """What the utterance asks for (a question, goodbye, a person…)."""
+    def classify(
+        self, kind: Input, reason: str | None = None, *, question: str | None = None
+    ) -> None:
+        """What the utterance asks for (a question, goodbye, a person…); ``question``:
+        what a person should be asked, when not the utterance itself ("that's not what
+        I asked" hands over the question it follows)."""
         self.kind, self.reason = kind, reason
+        self.handover_question = question
 
     def decide(self, verdict: Verdict) -> None:
         """Whether there is an answer to say (first decision wins)."""

@@ -78,11 +78,16 @@ class HumanHandover:
             return HitlOutcome("unavailable", request_id="")
         return await self.desk.ask(question)
 
-    async def attach_voicemail(self, audio: Int16Array, sample_rate: int, transcript: str) -> None:
+    async def attach_voicemail(
+        self,
+        audio: Int16Array,
+        sample_rate: int,
+        transcribe: Callable[[], Awaitable[str]] | None = None,
+    ) -> None:
         """Give the caller's message to the desk, with the question it follows."""
         if self.desk is None or not self.request_id:
             return
-        await self.desk.attach_voicemail(self.request_id, audio, sample_rate, transcript)
+        await self.desk.attach_voicemail(self.request_id, audio, sample_rate, transcribe)
 
     def notice(self) -> dict[str, Any]:
         """What a direct client is told."""

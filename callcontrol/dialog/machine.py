@@ -143,10 +143,10 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
 # Whatever the state: the call ended, or a person took it over.
 for _state in State:
     if _state is not S.ENDED:
-        # A message being recorded is kept when the caller hangs up.
+        # A message being recorded is kept when the caller hangs up (or is put through).
         keep = (A.STOP_RECORDING,) if _state is S.RECORDING else ()
         TABLE[(_state, I.HANGUP)] = (S.ENDED, (*keep, A.CANCEL_REPLY, A.CANCEL_HUMAN, A.STOP))
-        TABLE[(_state, I.BRIDGED)] = (S.ENDED, (A.CANCEL_REPLY, A.CANCEL_HUMAN, A.STOP))
+        TABLE[(_state, I.BRIDGED)] = (S.ENDED, (*keep, A.CANCEL_REPLY, A.CANCEL_HUMAN, A.STOP))
 
 
 @dataclass(slots=True)

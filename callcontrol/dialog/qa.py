@@ -61,13 +61,12 @@ class QaPolicy:
         voice = self.voice
         settings = voice.settings.pipeline
         topics = [*settings.sensitive_topics, *settings.owner_topics.get(context.owner or "", [])]
-        kind, reason = classify(
-            transcript.text,
-            topics,
-            voice.language,
-            answered_question=_answered_question(context, transcript.text),
-        )
-        attempt.classify(kind, reason)
+        answered = _answered_question(context, transcript.text)
+        kind, reason = classify(transcript.text, topics, voice.language, answered_question=answered)
+        question = None
+        if reason == "not_helpful" and answered:  # the person needs the question it follows
+            question = f"{answered} (the caller: {transcript.text})"
+        attempt.classify(kind, reason, question=question)
         if kind in (Input.GOODBYE, Input.EMPTY_TURN):
             attempt.decide("not_a_question")
             return

@@ -111,6 +111,7 @@ class DialogSession:
             max_reprompts=self.settings.max_reprompts, voicemail=self.settings.voicemail
         )
         self.message = MessageRecorder()
+        self._voicemail_prompt: Reply | None = None  # recording starts when *it* ends
         self.history: list[ChatMessage] = []
         self.log = TurnLog(call, sinks, notify_client)
         self.human = HumanHandover(
@@ -154,7 +155,7 @@ class DialogSession:
         )
         self._hold_started: float | None = None
         say = self.speaking.say_setting
-        self._actions: dict[Action, Callable[[], Awaitable[None]]] = {
+        self._actions: dict[Action, Callable[[], Awaitable[object]]] = {
             Action.SAY_GREETING: lambda: say("greeting", as_reply=False),
             Action.SAY_REPROMPT: lambda: say("reprompt", as_reply=False),
             Action.SAY_GOODBYE: lambda: say("goodbye", as_reply=False),
@@ -165,9 +166,7 @@ class DialogSession:
             Action.ANSWER: self._answer,
             Action.STOP_PLAYBACK: self._stop_playback,
             Action.START_MUSIC: self._start_music,
-            Action.SAY_VOICEMAIL_PROMPT: lambda: self.speaking.say(
-                self.settings.voicemail_prompt, as_reply=False, tail=tone(output_rate)
-            ),
+            Action.SAY_VOICEMAIL_PROMPT: self._say_voicemail_prompt,
             Action.SAY_VOICEMAIL_THANKS: lambda: say("voicemail_thanks", as_reply=False),
             Action.START_RECORDING: self._start_recording,
             Action.STOP_RECORDING: self._stop_recording,
@@ -280,6 +279,8 @@ class DialogSession:
                 await self._finish_reply(message.run)
             if message.inp is Input.PLAYBACK_DONE and message.run is not None:
                 await self.speaking.record_phrase(message.run)
+                if self.machine.state is State.VOICEMAIL and run is not self._voicemail_prompt:
+                    return  # the hold phrase before it ended, not the prompt and its tone
             await self._feed(message.inp)
         elif isinstance(message, Human):
             await self._on_human(message.outcome)
@@ -316,6 +317,11 @@ class DialogSession:
         elif isinstance(event, SpeechEnded):
             await self._turn_ended(event)
 
+    async def _say_voicemail_prompt(self) -> None:
+        self._voicemail_prompt = await self.speaking.say_setting(
+            "voicemail_prompt", as_reply=False, tail=tone(self.output_rate)
+        )
+
     async def _on_message_speech(self, event: EndpointEvent) -> None:
         """While a message is recorded, speech is the message, not turns: it ends after
         ``voicemail_silence_s`` of silence once the caller spoke."""
@@ -334,28 +340,27 @@ class DialogSession:
         await self._arm("message", Input.MESSAGE_DONE, self.settings.silence_reprompt_s)
 
     async def _stop_recording(self) -> None:
+        """Keep the message now (the thanks must not wait for it); it is transcribed in
+        the background, by the desk, after the call if need be."""
         await self._disarm("message")
         await self._disarm("message_limit")
         audio, rate = self.message.stop()
         if audio.size == 0:
             return
-        transcript = ""
-        try:
+        stt, language = self.voice.stt, self.language
+
+        async def transcribe() -> str:
             speech = (resample(audio, rate, STT_SAMPLE_RATE) / 32768).astype(np.float32)
-            heard = await self.voice.stt.transcribe(speech, self.language or None)
-            transcript = heard.text
-        except Exception as exc:  # noqa: BLE001 - the audio is kept even untranscribed
-            self._log.warning("cannot transcribe the voicemail", error=str(exc))
+            return (await stt.transcribe(speech, language or None)).text
+
         try:
-            await self.human.attach_voicemail(audio, rate, transcript)
+            await self.human.attach_voicemail(audio, rate, transcribe)
         except Exception:  # noqa: BLE001 - logged with the trace; the call goes on
             self._log.exception("cannot keep the voicemail")
             return
-        self._log.info(
-            "voicemail kept", seconds=round(len(audio) / rate, 1), words=len(transcript.split())
-        )
-        if transcript:
-            await self._record("caller", f"(voicemail) {transcript}")
+        seconds = round(len(audio) / rate, 1)
+        self._log.info("voicemail kept", seconds=seconds)
+        await self._record("caller", f"(voicemail, {seconds} s)")
 
     async def _speculate(self, event: SpeechPaused) -> None:
         if self.machine.state not in (State.CLOSING, State.ENDED):
@@ -400,7 +405,8 @@ class DialogSession:
             await self._feed(Input.QUESTION)
         else:
             if kind is Input.WANTS_PERSON:
-                self._hand_over(transcript.text, attempt.reason or "caller_request", attempt)
+                question = attempt.handover_question or transcript.text
+                self._hand_over(question, attempt.reason or "caller_request", attempt)
             await attempt.cancel()
             self.listener.current = None
             await self._feed(kind)
@@ -484,7 +490,13 @@ class DialogSession:
         recent = self.log.recent(6)
 
         async def wait() -> None:
-            outcome = await human.ask(recent)
+            try:
+                outcome = await human.ask(recent)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a caller must never be left on hold
+                self._log.exception("handing the question to a person failed")
+                outcome = HitlOutcome("unavailable", request_id="")
             self._inbox.put_nowait(Human(outcome))
 
         self._human_wait = self._spawn(wait(), "hitl")

@@ -59,13 +59,12 @@ class Speaking:
         self._log = log.bind(call=turns.call.call_id)
 
     # -- starting a reply -------------------------------------------------------------
-    async def say_setting(self, name: str, *, as_reply: bool) -> None:
+    async def say_setting(self, name: str, *, as_reply: bool, tail: bytes = b"") -> Reply:
         """Say one of the configured phrases (``pipeline.<name>``); when it cannot be
         synthesized, log it at once and say the built-in phrase instead."""
         text: str = getattr(self.settings, name)
         try:
-            await self.say(text, as_reply=as_reply)
-            return
+            return await self.say(text, as_reply=as_reply, tail=tail)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -75,9 +74,9 @@ class Speaking:
             self._log.exception(
                 "cannot say the configured phrase; saying the built-in one", phrase=name
             )
-        await self.say(builtin, as_reply=as_reply)
+        return await self.say(builtin, as_reply=as_reply, tail=tail)
 
-    async def say(self, text: str, *, as_reply: bool, tail: bytes = b"") -> None:
+    async def say(self, text: str, *, as_reply: bool, tail: bytes = b"") -> Reply:
         """A fixed phrase (cached audio). ``as_reply``: it answers the turn (REPLY_* inputs).
         ``tail``: more audio played right after it (the voicemail tone)."""
         pcm = await self.voice.tts.phrase(text, self.output_rate, self._language() or "en")
@@ -90,6 +89,7 @@ class Speaking:
         if as_reply:
             self.reply = run
         run.task = self._spawn(self._play(run, one(), as_reply=as_reply), "say")
+        return run
 
     def answer(
         self,

@@ -8,6 +8,7 @@ caller company (hold phrase, periodic reassurance).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -64,8 +65,13 @@ class HitlDesk(Protocol):
         ...
 
     async def attach_voicemail(
-        self, request_id: str, audio: Int16Array, sample_rate: int, transcript: str
+        self,
+        request_id: str,
+        audio: Int16Array,
+        sample_rate: int,
+        transcribe: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
-        """Keep the caller's message (16-bit mono PCM) and its transcript with the
-        unresolved request it follows (the follow-up list shows both)."""
+        """Keep the caller's message (16-bit mono PCM) with the unresolved request it
+        follows, at once; then ``transcribe()`` it in the background (the call may be
+        over by then) and add the text (the follow-up list shows both)."""
         ...

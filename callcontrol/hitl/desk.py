@@ -271,36 +271,61 @@ class Desk:
         )
 
     async def attach_voicemail(
-        self, request_id: str, audio: Int16Array, sample_rate: int, transcript: str
+        self,
+        request_id: str,
+        audio: Int16Array,
+        sample_rate: int,
+        transcribe: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         """Write the message to ``<voicemail_dir>/YYYY/MM/DD/<request>.wav`` (private to
-        the service user) and add it and its transcript to the unresolved request."""
+        the service user) and link it to the request now; transcribe it in this desk's
+        own task (it outlives the call) and add the text when there is some.
+
+        Only the voicemail columns are changed: an operator may already be working on
+        the follow-up."""
         if self.voicemail_dir is None:
             raise RuntimeError("no voicemail directory configured")
-        row = self._recent.get(request_id)
         now = datetime.now(UTC)
         relative = Path(f"{now:%Y/%m/%d}") / f"{Path(request_id).name}.wav"
         target = self.voicemail_dir / relative
+        folder = self.voicemail_dir
         data = wav_bytes(audio, sample_rate)
 
         def write() -> None:
-            for folder in reversed(target.parents):
-                if folder == self.voicemail_dir or self.voicemail_dir in folder.parents:
-                    private_dir(folder)
+            for parent in reversed(target.parents):
+                if parent == folder or folder in parent.parents:
+                    private_dir(parent)
             target.write_bytes(data)
             target.chmod(0o600)
 
         await asyncio.to_thread(write)
         seconds = round(len(audio) / sample_rate, 1)
         log.info("voicemail written", request=request_id, path=str(target), seconds=seconds)
-        if row is None:
-            log.warning("voicemail for a request this worker no longer has", request=request_id)
+        self._patch(request_id, voicemail_path=str(relative))
+        await self._announce_voicemail(request_id, voicemail=True)
+        if transcribe is not None:
+            self._tasks.spawn(self._transcribe(request_id, transcribe), f"voicemail-{request_id}")
+
+    async def _transcribe(self, request_id: str, transcribe: Callable[[], Awaitable[str]]) -> None:
+        try:
+            text = (await transcribe()).strip()
+        except Exception as exc:  # noqa: BLE001 - the audio is kept; only the text is missing
+            log.warning("cannot transcribe the voicemail", request=request_id, error=str(exc))
             return
-        row["voicemail_path"] = str(relative)
-        row["voicemail_transcript"] = transcript
-        row["voicemail_seconds"] = seconds
-        self._write(row, insert=False)
-        await self._announce(row)
+        self._patch(request_id, voicemail_transcript=text)
+        await self._announce_voicemail(request_id, voicemail_transcript=text)
+        log.info("voicemail transcribed", request=request_id, words=len(text.split()))
+
+    def _patch(self, request_id: str, **columns: Any) -> None:
+        self._writer.submit(
+            Write.patch("hitl_requests", id=request_id, updated_at=datetime.now(UTC), **columns)
+        )
+
+    async def _announce_voicemail(self, request_id: str, **change: Any) -> None:
+        row = self._recent.get(request_id)
+        if row is not None:
+            row.update(change)
+            await self._announce(row)
 
     def _remember(self, row: Message) -> None:
         self._recent[row["id"]] = row
@@ -327,9 +352,6 @@ class Desk:
             "answered_at": row.get("answered_at"),
             "updated_at": datetime.now(UTC),
         }
-        for optional in ("voicemail_path", "voicemail_transcript"):
-            if optional in row:  # never overwritten with nothing by a later snapshot
-                columns[optional] = row[optional]
         make = Write.insert if insert else Write.upsert
         self._writer.submit(make("hitl_requests", **columns))
 

@@ -33,6 +33,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -71,6 +72,13 @@ _MAX_SHORT_SECONDS = 28.0
 # changed 4 of 246 transcripts, all such loops, all for the better (WER 26.6 → 25.3 %;
 # a repetition penalty of 1.1 gave 25.4 %, beam 8 25.5 % and was slower).
 _NO_REPEAT_NGRAM = 3
+
+
+@functools.cache
+def _whisper_languages() -> frozenset[str]:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
 
 
 def copies_glossary(text: str, glossary: str) -> bool:
@@ -179,6 +187,11 @@ class WhisperSTT:
     ) -> Transcript:
         duration = len(audio) / STT_SAMPLE_RATE
         key, fixed = choose_model(language, self._default_language, self._english)
+        if fixed is not None and fixed not in _whisper_languages():
+            # A dialplan's language Whisper does not know: detect instead of failing
+            # every turn of the call.
+            log.warning("whisper does not know this language; detecting it", language=fixed)
+            key, fixed = choose_model("auto", "auto", self._english)
         fallback_language = fixed or "en"
         reason = gate_audio(audio, speech_ms, self._gate)
         if reason is not None:

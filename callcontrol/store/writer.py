@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import structlog
-from sqlalchemy import DateTime, Table, text
+from sqlalchemy import DateTime, Table, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,7 +33,7 @@ from callcontrol.store.models import Base
 
 log = structlog.get_logger(__name__)
 
-Op = Literal["insert", "upsert"]
+Op = Literal["insert", "upsert", "patch"]
 
 _TABLES: dict[str, Table] = {t.name: t for t in Base.metadata.sorted_tables}
 _DATETIME_COLS: dict[str, frozenset[str]] = {
@@ -51,7 +51,8 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """One row to insert (first write wins) or upsert (a full snapshot; last wins)."""
+    """One row to insert (first write wins), upsert (a full snapshot; last wins) or
+    patch (only the given columns of an existing row; nothing if it does not exist)."""
 
     op: Op
     table: str
@@ -64,6 +65,11 @@ class Write:
     @classmethod
     def upsert(cls, table: str, **row: Any) -> Write:
         return cls._make("upsert", table, row)
+
+    @classmethod
+    def patch(cls, table: str, **row: Any) -> Write:
+        """Change only these columns of the row with this primary key."""
+        return cls._make("patch", table, row)
 
     @classmethod
     def _make(cls, op: Op, table: str, row: dict[str, Any]) -> Write:
@@ -269,6 +275,14 @@ class DurableWriter:
         async with self._engine.begin() as conn:
             for (op, table_name), group in groups.items():
                 items = list(group.values()) if isinstance(group, dict) else group
+                if op == "patch":  # in order, one statement each: few, and never batched
+                    table = _TABLES[table_name]
+                    pk = table.primary_key.columns.values()[0]
+                    for item in items:
+                        row = item.db_row()
+                        values = {k: v for k, v in row.items() if k != pk.name}
+                        await conn.execute(update(table).where(pk == row[pk.name]).values(**values))
+                    continue
                 by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
                 for item in items:
                     row = item.db_row()

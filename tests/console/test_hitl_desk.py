@@ -15,6 +15,7 @@ from callcontrol.hitl.base import HitlQuestion
 from callcontrol.hitl.desk import HITL_NS, OPERATORS_NS, PRESENCE_NS, SETTINGS_TOPIC
 from callcontrol.store.repos import HitlRepo
 from tests.console.conftest import Console, console_settings, running_service
+from tests.harness import eventually
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -332,19 +333,32 @@ async def test_a_voicemail_is_kept_private_and_played_to_operators(console: Cons
     outcome = await console.service.desk.ask(question())
     assert outcome.status == "unavailable"
     audio = (np.sin(np.arange(16000) / 8) * 3000).astype(np.int16)
-    await console.service.desk.attach_voicemail(
-        outcome.request_id, audio, 8000, "Please call me back after five."
-    )
+    # An operator is already on it when the message arrives: their status stays.
+    client, _ = await console.signed_in("alice")
     await console.service.flush()
+    url = f"/api/hitl/{outcome.request_id}/followup"
+    assert (await client.post(url, json={"status": "noted"})).status_code == 200
+
+    async def transcribe() -> str:
+        return "Please call me back after five."
+
+    await console.service.desk.attach_voicemail(outcome.request_id, audio, 8000, transcribe)
+
+    async def transcribed() -> bool:
+        await console.service.flush()
+        row = await HitlRepo(console.service.sessions).get(outcome.request_id)
+        return row is not None and row.voicemail_transcript is not None
+
+    await eventually(transcribed)
     stored_row = await HitlRepo(console.service.sessions).get(outcome.request_id)
     assert stored_row is not None and stored_row.voicemail_path
+    assert stored_row.status == "noted" and stored_row.noted_by == "alice"
     folder = console.service.desk.voicemail_dir
     assert folder is not None
     path = folder / stored_row.voicemail_path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert stored_row.voicemail_transcript == "Please call me back after five."
-    client, _ = await console.signed_in("alice")
     [listed] = (await client.get("/api/hitl/unresolved")).json()
     assert listed["voicemail"] is True
     assert listed["voicemail_transcript"] == "Please call me back after five."

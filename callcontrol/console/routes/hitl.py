@@ -236,7 +236,7 @@ async def call_back(request_id: str, user: CurrentUser, console: ConsoleDep) -> 
         call_id = await console.actions.call_back(
             number, extension, by=user.username, followup_id=row.id
         )
-    except CallArgumentError as exc:
+    except (CallArgumentError, ValueError) as exc:  # a number or extension FreeSWITCH would misread
         raise HTTPException(422, str(exc)) from exc
     except EslNotConnectedError as exc:
         raise HTTPException(503, str(exc)) from exc

@@ -115,3 +115,43 @@ async def test_no_operator_with_a_phone_means_no_ringing(
         assert await PhoneHandover(service).hand_off(question(uuid), BRIEFING, 8000) is None
         assert [c for c in fake_switch.channels.values() if c.uuid != uuid] == []
         await fake_switch.far_end_hangup(uuid)
+
+
+async def test_a_caller_hanging_up_while_the_operator_rings_frees_the_operator(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    import asyncio
+    import contextlib
+
+    fake_switch.extensions["1001"] = Extension.never_answers()
+    handover = RecordingHandover()
+    settings = make_settings(
+        tmp_path, esl_port=fake_switch.esl_port, pipeline={"handoff_ring_s": 30}
+    )
+    async with running_service(settings, handover=handover) as service:
+        op_id = await operator_available(service)
+        uuid = await fake_switch.inbound_call(
+            caller="+15550100", destination="5000", variables={"callcontrol_action": "bot"}
+        )
+        await handover.wait()
+        trying = asyncio.create_task(
+            PhoneHandover(service).hand_off(question(uuid), BRIEFING, 8000)
+        )
+
+        def ringing() -> list[str]:
+            return [c.uuid for c in fake_switch.channels.values() if c.uuid != uuid and c.up]
+
+        [leg] = await eventually(ringing)
+        view = await service.live.get(OPERATORS_NS, op_id)
+        assert view is not None and view["status"] == "busy"  # nobody else rings this phone
+        trying.cancel()  # what the dialog does when the caller hangs up
+        with contextlib.suppress(asyncio.CancelledError):
+            await trying
+        await eventually(lambda: fake_switch.channel(leg).down)  # not left ringing
+
+        async def free() -> bool:
+            shared = await service.live.get(OPERATORS_NS, op_id)
+            return shared is not None and shared["status"] == "available"
+
+        await eventually(free)
+        await fake_switch.far_end_hangup(uuid)

@@ -37,6 +37,12 @@ async def test_no_speech_gives_no_transcript(stt: WhisperSTT, clip: str, languag
     assert result.dropped is not None
 
 
+async def test_a_language_whisper_does_not_know_is_detected_instead(stt: WhisperSTT) -> None:
+    """A dialplan's ``callcontrol_language=xx`` must not make every turn fail."""
+    result = await stt.transcribe(load_clip("spanish"), "xx")
+    assert result.language == "es" and "reunión" in result.text.lower()
+
+
 async def test_language_is_detected_on_auto(stt: WhisperSTT) -> None:
     result = await stt.transcribe(load_clip("spanish"), "auto")
     assert result.language == "es"

@@ -52,12 +52,12 @@ EXPECTED: dict[tuple[State, Input], tuple[State, tuple[Action, ...], tuple[Actio
     },
     **{
         (state, inp): (state, (A.CANCEL_RING,), (A.CANCEL_RING,))
-        for state in (S.ANSWERING, S.BOT, S.ENDING)
+        for state in (S.ANSWERING, S.BOT, S.ENDING, S.REFUSED)
         for inp in (I.RING_ANSWERED, I.RING_PROGRESS)
     },
     **{
         (state, I.ORIGINATE_OK): (state, (A.KILL_RING,), (A.KILL_RING,))
-        for state in (S.ANSWERING, S.BOT, S.ENDING, S.FINISHED)
+        for state in (S.ANSWERING, S.BOT, S.ENDING, S.REFUSED, S.FINISHED)
     },
     (S.ENDING, I.FINISH_TIMER): (S.FINISHED, (A.FINISH,), (A.FINISH,)),
     **{

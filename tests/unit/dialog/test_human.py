@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 
 from callcontrol.dialog.base import CallInfo
@@ -31,7 +33,11 @@ class TextDesk:
         return HitlOutcome("unavailable", request_id="r1")
 
     async def attach_voicemail(
-        self, request_id: str, audio: Int16Array, sample_rate: int, transcript: str
+        self,
+        request_id: str,
+        audio: Int16Array,
+        sample_rate: int,
+        transcribe: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         raise AssertionError("not here")
 

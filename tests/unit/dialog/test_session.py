@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,11 @@ class NoDesk:
         return HitlOutcome("unavailable", request_id="r1")
 
     async def attach_voicemail(
-        self, request_id: str, audio: Int16Array, sample_rate: int, transcript: str
+        self,
+        request_id: str,
+        audio: Int16Array,
+        sample_rate: int,
+        transcribe: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         raise AssertionError("no voicemail in these tests")
 

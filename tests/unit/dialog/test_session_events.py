@@ -8,7 +8,7 @@ step is an event the test waits for, never a sleep.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -103,9 +103,14 @@ class Desk:
         return HitlOutcome("answered", request_id="r1", answer=self.answer, operator="ann")
 
     async def attach_voicemail(
-        self, request_id: str, audio: Int16Array, sample_rate: int, transcript: str
+        self,
+        request_id: str,
+        audio: Int16Array,
+        sample_rate: int,
+        transcribe: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
-        self.voicemails.append((request_id, audio, sample_rate, transcript))
+        text = await transcribe() if transcribe is not None else ""
+        self.voicemails.append((request_id, audio, sample_rate, text))
 
 
 class Turns:
@@ -426,6 +431,11 @@ async def test_with_voicemail_the_caller_leaves_a_message_that_is_kept(
         prompt = output.items[-1]
         # The tone follows the words in the same playback (0.75 s of it at 8 kHz).
         assert prompt.duration_ms >= 750
+        output.finish_current()  # the hold phrase before it ends: not yet the message
+        await until(lambda: turns.records[-1].text == settings.hold_phrase, "hold recorded")
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert session.machine.state is State.VOICEMAIL and not session.message.active
         while session.machine.state is not State.RECORDING:
             if output.playing:
                 output.finish_current()
@@ -440,7 +450,7 @@ async def test_with_voicemail_the_caller_leaves_a_message_that_is_kept(
         assert transcript == message
         await until(lambda: output.texts[-1:] == [settings.voicemail_thanks], "thanks")
         assert session.machine.state is State.CLOSING
-        assert any(r.text == f"(voicemail) {message}" for r in turns.records)
+        assert any(r.text == "(voicemail, 1.0 s)" for r in turns.records)
     finally:
         await session.stop()
 
@@ -469,6 +479,43 @@ async def test_asking_for_a_person_puts_the_caller_through_by_phone(vad: VadWork
         await until(lambda: session.machine.state is State.ENDED, "the dialog ends")
         assert desk.asked == []  # put through: the text desk was never asked
     finally:
+        await session.stop()
+
+
+async def test_a_desk_that_fails_still_gives_the_caller_the_promise(vad: VadWorker) -> None:
+    class Broken(Desk):
+        async def ask(self, question: HitlQuestion) -> HitlOutcome:
+            raise RuntimeError("redis is down")
+
+    desk = Broken(None)
+    session, output, _turns = await session_with(vad, ["I want a refund"], desk=desk)
+    session.settings.sensitive_topics = ["refund"]
+    try:
+        ask(session, 3000)
+        await until(lambda: output.texts[-1:] == [session.settings.follow_up], "the promise")
+    finally:
+        await session.stop()
+
+
+async def test_an_answer_that_did_not_help_hands_over_the_question_it_answered(
+    vad: VadWorker,
+) -> None:
+    desk = Desk(None)
+    question = "When is the weekly meeting?"
+    session, output, _turns = await session_with(
+        vad, [question, "No, that's not what I asked."], desk=desk
+    )
+    try:
+        ask(session, 3000)
+        await until(lambda: any(FACT in t for t in output.texts), "the answer")
+        await until(played_out(session, output), "the answer played")
+        ask(session, 9000)
+        await until(lambda: desk.asked, "handed to a person")
+        assert desk.asked[0].reason == "not_helpful"
+        assert desk.asked[0].question.startswith(question)
+        assert "not what I asked" in desk.asked[0].question
+    finally:
+        desk.release.set()
         await session.stop()
 
 
