@@ -258,6 +258,9 @@ class PipelineSettings(BaseModel):
     hold_phrase: Phrase = ENGLISH.phrases.hold_phrase
     reassurance: Phrase = ENGLISH.phrases.reassurance
     follow_up: Phrase = ENGLISH.phrases.follow_up
+    # Said instead of follow_up when nobody is at the desk at all (every operator away
+    # or offline, no console open): the question is noted for a call-back at once.
+    away_message: Phrase = ENGLISH.phrases.away
     # Voicemail: when nobody answers the caller's question (nobody available, or the
     # wait timed out), take a message instead of only promising a call back — the
     # prompt, a tone, up to voicemail_max_s of the caller (ending after

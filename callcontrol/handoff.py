@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid as uuidlib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,7 @@ class PhoneHandover:
             return None
         chosen = candidates[0]
         extension, name = str(chosen["extension"]), str(chosen.get("username"))
+        asked_at = datetime.now(UTC)
         try:
             ops = service.controller.ops()
             ring = prepare_originate(
@@ -120,6 +122,12 @@ class PhoneHandover:
                     path.unlink()
         log.info("caller put through to an operator", call=question.call_id, operator=name)
         await self._event(question.call_id, "handoff_by_phone", operator=name, leg=leg)
+        try:
+            await service.desk.record_phone(
+                question, operator=name, operator_id=str(chosen.get("id")), asked_at=asked_at
+            )
+        except Exception as exc:  # noqa: BLE001 - the caller is with the operator already
+            log.warning("cannot record the phone hand-off", call=question.call_id, error=str(exc))
         return name
 
     async def _write_briefing(self, call_id: str, pcm: bytes, sample_rate: int) -> Path | None:

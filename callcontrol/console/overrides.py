@@ -33,7 +33,8 @@ EDITABLE: tuple[Editable, ...] = (
     Editable("pipeline.greeting", "text", "Greeting"),
     Editable("pipeline.hold_phrase", "text", "Hold phrase (asking a colleague)"),
     Editable("pipeline.reassurance", "text", "Reassurance while waiting"),
-    Editable("pipeline.follow_up", "text", "Said when nobody could answer"),
+    Editable("pipeline.follow_up", "text", "Said when the wait for a person timed out"),
+    Editable("pipeline.away_message", "text", "Said when nobody is at the desk (away message)"),
     Editable("pipeline.voicemail_prompt", "text", "Voicemail: said before the tone"),
 )
 BY_KEY = {e.key: e for e in EDITABLE}

@@ -8,7 +8,8 @@
         └──────────▶────┘  │   (silence)  │    │                 │
                            │              │    └─low confidence / person / sensitive ─▶ hold
                            └─silence, out of reprompts / goodbye ─▶ closing ─done─▶ ended
-    hold ─answer─▶ speaking;  hold ─unavailable/timeout─▶ speaking (follow-up promise)
+    hold ─answer─▶ speaking;  hold ─timeout─▶ speaking (follow-up promise)
+    hold ─nobody at the desk─▶ speaking (away message);  either, voicemail on ─▶ voicemail
     any ─hangup / bridged to a person─▶ ended
 
 The session feeds :class:`Input` values and performs the returned :class:`Action`\\ s.
@@ -55,8 +56,9 @@ class Input(StrEnum):
     SILENCE_REPROMPT = "silence_reprompt"
     SILENCE_GIVE_UP = "silence_give_up"
     HUMAN_ANSWER = "human_answer"
-    HUMAN_UNAVAILABLE = "human_unavailable"  # nobody available, or the wait timed out
-    TAKE_MESSAGE = "take_message"  # resolved: HUMAN_UNAVAILABLE with voicemail on
+    HUMAN_UNAVAILABLE = "human_unavailable"  # the wait for a person timed out
+    HUMAN_AWAY = "human_away"  # nobody at the desk at all (everyone away or offline)
+    TAKE_MESSAGE = "take_message"  # resolved: HUMAN_UNAVAILABLE/AWAY with voicemail on
     MESSAGE_DONE = "message_done"  # the caller stopped talking, or the time is up
     REASSURE = "reassure"  # time to tell a waiting caller we are still on it
     HANGUP = "hangup"
@@ -70,6 +72,7 @@ class Action(StrEnum):
     SAY_HOLD = "say_hold"
     SAY_REASSURANCE = "say_reassurance"
     SAY_FOLLOW_UP = "say_follow_up"
+    SAY_AWAY = "say_away"  # the away message: nobody at the desk, a call-back is noted
     SAY_HUMAN_ANSWER = "say_human_answer"
     SAY_VOICEMAIL_PROMPT = "say_voicemail_prompt"  # the prompt, then the tone
     SAY_VOICEMAIL_THANKS = "say_voicemail_thanks"
@@ -129,6 +132,7 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     # Nobody to ask (or the wait is over): the follow-up promise is queued after the hold
     # phrase, not cut into it; hold music is stopped for it.
     (S.HOLD, I.HUMAN_UNAVAILABLE): (S.THINKING, (A.STOP_MUSIC, A.SAY_FOLLOW_UP)),
+    (S.HOLD, I.HUMAN_AWAY): (S.THINKING, (A.STOP_MUSIC, A.SAY_AWAY)),
     # The hold phrase or an update has been said: music until the next one.
     (S.HOLD, I.PLAYBACK_DONE): (S.HOLD, (A.START_MUSIC,)),
     (S.HOLD, I.REASSURE): (S.HOLD, (A.STOP_MUSIC, A.SAY_REASSURANCE, A.ARM_REASSURANCE)),
@@ -167,7 +171,7 @@ class DialogMachine:
                 if self.reprompts < self.max_reprompts
                 else Input.SILENCE_GIVE_UP
             )
-        elif inp is Input.HUMAN_UNAVAILABLE and self.voicemail:
+        elif inp in (Input.HUMAN_UNAVAILABLE, Input.HUMAN_AWAY) and self.voicemail:
             inp = Input.TAKE_MESSAGE
         entry = TABLE.get((self.state, inp))
         if entry is None:

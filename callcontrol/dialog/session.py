@@ -162,6 +162,7 @@ class DialogSession:
             Action.SAY_HOLD: lambda: say("hold_phrase", as_reply=False),
             Action.SAY_REASSURANCE: lambda: say("reassurance", as_reply=False),
             Action.SAY_FOLLOW_UP: lambda: say("follow_up", as_reply=True),
+            Action.SAY_AWAY: lambda: say("away_message", as_reply=True),
             Action.SAY_HUMAN_ANSWER: self._say_human_answer,
             Action.ANSWER: self._answer,
             Action.STOP_PLAYBACK: self._stop_playback,
@@ -496,7 +497,9 @@ class DialogSession:
                 raise
             except Exception:  # noqa: BLE001 - a caller must never be left on hold
                 self._log.exception("handing the question to a person failed")
-                outcome = HitlOutcome("unavailable", request_id="")
+                # Not "nobody at the desk" (the away message says the question is
+                # noted): the plain promise, as after a wait nobody answered.
+                outcome = HitlOutcome("timeout", request_id="")
             self._inbox.put_nowait(Human(outcome))
 
         self._human_wait = self._spawn(wait(), "hitl")
@@ -515,6 +518,8 @@ class DialogSession:
             self.human.answer = outcome.answer
             await self._record("operator", outcome.answer)
             await self._feed(Input.HUMAN_ANSWER)
+        elif outcome.status == "unavailable":
+            await self._feed(Input.HUMAN_AWAY)
         elif outcome.status != "cancelled":
             await self._feed(Input.HUMAN_UNAVAILABLE)
 

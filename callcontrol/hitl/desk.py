@@ -165,12 +165,9 @@ class Desk:
         return (await self.operators_by_status()).get("available", [])
 
     # -- the dialog side ----------------------------------------------------------------
-    async def ask(self, question: HitlQuestion) -> HitlOutcome:
-        bus, live = self._require()
-        request_id = new_id()
-        created = datetime.now(UTC)
-        row: Message = {
-            "id": request_id,
+    def _new_row(self, question: HitlQuestion, created: datetime) -> Message:
+        return {
+            "id": new_id(),
             "call_id": question.call_id,
             "owner": question.owner,
             "caller_number": question.caller_number,
@@ -189,6 +186,39 @@ class Desk:
             "created_at": created.isoformat(),
             "answered_at": None,
         }
+
+    async def record_phone(
+        self,
+        question: HitlQuestion,
+        *,
+        operator: str,
+        operator_id: str | None,
+        asked_at: datetime,
+    ) -> str:
+        """Keep a caller put through to an operator's phone as an answered request
+        (outcome ``phone``): it counts in the desk's figures and the call's history like
+        a typed answer, with the time the phone rang as the time to answer."""
+        self._require()
+        row = self._new_row(question, asked_at)
+        row.update(
+            status="answered",
+            outcome="phone",
+            operator=operator,
+            operator_id=operator_id,
+            answered_at=datetime.now(UTC).isoformat(),
+        )
+        self._write(row, insert=True)
+        self._remember(row)
+        await self._announce(row)
+        self._metrics.hitl_requests.labels("phone").inc()
+        log.info("hitl request put through by phone", request=row["id"], operator=operator)
+        return str(row["id"])
+
+    async def ask(self, question: HitlQuestion) -> HitlOutcome:
+        bus, live = self._require()
+        created = datetime.now(UTC)
+        row = self._new_row(question, created)
+        request_id = row["id"]
         try:
             reachable = await self.operators_by_status()
         except Exception as exc:  # noqa: BLE001 - no live state: nobody can be reached
@@ -379,7 +409,7 @@ class Desk:
         async for topic, message in subscription:
             try:
                 if topic == SETTINGS_TOPIC:
-                    if message.get("key") == TIMEOUT_KEY:
+                    if message.get("key") == TIMEOUT_KEY and not message.get("owner"):
                         self._apply_setting(message.get("value"))
                     continue
                 await self._on_answer(message)

@@ -60,7 +60,8 @@ class FixedPhrases:
     goodbye: str
     hold_phrase: str
     reassurance: str
-    follow_up: str
+    follow_up: str  # the wait for a person timed out: someone will call back
+    away: str  # nobody is at the desk at all (every operator away or offline)
     voicemail_prompt: str  # before the tone, when the caller can leave a message
     voicemail_thanks: str  # after the message, before hanging up
 

@@ -113,6 +113,10 @@ PHRASES = FixedPhrases(
     hold_phrase="Let me check that with a colleague, please hold.",
     reassurance="Thanks for waiting, someone is looking at your question.",
     follow_up="I could not reach a colleague right now. Someone will call you back.",
+    away=(
+        "Our team is not available right now. We have noted your question, "
+        "and someone will call you back."
+    ),
     voicemail_prompt=(
         "I could not reach a colleague right now. Please leave a message after the tone, "
         "and someone will call you back."

@@ -37,5 +37,6 @@ def fixed_phrases(pipeline: PipelineSettings) -> list[str]:
         pipeline.hold_phrase,
         pipeline.reassurance,
         pipeline.follow_up,
+        pipeline.away_message,
         *([pipeline.voicemail_prompt, pipeline.voicemail_thanks] if pipeline.voicemail else []),
     ]

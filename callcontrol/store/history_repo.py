@@ -21,6 +21,10 @@ from callcontrol.store.models import (
 )
 from callcontrol.store.repos import Sessions, aware
 
+# How a question handed to a person was answered: typed at the desk, or by phone (the
+# caller put through to the operator; callcontrol/handoff.py).
+ANSWERED = ("answered", "phone")
+
 
 # -- call history -------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
@@ -256,7 +260,7 @@ class DashboardRepo:
                 figures.append(by_operator.setdefault(who, HitlFigures(who)))
             for f in figures:
                 f.questions += 1
-                if row.outcome == "answered":
+                if row.outcome in ANSWERED:
                     f.answered += 1
                     if answered is not None:
                         f.answer_s.append((answered - created).total_seconds())
@@ -305,7 +309,7 @@ class DashboardRepo:
         answer_s: list[float] = []
         for row in hitl_rows:
             created, answered = aware(row.created_at), aware(row.answered_at)
-            if row.outcome == "answered" and created and answered:
+            if row.outcome in ANSWERED and created and answered:
                 answer_s.append((answered - created).total_seconds())
         return DashboardStats(
             since=since,
@@ -314,7 +318,7 @@ class DashboardRepo:
             human_calls=human,
             hitl_requests=len(hitl_rows),
             hitl_calls=len({row.call_id for row in hitl_rows}),
-            hitl_answered=sum(1 for row in hitl_rows if row.outcome == "answered"),
+            hitl_answered=sum(1 for row in hitl_rows if row.outcome in ANSWERED),
             hitl_unresolved=sum(1 for row in hitl_rows if row.status in ("unresolved",)),
             answer_s_median=percentile(answer_s, 0.5),
             answer_s_p95=percentile(answer_s, 0.95),

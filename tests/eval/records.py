@@ -64,6 +64,7 @@ def fixed_phrases(pipeline: Any) -> list[str]:
         "greeting",
         "hold_phrase",
         "follow_up",
+        "away_message",
         "reassurance",
         "goodbye",
         "reprompt",

@@ -12,7 +12,7 @@ import pytest
 from callcontrol.handoff import BRIEFINGS, PhoneHandover
 from callcontrol.hitl.base import HitlQuestion
 from callcontrol.hitl.desk import OPERATORS_NS, PRESENCE_NS
-from callcontrol.store.repos import OperatorRepo
+from callcontrol.store.repos import HitlRepo, OperatorRepo
 from tests.fakes.freeswitch import FakeFreeSwitch
 from tests.fakes.freeswitch.scenarios import Extension
 from tests.harness import RecordingHandover, eventually, make_settings, running_service
@@ -79,6 +79,13 @@ async def test_the_caller_is_put_through_after_the_operator_hears_the_briefing(
             return view is not None and view["status"] == "available"
 
         await eventually(back)  # available again once the call is over
+        # The hand-off is kept like a typed answer: in the desk's figures and history.
+        await service.flush()
+        rows = await HitlRepo(service.sessions).list([], call_id=uuid)
+        assert [(r.status, r.outcome, r.operator_id) for r in rows] == [
+            ("answered", "phone", op_id)
+        ]
+        assert rows[0].question == "Can I talk to a person?" and rows[0].answered_at
 
 
 async def test_nobody_answering_the_phone_leaves_the_call_to_the_text_desk(
@@ -98,6 +105,8 @@ async def test_nobody_answering_the_phone_leaves_the_call_to_the_text_desk(
         assert await PhoneHandover(service).hand_off(question(uuid), BRIEFING, 8000) is None
         assert not fake_switch.events_for(uuid, "CHANNEL_BRIDGE")
         assert fake_switch.channel(uuid).up
+        await service.flush()
+        assert await HitlRepo(service.sessions).list([], call_id=uuid) == []  # the desk's now
         await fake_switch.far_end_hangup(uuid)
 
 

@@ -71,11 +71,24 @@ def test_low_confidence_goes_to_a_person_and_back() -> None:
     assert m.state is State.THINKING
 
 
-def test_nobody_available_queues_the_follow_up_without_cutting_the_hold_phrase() -> None:
+def test_a_timed_out_wait_queues_the_follow_up_without_cutting_the_hold_phrase() -> None:
     m = DialogMachine()
     run(m, Input.START, Input.PLAYBACK_DONE, Input.WANTS_PERSON)
     assert m.state is State.HOLD
     assert m.feed(Input.HUMAN_UNAVAILABLE) == (Action.STOP_MUSIC, Action.SAY_FOLLOW_UP)
+
+
+def test_nobody_at_the_desk_says_the_away_message_instead() -> None:
+    m = DialogMachine()
+    run(m, Input.START, Input.PLAYBACK_DONE, Input.WANTS_PERSON)
+    assert m.feed(Input.HUMAN_AWAY) == (Action.STOP_MUSIC, Action.SAY_AWAY)
+    assert m.state is State.THINKING
+    with_voicemail = DialogMachine(voicemail=True)
+    run(with_voicemail, Input.START, Input.PLAYBACK_DONE, Input.WANTS_PERSON)
+    assert with_voicemail.feed(Input.HUMAN_AWAY) == (
+        Action.STOP_MUSIC,
+        Action.SAY_VOICEMAIL_PROMPT,
+    )
 
 
 def test_with_voicemail_nobody_to_answer_means_taking_a_message() -> None:

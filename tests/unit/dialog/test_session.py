@@ -286,7 +286,7 @@ async def test_two_close_facts_neither_sure_alone_are_both_said(
             await wait_for(lambda: len(output.played) >= 2)
             await wait_for(lambda: session.machine.state is State.LISTENING)
         else:
-            await wait_for(lambda: session.settings.follow_up in output.played)
+            await wait_for(lambda: session.settings.away_message in output.played)
     finally:
         await session.stop()
         await output.aclose()
@@ -311,13 +311,15 @@ async def test_unknown_question_goes_to_the_desk_and_promises_a_call_back(
         await wait_for(lambda: session.machine.state is State.LISTENING)
         await feed(session, AUDIO / "dialog_question.wav")
         settings = session.settings
-        await wait_for(lambda: settings.follow_up in output.played)
+        await wait_for(lambda: settings.away_message in output.played)
         assert desk.asked and desk.asked[0].reason == "low_confidence"
         assert desk.asked[0].question == "How do I rewire my flux capacitor?"
         # The hold phrase was not cut: it played, then the follow-up promise.
-        assert output.played[-2:] == [settings.hold_phrase, settings.follow_up]
+        # Nobody at the desk: the away message, not the promise after a wait.
+        assert output.played[-2:] == [settings.hold_phrase, settings.away_message]
+        assert settings.away_message != settings.follow_up
         # Canned phrases never enter the LLM history.
-        assert all(m.content != settings.follow_up for m in session.history)
+        assert all(m.content != settings.away_message for m in session.history)
     finally:
         await session.stop()
         await output.aclose()

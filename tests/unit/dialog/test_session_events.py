@@ -98,8 +98,8 @@ class Desk:
     async def ask(self, question: HitlQuestion) -> HitlOutcome:
         self.asked.append(question)
         await self.release.wait()
-        if self.answer is None:
-            return HitlOutcome("unavailable", request_id="r1")
+        if self.answer is None:  # nobody answered in time
+            return HitlOutcome("timeout", request_id="r1")
         return HitlOutcome("answered", request_id="r1", answer=self.answer, operator="ann")
 
     async def attach_voicemail(
@@ -313,7 +313,7 @@ async def test_a_request_for_a_person_holds_then_says_the_persons_answer(
         await session.stop()
 
 
-async def test_nobody_at_the_desk_gives_the_follow_up_promise(vad: VadWorker) -> None:
+async def test_a_wait_that_times_out_gives_the_follow_up_promise(vad: VadWorker) -> None:
     desk = Desk(None)
     session, output, turns = await session_with(vad, ["I want a refund"], desk=desk)
     session.settings.sensitive_topics = ["refund"]

@@ -45,6 +45,7 @@ TOY = dataclasses.replace(
         hold_phrase="Un momento, chiedo a un collega.",
         reassurance="Grazie dell'attesa.",
         follow_up="La richiameremo.",
+        away="Al momento non c'è nessuno: la richiameremo.",
         voicemail_prompt="Lasci un messaggio dopo il segnale.",
         voicemail_thanks="Grazie, arrivederci.",
     ),
