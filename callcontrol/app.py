@@ -40,6 +40,7 @@ from callcontrol.store.writer_thread import ThreadedWriter
 
 if TYPE_CHECKING:
     from callcontrol.console.kb import KnowledgeAdmin
+    from callcontrol.live.overrides import PipelineOverrides
 
 log = structlog.get_logger(__name__)
 
@@ -112,6 +113,8 @@ class Service:
         # (pipeline.rag.KnowledgeService fits), and extra /ready checks such as
         # ``service.ready_checks["models"] = lambda: pipeline.loaded``.
         self.kb: KnowledgeAdmin | None = None
+        # The console's setting overrides (global and per owner), once the bot runs.
+        self.overrides: PipelineOverrides | None = None
         self.ready_checks: dict[str, Callable[[], bool]] = {}
         # The bot takes calls unless a handover was injected (tests) or it is disabled.
         self._bot_enabled = handover is None and settings.pipeline.enabled
@@ -262,9 +265,15 @@ class Service:
         self.ready_checks["models"] = lambda: bot.loaded
         # What an admin changes in the console (greeting, phrases, threshold…) applies live.
         from callcontrol.live.overrides import PipelineOverrides
-        from callcontrol.store.repos import AppSettingsRepo
+        from callcontrol.store.repos import AppSettingsRepo, OwnerSettingsRepo
 
-        overrides = PipelineOverrides(settings, self.bus, AppSettingsRepo(self.sessions).all)
+        overrides = PipelineOverrides(
+            settings,
+            self.bus,
+            AppSettingsRepo(self.sessions).all,
+            OwnerSettingsRepo(self.sessions).all,
+        )
+        self.overrides = overrides
         await overrides.start()
         stack.push_async_callback(overrides.stop)
         self._voice_task = asyncio.create_task(self._load_voice(bot), name="voice-models")
@@ -277,6 +286,8 @@ class Service:
             async with open_voice_pipeline(
                 self.settings, KnowledgeDocumentRepo(self.sessions)
             ) as voice:
+                if self.overrides is not None:
+                    voice.owner_pipeline = self.overrides.for_owner
                 bot.set_voice(voice)
                 self.kb = voice.kb
                 await self._voice_stop.wait()

@@ -15,7 +15,13 @@ from callcontrol.console.calls import CallActions
 from callcontrol.hitl.operators import Presence
 from callcontrol.live import topics
 from callcontrol.store.history_repo import CallRepo, DashboardRepo
-from callcontrol.store.repos import AppSettingsRepo, HitlRepo, OperatorRepo, SessionRepo
+from callcontrol.store.repos import (
+    AppSettingsRepo,
+    HitlRepo,
+    OperatorRepo,
+    OwnerSettingsRepo,
+    SessionRepo,
+)
 
 if TYPE_CHECKING:
     from callcontrol.app import Service
@@ -44,6 +50,7 @@ class Console:
     calls: CallRepo
     dashboard: DashboardRepo
     app_settings: AppSettingsRepo
+    owner_settings: OwnerSettingsRepo
     presence: Presence
     actions: CallActions
     secure_cookies: bool = False
@@ -103,6 +110,7 @@ class Console:
             calls=CallRepo(sessions),
             dashboard=DashboardRepo(sessions),
             app_settings=AppSettingsRepo(sessions),
+            owner_settings=OwnerSettingsRepo(sessions),
             presence=service.presence,
             actions=CallActions(service),
             secure_cookies=cs.secure_cookies,

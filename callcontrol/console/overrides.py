@@ -1,9 +1,11 @@
 """Settings an admin may change from the console, validated like the configuration.
 
-Stored in ``app_settings`` (``{"value": …}`` under the dotted key) and announced on
-the bus topic ``settings`` as ``{"key": …, "value": …}`` (``value`` null: back to the
-configured default). Who applies them: the HITL desk (``console.hitl_timeout_s``);
-the dialog may read the ``pipeline.*`` ones (``AppSettingsRepo.all()`` plus the topic).
+Stored in ``app_settings`` (``{"value": …}`` under the dotted key; every owner) or in
+``owner_settings`` (one owner's value over it, for the ``per_owner`` ones) and announced
+on the bus topic ``settings`` as ``{"key": …, "value": …, "owner": …}`` (``value`` null:
+back to the configured — or, for an owner, the global — value). Who applies them: the
+HITL desk (``console.hitl_timeout_s``); the dialog the ``pipeline.*`` ones
+(live/overrides.py).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ __all__ = ["BY_KEY", "EDITABLE", "SETTINGS_TOPIC", "Editable", "current", "valid
 @dataclass(frozen=True, slots=True)
 class Editable:
     key: str
-    kind: str  # number | text | list
+    kind: str  # number | text | list | bool
     label: str
+    per_owner: bool = True  # an owner (DID or tenant) may have its own value
 
 
 EDITABLE: tuple[Editable, ...] = (
-    Editable("console.hitl_timeout_s", "number", "Seconds a caller waits for an operator"),
+    Editable("console.hitl_timeout_s", "number", "Seconds a caller waits for an operator", False),
     Editable("pipeline.min_confidence", "number", "Retrieval confidence the bot answers from"),
     Editable("pipeline.sensitive_topics", "list", "Topics always handed to a person"),
     Editable("pipeline.greeting", "text", "Greeting"),
@@ -35,7 +38,10 @@ EDITABLE: tuple[Editable, ...] = (
     Editable("pipeline.reassurance", "text", "Reassurance while waiting"),
     Editable("pipeline.follow_up", "text", "Said when the wait for a person timed out"),
     Editable("pipeline.away_message", "text", "Said when nobody is at the desk (away message)"),
+    Editable("pipeline.voicemail", "bool", "Take a message when nobody can answer"),
     Editable("pipeline.voicemail_prompt", "text", "Voicemail: said before the tone"),
+    Editable("pipeline.handoff_by_phone", "bool", "Put a caller who asks for a person through"),
+    Editable("pipeline.hold_music", "text", "Hold music: builtin, off, or a WAV file's path"),
 )
 BY_KEY = {e.key: e for e in EDITABLE}
 

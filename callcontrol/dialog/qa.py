@@ -47,7 +47,7 @@ class QaPolicy:
         self.voice = voice
 
     async def hearing_prompt(self, owner: str | None) -> str | None:
-        if not self.voice.settings.pipeline.stt_glossary:
+        if not self.voice.pipeline_for(owner).stt_glossary:
             return None
         try:
             return await self.voice.kb.glossary(owner or "default") or None
@@ -59,7 +59,7 @@ class QaPolicy:
         self, attempt: TurnAttempt, transcript: Transcript, context: TurnContext
     ) -> None:
         voice = self.voice
-        settings = voice.settings.pipeline
+        settings = voice.pipeline_for(context.owner)
         topics = [*settings.sensitive_topics, *settings.owner_topics.get(context.owner or "", [])]
         answered = _answered_question(context, transcript.text)
         kind, reason = classify(transcript.text, topics, voice.language, answered_question=answered)

@@ -97,7 +97,8 @@ class DialogSession:
         self.owner = call.owner
         self.greet = greet
         self.voice = voice
-        self.settings = voice.settings.pipeline
+        # The owner's own values over the global ones (the console's per-owner settings).
+        self.settings = voice.pipeline_for(call.owner)
         self.console = voice.settings.console
         self.output = output
         self.output_rate = output_rate
@@ -146,6 +147,7 @@ class DialogSession:
             post=lambda inp, run: self._inbox.put_nowait(Feed(inp, run)),
             spawn=self._tasks.spawn,
             language=lambda: self.language,
+            settings=self.settings,
         )
         self.music = HoldMusic(
             output,

@@ -45,9 +45,10 @@ class Speaking:
         post: Post,
         spawn: Spawn,
         language: Callable[[], str | None],
+        settings: PipelineSettings | None = None,
     ) -> None:
         self.voice = voice
-        self.settings = voice.settings.pipeline
+        self.settings = settings or voice.settings.pipeline
         self.output = output
         self.output_rate = output_rate
         self.turns = turns

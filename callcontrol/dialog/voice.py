@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from callcontrol.config import Settings
+from callcontrol.config import PipelineSettings, Settings
 from callcontrol.language import ENGLISH, LanguagePack, language_pack
 from callcontrol.media.silero import SileroModel
 from callcontrol.media.vad import VadWorker
@@ -45,6 +45,15 @@ class VoicePipeline:
     vad: VadWorker
     # The rules and phrases of ``settings.pipeline.language`` (English when it has no pack).
     language: LanguagePack = ENGLISH
+    # An owner's own settings over the global ones (the console's per-owner overrides;
+    # live/overrides.py); none: every owner runs with ``settings.pipeline``.
+    owner_pipeline: Callable[[str | None], PipelineSettings] | None = None
+
+    def pipeline_for(self, owner: str | None) -> PipelineSettings:
+        """The pipeline settings a call of ``owner`` runs with."""
+        if self.owner_pipeline is None:
+            return self.settings.pipeline
+        return self.owner_pipeline(owner)
 
 
 class TimedLLM:

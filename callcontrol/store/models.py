@@ -268,6 +268,18 @@ class KnowledgeChunk(Base):
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class OwnerSetting(Base):
+    """A setting an admin changed for one owner (DID or tenant), over the global value."""
+
+    __tablename__ = "owner_settings"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
+
+
 class AppSetting(Base):
     """Settings an admin changes from the console (overrides of the defaults)."""
 

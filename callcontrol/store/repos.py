@@ -25,6 +25,7 @@ from callcontrol.store.models import (
     ConsoleSession,
     HitlRequest,
     Operator,
+    OwnerSetting,
     utcnow,
 )
 
@@ -263,6 +264,46 @@ class HitlRepo:
 
 
 # -- settings changed from the console ---------------------------------------------------
+class OwnerSettingsRepo:
+    """Per-owner overrides: ``{owner: {key: value}}``."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    async def all(self) -> dict[str, dict[str, Any]]:
+        async with self._sessions() as s:
+            rows = (await s.execute(select(OwnerSetting))).scalars()
+            out: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                out.setdefault(row.owner, {})[row.key] = row.value.get("value")
+            return out
+
+    async def for_owner(self, owner: str) -> dict[str, Any]:
+        async with self._sessions() as s:
+            rows = (
+                await s.execute(select(OwnerSetting).where(OwnerSetting.owner == owner))
+            ).scalars()
+            return {row.key: row.value.get("value") for row in rows}
+
+    async def set(self, owner: str, key: str, value: Any, by: str | None = None) -> None:
+        async with self._sessions() as s:
+            row = await s.get(OwnerSetting, (owner, key))
+            if row is None:
+                s.add(OwnerSetting(owner=owner, key=key, value={"value": value}, updated_by=by))
+            else:
+                row.value = {"value": value}
+                row.updated_by = by
+                row.updated_at = utcnow()
+            await s.commit()
+
+    async def delete(self, owner: str, key: str) -> None:
+        async with self._sessions() as s:
+            await s.execute(
+                delete(OwnerSetting).where(OwnerSetting.owner == owner, OwnerSetting.key == key)
+            )
+            await s.commit()
+
+
 class AppSettingsRepo:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions

@@ -382,6 +382,29 @@ async def test_admin_pages_and_dashboard(chromium: Browser, stack: Stack) -> Non
         await asyncio.sleep(0.05)
     assert stack.service.desk.timeout_s == 45
     await screenshot(page, "admin-settings")
+    # One owner's own values: pick it, switch its voicemail on, change its greeting.
+    await page.fill("#owner-pick", "acme")
+    await page.click("#owner-go")
+    await page.wait_for_url("**/admin/settings?owner=acme")
+    await expect(page.locator('.setting[data-key="console.hitl_timeout_s"]')).to_have_count(0)
+    await page.select_option('.setting[data-key="pipeline.voicemail"] select', "true")
+    await page.locator('.setting[data-key="pipeline.greeting"] textarea').fill("Acme here.")
+    await page.click("#settings-form button[type=submit]")
+    await expect(page.locator("#toasts")).to_contain_text("Settings saved")
+    await page.wait_for_load_state("load")
+    await expect(page.locator('.setting[data-key="pipeline.greeting"] .pill')).to_have_text(
+        "changed"
+    )
+    from callcontrol.store.repos import OwnerSettingsRepo
+
+    stored: dict[str, object] = {}
+    for _ in range(100):
+        stored = await OwnerSettingsRepo(stack.service.sessions).for_owner("acme")
+        if len(stored) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert stored == {"pipeline.voicemail": True, "pipeline.greeting": "Acme here."}
+    await screenshot(page, "admin-settings-owner")
     operator = await sign_in(chromium, stack.url, "alice")
     response = await operator.goto(stack.url + "/admin/users")
     assert response is not None and response.status == 403

@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -56,9 +56,14 @@ class EditUser(BaseModel):
     extension: Extension = None
 
 
+OWNER = r"^[A-Za-z0-9_.@+\-]{1,128}$"
+
+
 class SettingsBody(BaseModel):
     values: dict[str, Any] = Field(max_length=len(overrides.EDITABLE))
     reset: list[str] = Field(default_factory=list, max_length=len(overrides.EDITABLE))
+    # one owner's (DID or tenant) own values; none: every owner's
+    owner: str | None = Field(None, pattern=OWNER)
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
@@ -135,41 +140,76 @@ def _masked_config(console: ConsoleDep) -> str:
     return json.dumps(console.settings.masked(), indent=2, sort_keys=True)
 
 
-async def _settings_view(console: ConsoleDep) -> list[dict[str, Any]]:
+def _shown(item: overrides.Editable, value: Any) -> Any:
+    return ", ".join(value) if item.kind == "list" else value
+
+
+async def _settings_view(console: ConsoleDep, owner: str | None = None) -> list[dict[str, Any]]:
+    """Every changeable setting: its value (the owner's when it has one), the value it
+    falls back to, and whether it is changed here."""
     stored = await console.app_settings.all()
+    own = await console.owner_settings.for_owner(owner) if owner else {}
     out = []
     for item in overrides.EDITABLE:
-        default = overrides.current(console.settings, item.key)
-        value = stored.get(item.key, default)
+        if owner and not item.per_owner:
+            continue
+        default = stored.get(item.key, overrides.current(console.settings, item.key))
+        if not owner:
+            default = overrides.current(console.settings, item.key)
+        values = own if owner else stored
+        value = values.get(item.key, default)
         out.append(
             {
                 "key": item.key,
                 "kind": item.kind,
                 "label": item.label,
-                "value": ", ".join(value) if item.kind == "list" else value,
-                "default": ", ".join(default) if item.kind == "list" else default,
-                "overridden": item.key in stored,
+                "value": _shown(item, value),
+                "default": _shown(item, default),
+                "overridden": item.key in values,
             }
         )
     return out
 
 
+async def _owners(console: ConsoleDep) -> list[str]:
+    """Owners an admin may pick: those with settings, and those with knowledge."""
+    names = set(await console.owner_settings.all())
+    if console.kb is not None:
+        try:
+            names.update(d.owner for d in await console.kb.list(None))
+        except Exception as exc:  # noqa: BLE001 - the list is a convenience
+            log.warning("cannot list the knowledge's owners", error=str(exc))
+    return sorted(names)
+
+
+OwnerQuery = Annotated[str | None, Query(max_length=128, pattern=OWNER)]
+
+
 @router.get("/admin/settings", response_class=HTMLResponse)
-async def settings_page(request: Request, user: AdminUser, console: ConsoleDep) -> HTMLResponse:
+async def settings_page(
+    request: Request, user: AdminUser, console: ConsoleDep, owner: OwnerQuery = None
+) -> HTMLResponse:
     return render(
         request,
         console,
         "admin_settings.html",
         user,
         nav="admin",
-        editable=await _settings_view(console),
+        editable=await _settings_view(console, owner or None),
+        owner=owner or "",
+        owners=await _owners(console),
         config=_masked_config(console),
     )
 
 
 @router.get("/api/admin/settings")
-async def get_settings(console: ConsoleDep) -> list[dict[str, Any]]:
-    return await _settings_view(console)
+async def get_settings(console: ConsoleDep, owner: OwnerQuery = None) -> list[dict[str, Any]]:
+    return await _settings_view(console, owner or None)
+
+
+@router.get("/api/admin/owners")
+async def list_owners(console: ConsoleDep) -> list[str]:
+    return await _owners(console)
 
 
 @router.put("/api/admin/settings")
@@ -177,20 +217,32 @@ async def put_settings(
     body: SettingsBody, user: AdminUser, console: ConsoleDep
 ) -> list[dict[str, Any]]:
     checked: dict[str, Any] = {}
+    owner = body.owner
     try:
+        for key in [*body.values, *body.reset]:
+            item = overrides.BY_KEY.get(key)
+            if item is None:
+                raise ValueError(f"{key} cannot be changed from the console")
+            if owner and not item.per_owner:
+                raise ValueError(f"{key} is the same for every owner")
         for key, value in body.values.items():
             checked[key] = overrides.validate(console.settings, key, value)
-        for key in body.reset:
-            if key not in overrides.BY_KEY:
-                raise ValueError(f"{key} cannot be changed from the console")
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     bus = console.service.bus
     for key, value in checked.items():
-        await console.app_settings.set(key, value)
-        await bus.publish(overrides.SETTINGS_TOPIC, {"key": key, "value": value})
+        if owner:
+            await console.owner_settings.set(owner, key, value, by=user.username)
+        else:
+            await console.app_settings.set(key, value)
+        await bus.publish(overrides.SETTINGS_TOPIC, {"key": key, "value": value, "owner": owner})
     for key in body.reset:
-        await console.app_settings.delete(key)
-        await bus.publish(overrides.SETTINGS_TOPIC, {"key": key, "value": None})
-    log.info("settings changed", keys=sorted(checked), reset=body.reset, by=user.username)
-    return await _settings_view(console)
+        if owner:
+            await console.owner_settings.delete(owner, key)
+        else:
+            await console.app_settings.delete(key)
+        await bus.publish(overrides.SETTINGS_TOPIC, {"key": key, "value": None, "owner": owner})
+    log.info(
+        "settings changed", keys=sorted(checked), reset=body.reset, owner=owner, by=user.username
+    )
+    return await _settings_view(console, owner)

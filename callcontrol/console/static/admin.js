@@ -56,9 +56,18 @@
 
   const settings = document.getElementById("settings-form");
   if (settings) {
+    const field = (box) => box.querySelector("input:not(.reset), textarea, select");
+    const owner = settings.dataset.owner || null;
+    const pick = document.getElementById("owner-pick");
+    const go = () => {
+      const wanted = pick.value.trim();
+      location.href = "/admin/settings" + (wanted ? "?owner=" + encodeURIComponent(wanted) : "");
+    };
+    document.getElementById("owner-go").addEventListener("click", go);
+    pick.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); go(); } });
     const initial = new Map();
     for (const box of settings.querySelectorAll(".setting")) {
-      initial.set(box.dataset.key, box.querySelector("input:not(.reset), textarea").value);
+      initial.set(box.dataset.key, field(box).value);
     }
     settings.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -66,12 +75,13 @@
       const reset = [];
       for (const box of settings.querySelectorAll(".setting")) {
         const key = box.dataset.key;
-        const input = box.querySelector("input:not(.reset), textarea");
+        const input = field(box);
         if (box.querySelector("input.reset").checked) { reset.push(key); continue; }
         if (input.value === initial.get(key)) continue;
-        values[key] = box.dataset.kind === "number" ? Number(input.value) : input.value;
+        const kind = box.dataset.kind;
+        values[key] = kind === "number" ? Number(input.value) : kind === "bool" ? input.value === "true" : input.value;
       }
-      const r = await api("PUT", "/api/admin/settings", { values, reset });
+      const r = await api("PUT", "/api/admin/settings", { values, reset, owner });
       if (r.ok) { toast("Settings saved", "good"); setTimeout(() => location.reload(), 600); }
       else toast(detail(r), "bad");
     });

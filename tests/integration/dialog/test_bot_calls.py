@@ -227,7 +227,8 @@ async def test_the_answer_is_the_fact_spoken_plainly_and_unknowns_go_to_a_person
     await reply_after(switch, bot_service, uuid, before)
     said = [t["text"] for t in session.turns if t["speaker"] == "bot"]
     settings = bot_service.settings.pipeline
-    assert settings.hold_phrase in said and settings.follow_up in said, said
+    # Nobody is signed in at the desk: the away message (a call-back is noted).
+    assert settings.hold_phrase in said and settings.away_message in said, said
 
     # Nothing the caller heard carries markup, headings, titles or the instructions.
     spoken = " ".join(said)
@@ -247,9 +248,11 @@ async def test_asking_for_a_person_with_nobody_available_records_a_follow_up(
     session = bot_service.bot.session(uuid)
     assert session is not None
     settings = bot_service.settings.pipeline
-    # The hold phrase, then the follow-up promise (nobody is signed in at the desk).
+    # The hold phrase, then the away message (nobody is signed in at the desk).
     await eventually(
-        lambda: settings.follow_up in [t["text"] for t in session.turns if t["speaker"] == "bot"],
+        lambda: (
+            settings.away_message in [t["text"] for t in session.turns if t["speaker"] == "bot"]
+        ),
         timeout=60,
     )
     reply = await reply_after(switch, bot_service, uuid, before)
@@ -341,3 +344,35 @@ async def test_a_fork_that_comes_back_at_once_keeps_the_conversation(
             assert len(connects) == connects_before  # no restarted fork
     await switch.far_end_hangup(uuid)
     await bot_service.controller.wait_finished(uuid, 10)
+
+
+async def test_an_owner_greets_with_its_own_greeting_set_in_the_console(
+    switch: FakeFreeSwitch, bot_service: Service, transcribe: Any
+) -> None:
+    """What an admin sets for one owner (console → owner_settings + the bus) reaches that
+    owner's next call, and only its calls."""
+    from callcontrol.store.repos import OwnerSettingsRepo
+
+    overrides = bot_service.overrides
+    assert overrides is not None
+    greeting = "Welcome to the garden centre. Ask me anything."
+    await OwnerSettingsRepo(bot_service.sessions).set("globex", "pipeline.greeting", greeting)
+    await bot_service.bus.publish(
+        "settings", {"key": "pipeline.greeting", "value": greeting, "owner": "globex"}
+    )
+    try:
+        await eventually(lambda: overrides.for_owner("globex").greeting == greeting, timeout=10)
+        uuid = await start_call(switch, bot_service, "globex", "+15550009")
+        session = bot_service.bot.session(uuid)
+        assert session is not None
+        said = [t["text"] for t in session.turns if t["speaker"] == "bot"]
+        assert said[:1] == [greeting], said
+        [first] = switch.captured_audio(uuid).playbacks[:1]
+        assert "garden" in transcribe(first.pcm, first.sample_rate).lower()
+        assert bot_service.settings.pipeline.greeting != greeting  # nobody else's
+        await switch.far_end_hangup(uuid)
+        await bot_service.controller.wait_finished(uuid, 10)
+    finally:
+        await bot_service.bus.publish(
+            "settings", {"key": "pipeline.greeting", "value": None, "owner": "globex"}
+        )

@@ -54,3 +54,48 @@ async def test_a_broken_store_leaves_the_defaults() -> None:
     await overrides.start()
     await overrides.stop()
     assert settings.pipeline.min_confidence == Settings(_env_file=None).pipeline.min_confidence
+
+
+async def _until(check: Any) -> None:
+    for _ in range(200):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the setting never arrived")
+
+
+async def test_an_owner_gets_its_own_values_over_the_global_ones() -> None:
+    settings = Settings(_env_file=None)
+    bus = InProcessBus()
+
+    async def stored() -> dict[str, Any]:
+        return {"pipeline.greeting": "Hello from everyone."}
+
+    async def owners() -> dict[str, dict[str, Any]]:
+        return {"acme": {"pipeline.voicemail": True, "pipeline.min_confidence": 9}}
+
+    overrides = PipelineOverrides(settings, bus, stored, owners)
+    await overrides.start()
+    try:
+        acme = overrides.for_owner("acme")
+        assert acme.voicemail is True and acme.greeting == "Hello from everyone."
+        assert acme.min_confidence == settings.pipeline.min_confidence  # 9: ignored
+        # Nobody else's call changes, and the global object is never touched.
+        assert settings.pipeline.voicemail is False
+        assert overrides.for_owner("globex") is settings.pipeline
+        assert overrides.for_owner(None) is settings.pipeline
+        await asyncio.sleep(0)
+        await bus.publish(
+            "settings", {"key": "pipeline.greeting", "value": "Acme, hello.", "owner": "acme"}
+        )
+        await _until(lambda: overrides.for_owner("acme").greeting == "Acme, hello.")
+        assert settings.pipeline.greeting == "Hello from everyone."
+        # A global change still reaches the owner's calls where it has no value of its own.
+        await bus.publish("settings", {"key": "pipeline.reprompt", "value": "Hello?"})
+        await _until(lambda: overrides.for_owner("acme").reprompt == "Hello?")
+        # Reset for the owner: back to every owner's value, not the configured one.
+        await bus.publish("settings", {"key": "pipeline.greeting", "value": None, "owner": "acme"})
+        await _until(lambda: overrides.for_owner("acme").greeting == "Hello from everyone.")
+        assert overrides.for_owner("acme").voicemail is True
+    finally:
+        await overrides.stop()
