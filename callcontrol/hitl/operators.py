@@ -88,11 +88,14 @@ class Presence:
         updated = await self._operators.update(op.id, status=status)
         if updated is None:
             raise LookupError("operator is gone")
-        view = operator_view(updated)
+        await self._publish(updated)
+        return updated
+
+    async def _publish(self, op: Operator) -> None:
+        view = operator_view(op)
         await self._live().put(OPERATORS_NS, op.id, view)
         await self._bus().publish(topics.OPERATORS, view)
-        log.info("operator status", operator=op.username, status=status)
-        return updated
+        log.info("operator status", operator=op.username, status=op.status)
 
     async def took_over(self, op: Operator, call_id: str) -> Operator:
         """``op`` took a call over: busy until it ends, then back to their status."""
@@ -109,14 +112,17 @@ class Presence:
         if record is None:
             return
         await live.delete(TAKEOVERS_NS, call_id)
-        op = await self._operators.get(str(record.get("operator_id")))
         previous = record.get("previous")
-        if op is None or op.status != "busy":
+        status = str(previous) if previous in STATUSES else "available"
+        if status == "busy":
+            return
+        # Only if they are still busy: an operator who set a status themselves meanwhile
+        # (even at this very moment) keeps it.
+        op = await self._operators.replace_status(str(record.get("operator_id")), "busy", status)
+        if op is None:
             return  # gone, or they set a status themselves meanwhile
-        status = previous if previous in STATUSES else "available"
-        if status != op.status:
-            log.info("taken-over call ended; status restored", operator=op.username, call=call_id)
-            await self.set_status(op, str(status))
+        log.info("taken-over call ended; status restored", operator=op.username, call=call_id)
+        await self._publish(op)
 
     async def _follow_calls(self, calls: Subscription) -> None:
         async for _topic, message in calls:

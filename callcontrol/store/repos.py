@@ -106,6 +106,22 @@ class OperatorRepo:
             await s.commit()
             return op
 
+    async def replace_status(self, operator_id: str, expected: str, status: str) -> Operator | None:
+        """Set ``status`` only if the stored one is still ``expected``, in one statement
+        (the operator may change it at the same moment); the operator if it changed."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        async with self._sessions() as s:
+            result = await s.execute(
+                update(Operator)
+                .where(Operator.id == operator_id, Operator.status == expected)
+                .values(status=status)
+            )
+            await s.commit()
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return None
+            return await s.get(Operator, operator_id, populate_existing=True)
+
     async def delete(self, operator_id: str) -> bool:
         async with self._sessions() as s:
             result = await s.execute(delete(Operator).where(Operator.id == operator_id))

@@ -79,3 +79,37 @@ async def test_a_console_closed_past_the_grace_sets_the_operator_offline(
     clock.now += 1
     assert await presence.sweep() == ["bob"]
     assert await presence.sweep() == []  # offline stays offline
+
+
+async def test_a_status_set_during_a_take_over_is_kept_when_the_call_ends(
+    service: Service,
+) -> None:
+    """An operator put through by phone sets themselves offline while still on the call:
+    the end of the call must not bring them back as available (seen against a real
+    FreeSWITCH, where the restore read "busy" just before the operator's change and
+    wrote "available" after it)."""
+    repo = OperatorRepo(service.sessions)
+    presence = service.presence
+    alice = await repo.get(await add_user(service, "alice"))
+    bob = await repo.get(await add_user(service, "bob"))
+    assert alice is not None and bob is not None
+    alice = await presence.set_status(alice, "available")
+    bob = await presence.set_status(bob, "available")
+    await presence.took_over(alice, "call-a")
+    await presence.took_over(bob, "call-b")
+
+    # The conditional write itself: a status that is no longer "busy" is left alone.
+    await presence.set_status(alice, "offline")
+    assert await repo.replace_status(alice.id, "busy", "available") is None
+    await presence.call_ended("call-a")
+    stored = await repo.get(alice.id)
+    assert stored is not None and stored.status == "offline"
+    shared = await service.live.get(OPERATORS_NS, alice.id)
+    assert shared is not None and shared["status"] == "offline"
+
+    # Still busy at the end: back to the status before the take-over.
+    await presence.call_ended("call-b")
+    back = await repo.get(bob.id)
+    assert back is not None and back.status == "available"
+    shared = await service.live.get(OPERATORS_NS, bob.id)
+    assert shared is not None and shared["status"] == "available"
