@@ -15,6 +15,17 @@ Scenarios (``--scenarios``, default ``question,hangup,silent``):
             call is placed with ``originate`` over the Event Socket (CALLCONTROL_ESL__HOST,
             CALLCONTROL_ESL__PORT, CALLCONTROL_ESL__PASSWORD) to --outbound-dialstring, e.g.
             the PSTN gateway whose proxy is this UAS in a test stack.
+  handoff   a caller who asks for a person is put through to an operator's phone (needs
+            ``pipeline.handoff_by_phone`` on, for every owner or the number's owner). The
+            runner plays the operator: it signs in to the console as --operator-user
+            (LOAD_OPERATOR_USER / LOAD_OPERATOR_PASSWORD, a console user whose extension is
+            --operator-ext), sets them available and keeps their console "open"; registers
+            that extension (uac_register.xml, digest with --operator-sip-password or
+            FREESWITCH_EXT_<ext>_PASSWORD) with a sipp UAS as its contact (uas_operator.xml on
+            --operator-port), then places the calls one at a time (uac_handoff.xml asks for a
+            person from --person-wav). A call counts as successful when sipp completed it
+            and callcontrol's database holds a hand-off by phone for it (a HITL request with
+            outcome ``phone``); the operator's sipp UAS must have answered as many calls.
 
 Options also come from the environment (handy with make): LOAD_SCENARIOS, LOAD_SERVICE (the
 number called, default 9000: the bot), LOAD_CALLER, LOAD_SIP_USER / LOAD_SIP_PASSWORD (digest
@@ -37,6 +48,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -52,11 +64,15 @@ SCENARIOS = {
     "hangup": "uac_hangup_at_once.xml",
     "silent": "uac_silent.xml",
     "outbound": "uas_answer.xml",
+    "handoff": "uac_handoff.xml",
 }
+# What the handoff scenario runs beside its callers: the operator's registration and phone.
+HELPERS = {"register": "uac_register.xml", "operator": "uas_operator.xml"}
 DEFAULT_WAV = REPO / "tests" / "data" / "audio" / "load_question.wav"
+PERSON_WAV = REPO / "tests" / "data" / "audio" / "dialog_person.wav"
 # Longest a call of each scenario lasts (seconds), to size sipp's global timeout and to
 # check, in callcontrol's CDRs, that FreeSWITCH really ended each call when sipp did.
-CALL_SECONDS = {"question": 30, "hangup": 5, "silent": 50, "outbound": 45}
+CALL_SECONDS = {"question": 30, "hangup": 5, "silent": 50, "outbound": 45, "handoff": 40}
 
 
 @dataclass
@@ -149,6 +165,8 @@ def sipp_command(
     caller: str = "1000",
     auth: tuple[str, str] | None = None,
     port: int | None = None,
+    sets: dict[str, str] | None = None,
+    max_calls: int | None = None,
 ) -> list[str]:
     cmd = [
         "sipp",
@@ -164,7 +182,7 @@ def sipp_command(
         "-r",
         f"{rate:g}",
         "-l",
-        str(max(1, int(rate * CALL_SECONDS.get(name, 60)) + 1)),
+        str(max_calls or max(1, int(rate * CALL_SECONDS.get(name, 60)) + 1)),
         "-timeout",
         f"{timeout_s}s",
         "-nostdin",
@@ -178,7 +196,9 @@ def sipp_command(
         str(workdir / f"{name}.errors.log"),
     ]
     if target:
-        cmd += ["-s", service, "-set", "caller", caller, "-recv_timeout", "60000"]
+        cmd += ["-s", service, "-recv_timeout", "60000"]
+    for key, value in (sets if sets is not None else {"caller": caller} if target else {}).items():
+        cmd += ["-set", key, value]
     if auth:
         cmd += ["-au", auth[0], "-ap", auth[1]]
     return cmd
@@ -328,6 +348,212 @@ def run_outbound(args: argparse.Namespace, workdir: Path) -> Result:
         result.reasons["NeverArrived"] += missing
         result.failed += missing
         result.calls = args.calls
+    return result
+
+
+# ------------------------------------------------------------------ hand-off by phone
+
+
+class OperatorConsole:
+    """The operator's side of a hand-off by phone, through callcontrol's console: signed
+    in, *available*, and seen (a console counts as open while it polls; the runner asks
+    for the dashboard every 10 s, as an open page's heartbeat would)."""
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        import httpx
+
+        self.client = httpx.Client(base_url=url, timeout=10, follow_redirects=False)
+        self.username = username
+        self.password = password
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="operator-heartbeat", daemon=True)
+        self.extension: str | None = None
+        self._previous = "away"
+
+    def __enter__(self) -> OperatorConsole:
+        form = self.client.get("/login")
+        token = re.search(r'name="login_token" value="([^"]*)"', form.text)
+        if not token:
+            raise ConnectionError(f"no sign-in form at {self.client.base_url}/login")
+        signed = self.client.post(
+            "/login",
+            data={"username": self.username, "password": self.password, "login_token": token[1]},
+        )
+        if signed.status_code != 303:
+            raise PermissionError(f"console sign-in as {self.username} refused")
+        page = self.client.get("/profile")
+        csrf = re.search(r'<meta name="csrf-token" content="([^"]*)">', page.text)
+        if not csrf:
+            raise ConnectionError("no CSRF token on the console's profile page")
+        self.client.headers["X-CSRF-Token"] = csrf[1]
+        me = self.client.get("/api/me").json()
+        self.extension = me.get("extension")
+        self._previous = str(me.get("status") or "away")
+        self.client.put("/api/me/status", json={"status": "available"}).raise_for_status()
+        self.client.get("/").raise_for_status()
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(10.0):
+            try:
+                self.client.get("/")
+            except Exception:  # noqa: BLE001 - the next beat tries again
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+        try:
+            self.client.put("/api/me/status", json={"status": self._previous})
+        finally:
+            self.client.close()
+
+
+async def _pg_phone_handoffs(url: str, since: datetime) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        value = await conn.fetchval(
+            "SELECT count(*) FROM hitl_requests WHERE outcome = 'phone' AND created_at >= $1",
+            since,
+        )
+    finally:
+        await conn.close()
+    return int(value or 0)
+
+
+def phone_handoffs(url: str | None, since: datetime) -> tuple[int | None, str]:
+    """How many callers callcontrol put through to an operator's phone since ``since``."""
+    if not url:
+        return None, "DATABASE_URL not set"
+    try:
+        if url.startswith("sqlite"):
+            import sqlite3
+
+            path = url.split(":///", 1)[1]
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                rows = con.execute(
+                    "SELECT created_at FROM hitl_requests WHERE outcome = 'phone'"
+                ).fetchall()
+            finally:
+                con.close()
+            cutoff = since.replace(tzinfo=None).isoformat(sep=" ")
+            return sum(1 for (t,) in rows if str(t) >= cutoff), ""
+        pg = "postgresql://" + url.split("://", 1)[1]
+        return asyncio.run(_pg_phone_handoffs(pg, since)), ""
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def check_handoffs(result: Result, operator: Result, handoffs: int | None, why: str) -> None:
+    """A caller sipp completed counts only if callcontrol put it through (its database)
+    and the operator's phone answered it (the UAS's statistics)."""
+    if handoffs is None:
+        result.note = (result.note + f" hand-offs not checked ({why})").strip()
+        moved = result.successful
+        result.reasons["HandoffNotChecked"] += moved
+    else:
+        put_through = min(handoffs, operator.successful)
+        moved = max(0, result.successful - put_through)
+        if moved:
+            result.reasons["NotPutThrough"] += moved
+    result.successful -= moved
+    result.failed += moved
+
+
+def run_handoff(
+    args: argparse.Namespace, workdir: Path, local_ip: str, auth: tuple[str, str] | None
+) -> Result:
+    name = "handoff"
+    per_call = CALL_SECONDS[name]
+    timeout_s = args.sipp_timeout or args.calls * per_call + 30
+    operator_port = args.operator_port
+    uas_cmd = sipp_command(
+        workdir / HELPERS["operator"],
+        target=None,
+        rate=args.rate,
+        calls=args.calls,
+        workdir=workdir,
+        name="operator",
+        timeout_s=timeout_s + 30,
+        local_ip=local_ip,
+        port=operator_port,
+    )
+    register_cmd = sipp_command(
+        workdir / HELPERS["register"],
+        target=args.target,
+        rate=1,
+        calls=1,
+        workdir=workdir,
+        name="register",
+        timeout_s=15,
+        local_ip=local_ip,
+        auth=(args.operator_ext, args.operator_sip_password),
+        sets={
+            "ext": args.operator_ext,
+            "contact_host": local_ip,
+            "contact_port": str(operator_port),
+            "expires": str(timeout_s + 120),
+        },
+    )
+    caller_cmd = sipp_command(
+        workdir / SCENARIOS[name],
+        target=args.target,
+        rate=args.rate,
+        calls=args.calls,
+        workdir=workdir,
+        name=name,
+        timeout_s=timeout_s,
+        local_ip=local_ip,
+        service=args.service,
+        caller=args.caller,
+        auth=auth,
+        max_calls=1,  # one operator: one caller at a time
+    )
+    result = Result(name)
+    operator = Result("operator")
+    log = workdir / "operator.sipp.log"
+    started = datetime.now(UTC)
+    with open(log, "wb") as out:
+        uas = subprocess.Popen(
+            uas_cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+        rc = -1
+        try:
+            time.sleep(1.0)  # let the UAS bind its port
+            registered = run_sipp(register_cmd, workdir, "register", 15)
+            if registered.successful != 1:
+                result.note = f"extension {args.operator_ext} not registered ({registered.note})"
+                return result
+            with OperatorConsole(
+                args.console_url, args.operator_user, args.operator_password
+            ) as console:
+                if console.extension != args.operator_ext:
+                    result.note = (
+                        f"console user {args.operator_user} has extension {console.extension},"
+                        f" not {args.operator_ext}"
+                    )
+                    return result
+                result = run_sipp(caller_cmd, workdir, name, timeout_s)
+            try:
+                rc = uas.wait(timeout=15)  # the last BYE reaches the operator
+            except subprocess.TimeoutExpired:
+                uas.terminate()
+                rc = uas.wait(timeout=15)
+        except (OSError, ConnectionError, PermissionError) as exc:
+            result.note = f"operator: {exc}"
+        finally:
+            if uas.poll() is None:
+                uas.kill()
+                uas.wait()
+    finalize(operator, workdir, "operator", rc, log)
+    time.sleep(1.0)  # the last rows reach the database
+    check_calls(result, *cdr_durations(args.database_url, started))
+    check_handoffs(result, operator, *phone_handoffs(args.database_url, started))
+    result.note = (result.note + f" operator answered {operator.successful}").strip()
     return result
 
 
@@ -500,6 +726,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="digest password (empty: no authentication)",
     )
     ap.add_argument("--wav", type=Path, default=DEFAULT_WAV, help="the question the caller asks")
+    ap.add_argument(
+        "--person-wav", type=Path, default=PERSON_WAV, help="handoff: asking for a person"
+    )
+    ap.add_argument("--console-url", default=env.get("LOAD_CONSOLE_URL", "http://127.0.0.1:8080"))
+    ap.add_argument("--operator-user", default=env.get("LOAD_OPERATOR_USER", "operator"))
+    ap.add_argument("--operator-password", default=env.get("LOAD_OPERATOR_PASSWORD", ""))
+    ext = env.get("LOAD_OPERATOR_EXT", "1001")
+    ap.add_argument("--operator-ext", default=ext, help="the operator's extension")
+    ap.add_argument(
+        "--operator-sip-password",
+        default=env.get(
+            "LOAD_OPERATOR_SIP_PASSWORD", env.get(f"FREESWITCH_EXT_{ext}_PASSWORD", "")
+        ),
+    )
+    ap.add_argument("--operator-port", type=int, default=int(env.get("LOAD_OPERATOR_PORT", "5092")))
     ap.add_argument("--law", choices=sorted(wav2pcap.ENCODERS), default="ulaw")
     ap.add_argument("--uas-ip", default="127.0.0.1")
     ap.add_argument("--uas-port", type=int, default=int(env.get("LOAD_UAS_PORT", "5090")))
@@ -540,7 +781,8 @@ def main(argv: list[str] | None = None) -> int:
     # The scenarios play question.pcap, which sipp looks for next to the scenario file:
     # run copies of the scenarios from the working directory, beside the pcap.
     wav2pcap.wav_to_pcap(args.wav, workdir / "question.pcap", law=args.law)
-    for file in SCENARIOS.values():
+    wav2pcap.wav_to_pcap(args.person_wav, workdir / "person.pcap", law=args.law)
+    for file in [*SCENARIOS.values(), *HELPERS.values()]:
         shutil.copy(HERE / "scenarios" / file, workdir / file)
     host, _, _port = args.target.rpartition(":")
     local_ip = local_ip_for(host or args.target)
@@ -551,6 +793,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--- {name}: {args.calls} calls at {args.rate:g}/s", flush=True)
         if name == "outbound":
             results.append(run_outbound(args, workdir))
+            continue
+        if name == "handoff":
+            results.append(run_handoff(args, workdir, local_ip, auth))
             continue
         timeout_s = args.sipp_timeout or int(args.calls / args.rate) + CALL_SECONDS[name] + 30
         cmd = sipp_command(

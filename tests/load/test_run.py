@@ -182,3 +182,37 @@ def test_calls_longer_than_their_scenario_are_failures(tmp_path: Path) -> None:
     unchecked = run.Result("hangup", calls=1, successful=1)
     run.check_calls(unchecked, *run.cdr_durations(None, since))
     assert unchecked.successful == 1 and "not checked" in unchecked.note
+
+
+def test_a_handoff_counts_only_when_callcontrol_put_the_caller_through() -> None:
+    """sipp's caller cannot tell a person from the bot: a completed call without a phone
+    hand-off in callcontrol's database, or one the operator's phone never answered, fails."""
+    result = run.Result("handoff", calls=3, successful=3)
+    operator = run.Result("operator", calls=2, successful=2)
+    run.check_handoffs(result, operator, 3, "")
+    assert (result.successful, result.failed) == (2, 1)  # the phone answered only two
+    assert result.reasons["NotPutThrough"] == 1
+    unchecked = run.Result("handoff", calls=1, successful=1)
+    run.check_handoffs(unchecked, operator, None, "DATABASE_URL not set")
+    assert unchecked.successful == 0 and "hand-offs not checked" in unchecked.note
+
+
+def test_phone_handoffs_are_read_from_the_hitl_table(tmp_path: Path) -> None:
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    db = tmp_path / "cc.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE hitl_requests (outcome TEXT, created_at TEXT)")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        ("phone", str(now)),
+        ("phone", str(now - timedelta(hours=1))),  # before the run
+        ("answered", str(now)),  # typed at the desk
+    ]
+    con.executemany("INSERT INTO hitl_requests VALUES (?, ?)", rows)
+    con.commit()
+    con.close()
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    assert run.phone_handoffs(f"sqlite+aiosqlite:///{db}", since) == (1, "")
+    assert run.phone_handoffs(None, since)[0] is None

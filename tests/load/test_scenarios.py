@@ -28,6 +28,7 @@ pytestmark = pytest.mark.skipif(not shutil.which("sipp"), reason="sipp (sip-test
 def _workdir(tmp_path: Path) -> Path:
     # The scenarios play question.pcap from sipp's working directory; sipp loads it at parse time.
     wav2pcap.wav_to_pcap(run.DEFAULT_WAV, tmp_path / "question.pcap")
+    wav2pcap.wav_to_pcap(run.PERSON_WAV, tmp_path / "person.pcap")
     return tmp_path
 
 
@@ -43,7 +44,8 @@ def _sipp(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_scenario_is_used_by_the_runner() -> None:
-    assert sorted(run.SCENARIOS.values()) == [p.name for p in SCENARIO_FILES]
+    used = [*run.SCENARIOS.values(), *run.HELPERS.values()]
+    assert sorted(used) == [p.name for p in SCENARIO_FILES]
 
 
 @pytest.mark.parametrize(
@@ -51,6 +53,9 @@ def test_every_scenario_is_used_by_the_runner() -> None:
 )
 def test_caller_scenario_runs_against_a_closed_port(path: Path, tmp_path: Path) -> None:
     cwd = _workdir(tmp_path)
+    sets = {"caller": "1000"}
+    if path.stem == "uac_register":
+        sets = {"ext": "1001", "contact_host": "127.0.0.1", "contact_port": "5092", "expires": "60"}
     closed = run.free_udp_port()  # bound then released: nobody listens there
     errors = cwd / "errors.log"
     proc = _sipp(
@@ -64,9 +69,7 @@ def test_caller_scenario_runs_against_a_closed_port(path: Path, tmp_path: Path) 
             str(run.free_udp_port()),
             "-s",
             "9000",
-            "-set",
-            "caller",
-            "1000",
+            *[arg for key, value in sets.items() for arg in ("-set", key, value)],
             "-max_retrans",
             "0",
             "-trace_err",
@@ -84,9 +87,10 @@ def test_caller_scenario_runs_against_a_closed_port(path: Path, tmp_path: Path) 
     assert "Unable to load or parse" not in out
 
 
-def test_uas_scenario_waits_for_a_call(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["uas_answer", "uas_operator"])
+def test_uas_scenario_waits_for_a_call(name: str, tmp_path: Path) -> None:
     cwd = _workdir(tmp_path)
-    path = HERE / "scenarios" / "uas_answer.xml"
+    path = HERE / "scenarios" / f"{name}.xml"
     proc = _sipp(["-sf", str(path), "-i", "127.0.0.1", "-p", str(run.free_udp_port())], cwd)
     out = proc.stdout + proc.stderr
     # 97: stopped by the global timeout with no call, after loading the scenario.
@@ -114,7 +118,9 @@ def test_scenarios_do_what_their_names_say() -> None:
     assert 'play_pcap_audio="question.pcap"' in text["uas_answer"]
     assert "play_pcap_audio" not in text["uac_silent"]
     assert "play_pcap_audio" not in text["uac_hangup_at_once"]
-    for name in ("uac_question", "uac_hangup_at_once", "uac_silent"):
+    assert 'play_pcap_audio="person.pcap"' in text["uac_handoff"]
+    assert "play_pcap_audio" not in text["uas_operator"]
+    for name in ("uac_question", "uac_hangup_at_once", "uac_silent", "uac_handoff"):
         # Digest challenge handled (the internal profile), From user settable.
         assert 'response="407"' in text[name] and "[authentication]" in text[name]
         assert '<Global variables="caller"/>' in text[name]
@@ -123,6 +129,11 @@ def test_scenarios_do_what_their_names_say() -> None:
         assert text[name].count('<recv response="200" rtd="true" rrs="true"') == 2
         assert "ACK [next_url] SIP/2.0" in text[name] and "BYE [next_url] SIP/2.0" in text[name]
     assert '<recv request="INVITE"' in text["uas_answer"]
+    assert '<recv request="INVITE"' in text["uas_operator"]
+    # The operator's extension registers with digest, pointing at the operator's UAS.
+    register = text["uac_register"]
+    assert "REGISTER sip:" in register and "[authentication]" in register
+    assert "Contact: <sip:[$ext]@[$contact_host]:[$contact_port]>" in register
 
 
 @pytest.mark.parametrize("name", ["uac_hangup_at_once"])
