@@ -30,17 +30,21 @@ from callcontrol.hitl.desk import Desk
 from callcontrol.hitl.operators import Presence
 from callcontrol.live.base import EventBus, LiveState
 from callcontrol.live.memory import InMemoryLiveState, InProcessBus
+from callcontrol.live.overrides import SettingOverrides
 from callcontrol.metrics import Metrics
+from callcontrol.pipeline.base import SpeechToText, SpeechToTextStage
+from callcontrol.recording.jobs import JobQueue
+from callcontrol.recording.manager import TRANSCRIBE, CallRecordings
+from callcontrol.recording.transcribe import RecordingTranscriber
 from callcontrol.store.cdr_log import CdrLog
 from callcontrol.store.db import create_engine, migrate, private_dir, sessionmaker
 from callcontrol.store.recorder import StoreRecorder
 from callcontrol.store.recovery import close_orphan_calls, restore_cdr_rows
-from callcontrol.store.repos import AppSettingsRepo, OperatorRepo
+from callcontrol.store.repos import AppSettingsRepo, OperatorRepo, OwnerSettingsRepo
 from callcontrol.store.writer_thread import ThreadedWriter
 
 if TYPE_CHECKING:
     from callcontrol.console.kb import KnowledgeAdmin
-    from callcontrol.live.overrides import PipelineOverrides
 
 log = structlog.get_logger(__name__)
 
@@ -113,8 +117,15 @@ class Service:
         # (pipeline.rag.KnowledgeService fits), and extra /ready checks such as
         # ``service.ready_checks["models"] = lambda: pipeline.loaded``.
         self.kb: KnowledgeAdmin | None = None
-        # The console's setting overrides (global and per owner), once the bot runs.
-        self.overrides: PipelineOverrides | None = None
+        # The console's setting overrides (global and per owner), once started.
+        self.overrides: SettingOverrides | None = None
+        # Recordings and their transcripts (callcontrol/recording/), once started.
+        self.recordings: CallRecordings | None = None
+        self.jobs = JobQueue(
+            self.sessions, self.worker_id, max_attempts=settings.recording.job_attempts
+        )
+        self.transcriber: RecordingTranscriber | None = None
+        self._own_stt: SpeechToTextStage | None = None
         self.ready_checks: dict[str, Callable[[], bool]] = {}
         # The bot takes calls unless a handover was injected (tests) or it is disabled.
         self._bot_enabled = handover is None and settings.pipeline.enabled
@@ -163,6 +174,30 @@ class Service:
         stack.push_async_callback(self.desk.stop)
         await self.presence.start()
         stack.push_async_callback(self.presence.stop)
+        # What an admin changes in the console (phrases, threshold, recording…) applies
+        # live, for every owner or one owner.
+        self.overrides = SettingOverrides(
+            settings,
+            self.bus,
+            AppSettingsRepo(self.sessions).all,
+            OwnerSettingsRepo(self.sessions).all,
+        )
+        await self.overrides.start()
+        stack.push_async_callback(self.overrides.stop)
+        # Every answered call recorded, finished after it ends, then transcribed.
+        self.recordings = CallRecordings(
+            settings,
+            self.writer.submit,
+            self.sessions,
+            per_owner=self.overrides.recording_for,
+            on_ready=self._recording_ready,
+        )
+        self.controller.recordings = self.recordings
+        stack.push_async_callback(self.recordings.stop)
+        try:
+            await self.recordings.recover()
+        except Exception as exc:  # noqa: BLE001 - the database may be down: next start
+            log.warning("cannot look for unfinished recordings", error=str(exc))
         if self.cdr_log is not None:
             await self.cdr_log.start()
             stack.push_async_callback(self.cdr_log.stop)
@@ -186,6 +221,16 @@ class Service:
             stack.push_async_callback(self.inbound.stop)
         if self._bot_enabled:
             await self._start_bot()
+        if settings.recording.transcribe and settings.recording.transcribe_workers:
+            self.transcriber = RecordingTranscriber(
+                settings,
+                self.sessions,
+                self.jobs,
+                self._transcription_stt,
+                busy=lambda: len(self.controller.calls),
+            )
+            self.transcriber.start()
+            stack.push_async_callback(self.transcriber.stop)
         if settings.esl.mode == "outbound":
             self.outbound = OutboundServer(
                 settings.esl, self.gevent, self.controller.on_outbound_channel
@@ -200,6 +245,28 @@ class Service:
             redis=bool(settings.redis_url),
         )
         self.started.set()
+
+    async def _recording_ready(self, call_id: str) -> None:
+        if self.settings.recording.transcribe:
+            await self.jobs.enqueue(TRANSCRIBE, call_id)
+            if self.transcriber is not None:
+                self.transcriber.wake()
+
+    async def _transcription_stt(self) -> SpeechToText:
+        """The bot's loaded Whisper; without a bot, one loaded for transcripts alone."""
+        if self.bot is not None:
+            voice = await self.bot.wait_loaded(600)
+            loaded: SpeechToText = voice.stt
+            return loaded
+        if self._own_stt is None:
+            from callcontrol.pipeline.factory import build_stt
+            from callcontrol.pipeline.models import cache_dir
+
+            stt = await asyncio.to_thread(build_stt, self.settings, cache_dir(self.settings))
+            await stt.start()
+            self._own_stt = stt
+            self._stack.push_async_callback(stt.aclose)
+        return self._own_stt
 
     async def flush(self) -> None:
         """Everything recorded so far is in the database (or the spool): CDR lines first,
@@ -263,19 +330,6 @@ class Service:
             # An ephemeral fork port: tell the console's talk page where it landed.
             settings.console.direct_url = f"ws://127.0.0.1:{self.fork_server.port}/direct"
         self.ready_checks["models"] = lambda: bot.loaded
-        # What an admin changes in the console (greeting, phrases, threshold…) applies live.
-        from callcontrol.live.overrides import PipelineOverrides
-        from callcontrol.store.repos import AppSettingsRepo, OwnerSettingsRepo
-
-        overrides = PipelineOverrides(
-            settings,
-            self.bus,
-            AppSettingsRepo(self.sessions).all,
-            OwnerSettingsRepo(self.sessions).all,
-        )
-        self.overrides = overrides
-        await overrides.start()
-        stack.push_async_callback(overrides.stop)
         self._voice_task = asyncio.create_task(self._load_voice(bot), name="voice-models")
 
     async def _load_voice(self, bot: Any) -> None:

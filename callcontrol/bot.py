@@ -119,7 +119,11 @@ class BotManager:
         await self.conversations.wait_voice()
         call = handle.call
         info = CallInfo(
-            handle.id, call.owner or call.callee_number, call.caller_number, call.language
+            handle.id,
+            call.owner or call.callee_number,
+            call.caller_number,
+            call.language,
+            recording_notice=call.recording_notice,
         )
         rate = self.settings.fork.sample_rate
         media: FsCallMedia

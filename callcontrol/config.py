@@ -14,6 +14,8 @@ Examples::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import unicodedata
@@ -129,6 +131,42 @@ class CallsSettings(BaseModel):
 
     def ring_seconds(self, extension: str) -> float:
         return self.no_answer_timeouts.get(extension, self.no_answer_timeout)
+
+
+def _check_key(value: SecretStr | None) -> SecretStr | None:
+    """An AES-256 key: base64 of 32 bytes (``openssl rand -base64 32``)."""
+    if value is None or not value.get_secret_value():
+        return None
+    try:
+        raw = base64.b64decode(value.get_secret_value(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("the encryption key must be base64 (openssl rand -base64 32)") from exc
+    if len(raw) != 32:
+        raise ValueError(f"the encryption key must be 32 bytes, not {len(raw)}")
+    return value
+
+
+class RecordingSettings(BaseModel):
+    """Call recordings (callcontrol/recording/): FreeSWITCH writes each answered call
+    callcontrol routes — bot or person — in stereo into ``calls.recordings_dir`` (caller
+    left, the other side right); callcontrol adds a mixed mono file, ``metadata.json`` and
+    links it to the call and its CDR. ``enabled`` and ``notice`` may differ per owner."""
+
+    enabled: bool = True
+    # Said to the caller when the call is answered, before anything else (bot calls; a
+    # person's call hears it played before the bridge). None: no notice.
+    notice: Phrase | None = None
+    # base64 of 32 bytes: the finished files are encrypted at rest with AES-256-GCM
+    # (``<name>.enc``); the console decrypts them to play. None: stored as WAV.
+    encryption_key: Annotated[SecretStr | None, AfterValidator(_check_key)] = None
+    # After each call, transcribe the recording per channel with the bundled Whisper
+    # (a durable job queue; callcontrol/recording/jobs.py).
+    transcribe: bool = True
+    # Transcription workers per process; each yields while this worker has calls in
+    # progress (at most ``busy_calls`` of them) so live calls keep the CPU.
+    transcribe_workers: int = Field(1, ge=0, le=8)
+    busy_calls: int = Field(0, ge=0)
+    job_attempts: int = Field(3, ge=1, le=20)
 
 
 class ForkSettings(BaseModel):
@@ -368,6 +406,7 @@ class Settings(BaseSettings):
     )
     esl: EslSettings = Field(default_factory=EslSettings)
     calls: CallsSettings = Field(default_factory=CallsSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
     fork: ForkSettings = Field(default_factory=ForkSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)

@@ -30,8 +30,10 @@ def make_settings(
             **{"reconnect_initial": 0.05, "reconnect_max": 0.3, "command_timeout": 3, **esl},
         ),
     }
-    # No voice models unless a test asks for them: pipeline={"enabled": True, …}.
+    # No voice models unless a test asks for them: pipeline={"enabled": True, …}; and no
+    # Whisper loaded to transcribe recordings unless recording={"transcribe": True}.
     base["pipeline"] = {"enabled": False, **overrides.pop("pipeline", {})}
+    base["recording"] = {"transcribe": False, **overrides.pop("recording", {})}
     base.update(overrides)
     return Settings(**base)
 

@@ -44,6 +44,7 @@ from callcontrol.esl.protocol import EslEvent
 
 if TYPE_CHECKING:
     from callcontrol.calls.controller import CallController
+    from callcontrol.recording.manager import RecordingPlan
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +70,7 @@ class CallActor:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks = TaskOwner(f"call-{self.call.id}")
         self._log = log.bind(call=self.call.id)
+        self.recording: RecordingPlan | None = None
 
     @property
     def finished(self) -> bool:
@@ -177,6 +179,7 @@ class CallActor:
         if event.name == "CHANNEL_PARK":
             await self._route()
         elif event.name == "CHANNEL_ANSWER":
+            await self._start_recording()
             await self._feed(Route.CALLER_ANSWERED)
         if new_state is LegState.HANGUP:
             await self._feed(Route.CALLER_GONE)
@@ -282,7 +285,39 @@ class CallActor:
         elif action is Action.FINISH:
             await self._finish()
 
+    async def _start_recording(self) -> None:
+        """Record a call callcontrol routes from its answer (once): the caller's channel,
+        in stereo, so what follows — the bot, a bridge to a person — is in one file."""
+        recordings = self.controller.recordings
+        call = self.call
+        if recordings is None or self.recording is not None or self.finished:
+            return
+        if call.action not in ("bot", "extension"):
+            return  # not handed to callcontrol: not ours to record
+        try:
+            plan = recordings.plan(call)
+        except ValueError as exc:
+            self._log.warning("cannot record this call", error=str(exc))
+            return
+        if plan is None:
+            return
+        self.recording = plan
+        try:
+            await self.handle.setvar("RECORD_STEREO", "true")
+            await self.handle.record(str(plan.path))
+        except CallControlError as exc:
+            self._log.warning("recording refused", error=str(exc))
+            self._note("recording_failed", error=str(exc))
+            self.recording = None
+            return
+        call.recording_path = str(plan.directory / plan.path.name)
+        call.recording_notice = plan.notice
+        recordings.started(call, plan)
+        self._note("recording_started", directory=str(plan.directory))
+
     async def _to_bot(self) -> None:
+        if self.call.caller_leg.state in (LegState.ANSWERED, LegState.BRIDGED):
+            await self._start_recording()  # answered before it was ours (the dialplan)
         if self.call.to_bot(now()) is None:
             return
         self._record_last()
@@ -370,6 +405,8 @@ class CallActor:
         for leg in call.legs.values():
             recorder.leg(call, leg)
         recorder.cdr(record)
+        if self.recording is not None and self.controller.recordings is not None:
+            self.controller.recordings.call_ended(call, record, self.recording)
         self.handle.ended.set()
         await self.controller.call_finished(self, record)
 

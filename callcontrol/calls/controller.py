@@ -41,6 +41,7 @@ from callcontrol.metrics import Metrics
 if TYPE_CHECKING:
     from callcontrol.esl.inbound import InboundConnection
     from callcontrol.esl.outbound import OutboundChannel
+    from callcontrol.recording.manager import CallRecordings
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +74,8 @@ class CallController:
         # After each reconciliation, with the channels FreeSWITCH has (the worker
         # closes calls a crash left open: store/recovery.py).
         self.on_reconciled: Callable[[frozenset[str]], Awaitable[None]] | None = None
+        # Records every answered call it routes (the service sets it; recording/manager.py).
+        self.recordings: CallRecordings | None = None
         self._actors: dict[str, CallActor] = {}
         self._legs: dict[str, CallActor] = {}
         self._tasks: dict[CallActor, asyncio.Task[None]] = {}

@@ -123,6 +123,8 @@ class Call:
     timeline: list[TimelineEntry] = field(default_factory=list)
     bridged_to_human: bool = False
     recording_path: str | None = None
+    # Said to the caller first when they are recorded (the owner's recording.notice).
+    recording_notice: str | None = None
     language: str | None = None
     worker_id: str | None = None
     cdr_written: bool = False

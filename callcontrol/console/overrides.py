@@ -27,6 +27,7 @@ class Editable:
     kind: str  # number | text | list | bool
     label: str
     per_owner: bool = True  # an owner (DID or tenant) may have its own value
+    optional: bool = False  # empty means none (e.g. no recording notice)
 
 
 EDITABLE: tuple[Editable, ...] = (
@@ -42,6 +43,8 @@ EDITABLE: tuple[Editable, ...] = (
     Editable("pipeline.voicemail_prompt", "text", "Voicemail: said before the tone"),
     Editable("pipeline.handoff_by_phone", "bool", "Put a caller who asks for a person through"),
     Editable("pipeline.hold_music", "text", "Hold music: builtin, off, or a WAV file's path"),
+    Editable("recording.enabled", "bool", "Record every answered call"),
+    Editable("recording.notice", "text", "Said before recording (empty: no notice)", optional=True),
 )
 BY_KEY = {e.key: e for e in EDITABLE}
 
@@ -57,6 +60,8 @@ def validate(settings: Settings, key: str, value: Any) -> Any:
         raise ValueError(f"{key} cannot be changed from the console")
     section, name = key.split(".", 1)
     model: BaseModel = getattr(settings, section)
+    if BY_KEY[key].optional and (value is None or (isinstance(value, str) and not value.strip())):
+        return ""  # stored as "": none (null is "reset to the value it falls back to")
     if BY_KEY[key].kind == "list" and isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     try:

@@ -32,6 +32,8 @@ class CallInfo:
     caller_number: str | None
     # the caller's language from the dialplan ("ko", "auto"…); None: pipeline.language
     language: str | None = None
+    # said before the greeting: the caller is being recorded (recording.notice)
+    recording_notice: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

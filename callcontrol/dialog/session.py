@@ -158,7 +158,7 @@ class DialogSession:
         self._hold_started: float | None = None
         say = self.speaking.say_setting
         self._actions: dict[Action, Callable[[], Awaitable[object]]] = {
-            Action.SAY_GREETING: lambda: say("greeting", as_reply=False),
+            Action.SAY_GREETING: self._greet,
             Action.SAY_REPROMPT: lambda: say("reprompt", as_reply=False),
             Action.SAY_GOODBYE: lambda: say("goodbye", as_reply=False),
             Action.SAY_HOLD: lambda: say("hold_phrase", as_reply=False),
@@ -481,6 +481,13 @@ class DialogSession:
         if self.speaking.reply is run:
             self.listener.current = None
         await self.speaking.finish(run)
+
+    async def _greet(self) -> object:
+        """The recording notice when the call is recorded and the owner has one, then
+        the greeting (queued after it: the greeting state ends when both have played)."""
+        if self.call.recording_notice:
+            await self.speaking.say(self.call.recording_notice, as_reply=False)
+        return await self.speaking.say_setting("greeting", as_reply=False)
 
     # -- the human desk ---------------------------------------------------------------
     def _hand_over(self, question: str, reason: str, attempt: TurnAttempt | None) -> None:

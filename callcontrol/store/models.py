@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -288,3 +289,82 @@ class AppSetting(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
+
+
+class Recording(Base):
+    """A call's recording: FreeSWITCH's stereo file, the mixed mono one, their metadata.
+
+    Files live in ``<calls.recordings_dir>/<directory>`` (``YYYY/MM/DD/<call-id>``);
+    ``status``: recording → ready (finished by callcontrol) | missing (FreeSWITCH wrote
+    nothing) | failed (see ``error``) | deleted (purged or erased; the row stays)."""
+
+    __tablename__ = "recordings"
+
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(128), index=True)
+    directory: Mapped[str] = mapped_column(String(255))
+    stereo_file: Mapped[str] = mapped_column(String(64))
+    mixed_file: Mapped[str | None] = mapped_column(String(64))
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # An explicit hold: never purged while set.
+    keep: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    status: Mapped[str] = mapped_column(String(16), default="recording", index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class AuditEntry(Base):
+    """Who listened to, downloaded or deleted what, and when (never updated)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
+    operator_id: Mapped[str | None] = mapped_column(String(64))
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    call_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Job(Base):
+    """Background work that survives restarts: one row per (kind, call), claimed by one
+    worker at a time, retried ``recording.job_attempts`` times (callcontrol/recording/jobs.py).
+
+    ``status``: queued → running → done | failed (queued again after a failure while
+    attempts remain, at ``run_after``)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("kind", "call_id", name="uq_jobs_kind_call"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(32))
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    run_after: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class TranscriptSegment(Base):
+    """What one side of a recorded call said, from its channel of the recording."""
+
+    __tablename__ = "transcript_segments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # caller | other
+    speaker: Mapped[str] = mapped_column(String(32))  # caller | bot | operator | agent
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))

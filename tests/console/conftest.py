@@ -33,8 +33,10 @@ def console_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Set
     esl = {"inbound_enabled": False, "outbound_port": 0, **overrides.pop("esl", {})}
     # No voice models unless a test asks for them (pipeline={"enabled": True}).
     pipeline = {"enabled": False, **overrides.pop("pipeline", {})}
+    recording = {"transcribe": False, **overrides.pop("recording", {})}
     return load_settings(
         pipeline=pipeline,
+        recording=recording,
         _env_file=None,
         data_dir=overrides.pop("data_dir", tmp_path / "var"),
         database_url=database_url,

@@ -141,6 +141,8 @@ def _masked_config(console: ConsoleDep) -> str:
 
 
 def _shown(item: overrides.Editable, value: Any) -> Any:
+    if (value is None or value == "") and item.optional:
+        return ""
     return ", ".join(value) if item.kind == "list" else value
 
 

@@ -129,10 +129,13 @@ def read_wav(source: bytes | str | Path) -> tuple[np.ndarray, int]:
 
 
 def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
-    """A 16-bit mono PCM WAVE file."""
+    """A 16-bit PCM WAVE file: mono, or one channel per column of a 2-D array."""
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
     pcm = samples.astype("<i2").tobytes()
     header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVE"
-    header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+    header += b"fmt " + struct.pack(
+        "<IHHIIHH", 16, 1, channels, rate, rate * 2 * channels, 2 * channels, 16
+    )
     return header + b"data" + struct.pack("<I", len(pcm)) + pcm
 
 

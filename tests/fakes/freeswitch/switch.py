@@ -308,6 +308,9 @@ class FakeFreeSwitch:
     def media_of(self, ch: Channel) -> ChannelMedia:
         return self._media.setdefault(ch.uuid, ChannelMedia())
 
+    def media_of_uuid(self, uuid: str) -> ChannelMedia:
+        return self._media.setdefault(uuid, ChannelMedia())
+
     def captured_audio(self, uuid: str) -> CallAudio:
         """What the caller of ``uuid`` heard (every playback, real-time, with breaks)."""
         return self._media.setdefault(uuid, ChannelMedia()).heard
@@ -610,6 +613,7 @@ class FakeFreeSwitch:
             ch.set_var("last_bridge_to", other.uuid)
         ids = [("Bridge-A-Unique-ID", a.uuid), ("Bridge-B-Unique-ID", b.uuid)]
         self.channel_event(a, "CHANNEL_BRIDGE", before=ids)
+        self.recorder.bridged(a, b)
 
     def unbridge(self, ch: Channel, partner: Channel) -> None:
         a, b = (ch, partner) if ch.bridge_role == "caller" else (partner, ch)

@@ -7,7 +7,7 @@ from typing import Any
 
 from callcontrol.config import Settings
 from callcontrol.live.memory import InProcessBus
-from callcontrol.live.overrides import PipelineOverrides
+from callcontrol.live.overrides import SettingOverrides
 
 
 async def test_stored_and_live_overrides_apply_and_reset() -> None:
@@ -18,7 +18,7 @@ async def test_stored_and_live_overrides_apply_and_reset() -> None:
     async def stored() -> dict[str, Any]:
         return {"pipeline.min_confidence": 0.7, "console.hitl_timeout_s": 10}
 
-    overrides = PipelineOverrides(settings, bus, stored)
+    overrides = SettingOverrides(settings, bus, stored)
     await overrides.start()
     try:
         assert settings.pipeline.min_confidence == 0.7  # loaded at start
@@ -50,7 +50,7 @@ async def test_a_broken_store_leaves_the_defaults() -> None:
     async def broken() -> dict[str, Any]:
         raise OSError("database down")
 
-    overrides = PipelineOverrides(settings, InProcessBus(), broken)
+    overrides = SettingOverrides(settings, InProcessBus(), broken)
     await overrides.start()
     await overrides.stop()
     assert settings.pipeline.min_confidence == Settings(_env_file=None).pipeline.min_confidence
@@ -74,7 +74,7 @@ async def test_an_owner_gets_its_own_values_over_the_global_ones() -> None:
     async def owners() -> dict[str, dict[str, Any]]:
         return {"acme": {"pipeline.voicemail": True, "pipeline.min_confidence": 9}}
 
-    overrides = PipelineOverrides(settings, bus, stored, owners)
+    overrides = SettingOverrides(settings, bus, stored, owners)
     await overrides.start()
     try:
         acme = overrides.for_owner("acme")
