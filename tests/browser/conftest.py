@@ -79,6 +79,7 @@ async def stack(
         sqlite_url,
         esl={"inbound_enabled": True, "port": fake_switch.esl_port, "command_timeout": 3},
         console={"hitl_timeout_s": 60},
+        calls={"recordings_dir": str(tmp_path / "recordings")},
     )
     handover = RecordingHandover()
     kb = FakeKnowledge()

@@ -33,6 +33,9 @@ from tests.browser.conftest import (
 )
 from tests.console.conftest import add_user, console_settings, running_service, serve
 from tests.console.test_talk import EchoBot
+from tests.harness import eventually
+
+AUDIO = Path(__file__).resolve().parents[1] / "data" / "audio"
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -455,3 +458,89 @@ async def test_talk_page_streams_the_microphone(tmp_path: Path, sqlite_url: str)
     assert hello.sample_rate == 16000 and hello.owner == "9198"
     assert json.loads(hello.to_json())["operator"] == "alice"
     assert bot.samples > 16000 * 0.3  # 16 kHz audio from the fake device arrived
+
+
+async def test_the_call_page_plays_the_recording_with_its_waveform_and_transcript(
+    chromium: Browser, stack: Stack
+) -> None:
+    """A recorded call: the waveform is drawn, each side's words are listed with their
+    times, clicking a line plays from there — and that listen is in the audit log."""
+    from sqlalchemy import select
+
+    from callcontrol.store.models import AuditEntry, TranscriptSegment
+
+    sw = stack.switch
+    uuid = await sw.inbound_call(
+        destination="5000",
+        variables={"callcontrol_action": "bot"},
+        audio=AUDIO / "dialog_question.wav",
+        voice_starts="answer",
+    )
+    await stack.handover.wait()
+    media = sw.media_of(sw.channel(uuid))
+    await eventually(lambda: media.voice_started_at is not None)
+    started = media.voice_started_at or 0.0
+    await eventually(lambda: sw.now() - started > 3.6, timeout=10)
+    await stack.handover.handles[-1].play(str(AUDIO / "dialog_bye.wav"))
+    await eventually(
+        lambda: any(p.status == "done" for p in sw.captured_audio(uuid).playbacks), timeout=10
+    )
+    await sw.far_end_hangup(uuid)
+    await stack.service.controller.wait_finished(uuid, 5)
+    recordings = stack.service.recordings
+    assert recordings is not None
+    await eventually(lambda: recordings.finished.get(uuid) == "ready", timeout=20)
+    await stack.service.flush()
+    async with stack.service.sessions() as s:
+        s.add_all(
+            [
+                TranscriptSegment(
+                    call_id=uuid,
+                    channel="caller",
+                    speaker="caller",
+                    start_s=0.3,
+                    end_s=2.9,
+                    text="When is the weekly meeting?",
+                ),
+                TranscriptSegment(
+                    call_id=uuid,
+                    channel="other",
+                    speaker="bot",
+                    start_s=4.1,
+                    end_s=6.0,
+                    text="Thank you, goodbye.",
+                ),
+            ]
+        )
+        await s.commit()
+
+    page = await sign_in(chromium, stack.url, "alice")
+    await page.goto(f"{stack.url}/calls/{uuid}")
+    segments = page.locator("#recording-segments .turn")
+    await expect(segments).to_have_count(2)
+    await expect(segments.nth(0)).to_contain_text("weekly meeting")
+    await expect(segments.nth(1)).to_contain_text("bot")
+    await expect(page.locator("#recording-status")).to_contain_text("ready")
+    inked = await page.evaluate(
+        """() => {
+            const c = document.getElementById("waveform");
+            const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+            return n;
+        }"""
+    )
+    assert inked > 500  # both channels drawn, not an empty canvas
+    await screenshot(page, "call-recording")
+    await segments.nth(1).locator("button").click()
+    await page.wait_for_function(
+        "document.getElementById('recording-audio').currentTime >= 4.0", timeout=10_000
+    )
+    async with stack.service.sessions() as s:
+        actions = [
+            (a.username, a.action)
+            for a in (
+                await s.execute(select(AuditEntry).where(AuditEntry.call_id == uuid))
+            ).scalars()
+        ]
+    assert ("alice", "listen") in actions

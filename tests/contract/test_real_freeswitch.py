@@ -41,6 +41,8 @@ from callcontrol.media.fork_esl import build_fork_start_command, build_fork_stop
 from callcontrol.media.fork_server import ForkServer
 from callcontrol.media.fork_wire import ForkMetadata, PlayAudio, parse_mark_notice
 from callcontrol.media.stream_playback import StreamLink, StreamPlayback
+from callcontrol.recording.files import read_pcm, write_pcm
+from callcontrol.store.models import Recording
 from tests.harness import RecordingHandover, eventually, make_settings, running_service
 
 pytestmark = [pytest.mark.freeswitch, pytest.mark.integration]
@@ -140,6 +142,62 @@ async def test_unanswered_extension_is_taken_over_by_the_bot(tmp_path: Path) -> 
         assert takeover.data["reason"].startswith("extension ")
         await service.inbound.api("hupall NORMAL_CLEARING")
         await service.controller.wait_finished(call.id, 10)
+
+
+def tone_wav(path: Path, hz: float, seconds: float, rate: int = 8000) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16)
+    write_pcm(path, samples, rate)
+    return path
+
+
+def peak_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
+    spectrum[:5] = 0  # no DC
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+@INBOUND_DIALPLAN
+async def test_a_call_is_recorded_in_stereo_with_the_caller_on_the_left(tmp_path: Path) -> None:
+    """RECORD_STEREO on the callcontrol leg: its read audio (the caller) left, its write
+    audio (what callcontrol plays to the caller) right — the layout the emulator copies."""
+    shared = tmp_path / "recordings"
+    caller_tone = tone_wav(tmp_path / "caller.wav", 1000, 3.0)
+    bot_tone = tone_wav(tmp_path / "bot.wav", 400, 1.5)
+    handover = RecordingHandover()
+    settings = make_settings(
+        tmp_path,
+        esl_port=int(PORT),
+        esl={"host": HOST, "password": PASSWORD},
+        calls={"recordings_dir": str(shared)},
+    )
+    async with running_service(settings, handover=handover) as service:
+        assert service.inbound is not None and service.recordings is not None
+        # The loopback a-leg is the caller: it plays a 1 kHz tone once answered.
+        made = await service.inbound.bgapi(
+            f"originate loopback/{BOT}/default &playback({caller_tone})", timeout=15
+        )
+        assert made.ok, made.text
+        await handover.wait(timeout=10)
+        handle = handover.handles[0]
+        await handle.play(str(bot_tone))  # "the bot" answers at 400 Hz
+        await eventually(
+            lambda: any(e.name == "PLAYBACK_STOP" for e in handle.call.timeline), timeout=10
+        )
+        await handle.hangup()
+        await service.controller.wait_finished(handle.id, 10)
+        await eventually(lambda: handle.id in service.recordings.finished, timeout=20)
+        await service.flush()
+        async with service.sessions() as s:
+            rec = await s.get(Recording, handle.id)
+        assert rec is not None and rec.status == "ready", rec and rec.error
+        stereo, rate = read_pcm(shared / rec.directory / rec.stereo_file)
+        assert stereo.shape[1] == 2
+        left, right = stereo[:, 0], stereo[:, 1]
+        assert abs(peak_hz(left, rate) - 1000) < 20
+        assert abs(peak_hz(right, rate) - 400) < 20
+        assert (shared / rec.directory / "mixed.wav").exists()
+        await service.inbound.api("hupall NORMAL_CLEARING")
 
 
 async def parked_loopback_call(esl: InboundConnection, uuid: str, variables: str = "") -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import mimetypes
-from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, HTTPException, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from callcontrol.console.deps import ConsoleDep, CurrentUser
@@ -25,6 +23,7 @@ from callcontrol.console.views import (
 from callcontrol.errors import CallError, EslError, EslNotConnectedError
 from callcontrol.esl.commands import CALL_ID_PATTERN
 from callcontrol.store.history_repo import CallDetail
+from callcontrol.store.models import Recording
 
 log = structlog.get_logger(__name__)
 router = APIRouter()
@@ -81,9 +80,14 @@ async def call_page(
         call_id=call_id,
         data=data,
         active=live is not None and live.get("state") != "hangup",
-        has_recording=_recording_file(console, detail) is not None,
+        has_recording=await _recorded(console, call_id),
         transfer_context=console.settings.console.transfer_context,
     )
+
+
+async def _recorded(console: ConsoleDep, call_id: str) -> bool:
+    async with console.service.sessions() as s:
+        return await s.get(Recording, call_id) is not None
 
 
 @router.get("/api/calls/active")
@@ -96,37 +100,6 @@ async def active_calls(console: ConsoleDep) -> list[dict[str, Any]]:
 async def call_json(call_id: CallId, console: ConsoleDep) -> dict[str, Any]:
     detail, live = await _load(console, call_id)
     return _detail_json(detail, live)
-
-
-def _recording_file(console: ConsoleDep, detail: CallDetail) -> Path | None:
-    """The recording, only if it lies inside the configured recordings directory."""
-    root = console.settings.calls.recordings_dir
-    stored = detail.recording_path
-    if root is None or not stored:
-        return None
-    base = Path(root).resolve()
-    candidate = Path(stored)
-    if not candidate.is_absolute():
-        candidate = base / candidate
-    try:
-        resolved = candidate.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    if not resolved.is_relative_to(base) or not resolved.is_file():
-        return None
-    return resolved
-
-
-@router.get("/calls/{call_id}/recording")
-async def recording(call_id: CallId, console: ConsoleDep) -> FileResponse:
-    detail = await console.calls.detail(call_id)
-    path = _recording_file(console, detail)
-    if path is None:
-        raise HTTPException(404, "no recording for this call")
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    if not media_type.startswith("audio/"):
-        media_type = "application/octet-stream"
-    return FileResponse(path, media_type=media_type, filename=path.name)
 
 
 async def _act(call_id: str, coro: Any) -> dict[str, Any]:
