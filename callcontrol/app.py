@@ -42,6 +42,7 @@ from callcontrol.store.recorder import StoreRecorder
 from callcontrol.store.recovery import close_orphan_calls, restore_cdr_rows
 from callcontrol.store.repos import AppSettingsRepo, OperatorRepo, OwnerSettingsRepo
 from callcontrol.store.writer_thread import ThreadedWriter
+from callcontrol.webhooks import Webhooks
 
 if TYPE_CHECKING:
     from callcontrol.console.kb import KnowledgeAdmin
@@ -125,6 +126,7 @@ class Service:
             self.sessions, self.worker_id, max_attempts=settings.recording.job_attempts
         )
         self.transcriber: RecordingTranscriber | None = None
+        self.webhooks = Webhooks(settings.webhooks, self.sessions, self.writer.submit)
         self._own_stt: SpeechToTextStage | None = None
         self.ready_checks: dict[str, Callable[[], bool]] = {}
         # The bot takes calls unless a handover was injected (tests) or it is disabled.
@@ -170,6 +172,11 @@ class Service:
         stack.push_async_callback(self.live.close)
         await self.writer.start()
         stack.push_async_callback(self.writer.stop)
+        # The owners' webhooks: events queued in the database, delivered in the background.
+        await self.webhooks.start()
+        stack.push_async_callback(self.webhooks.stop)
+        self.controller.webhooks = self.webhooks
+        self.desk.on_event = self._hitl_webhook
         await self.desk.start(self.bus, self.live)
         stack.push_async_callback(self.desk.stop)
         await self.presence.start()
@@ -245,6 +252,24 @@ class Service:
             redis=bool(settings.redis_url),
         )
         self.started.set()
+
+    def _hitl_webhook(self, event: str, row: dict[str, Any]) -> None:
+        data = {
+            key: row.get(key)
+            for key in (
+                "id",
+                "reason",
+                "question",
+                "caller_number",
+                "status",
+                "outcome",
+                "operator",
+                "answer",
+                "created_at",
+                "answered_at",
+            )
+        }
+        self.webhooks.emit(event, owner=row.get("owner"), call_id=row.get("call_id"), data=data)
 
     async def _recording_ready(self, call_id: str) -> None:
         if self.settings.recording.transcribe:

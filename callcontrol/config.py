@@ -169,6 +169,18 @@ class RecordingSettings(BaseModel):
     job_attempts: int = Field(3, ge=1, le=20)
 
 
+class WebhookSettings(BaseModel):
+    """Delivering webhooks (callcontrol/webhooks.py); the webhooks themselves are set
+    per owner in the console."""
+
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    max_attempts: int = Field(8, ge=1, le=50)
+    backoff_s: float = Field(5.0, gt=0)  # the first retry's delay; doubled each time
+    max_backoff_s: float = Field(900.0, gt=0)
+    poll_s: float = Field(2.0, gt=0)
+    reload_s: float = Field(10.0, gt=0)  # how soon a worker sees the console's changes
+
+
 class ForkSettings(BaseModel):
     """The mod_audio_fork websocket server (FreeSWITCH connects to it)."""
 
@@ -407,6 +419,7 @@ class Settings(BaseSettings):
     esl: EslSettings = Field(default_factory=EslSettings)
     calls: CallsSettings = Field(default_factory=CallsSettings)
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     fork: ForkSettings = Field(default_factory=ForkSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)

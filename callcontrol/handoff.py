@@ -122,6 +122,13 @@ class PhoneHandover:
                     path.unlink()
         log.info("caller put through to an operator", call=question.call_id, operator=name)
         await self._event(question.call_id, "handoff_by_phone", operator=name, leg=leg)
+        service.controller.emit(
+            "call.transferred",
+            call_id=question.call_id,
+            kind="handoff_by_phone",
+            to=extension,
+            operator=name,
+        )
         try:
             await service.desk.record_phone(
                 question, operator=name, operator_id=str(chosen.get("id")), asked_at=asked_at

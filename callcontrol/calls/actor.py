@@ -39,6 +39,7 @@ from callcontrol.calls.model import VAR_CALL_ID, VAR_ROLE, Call, Leg
 from callcontrol.calls.ops import Originate, prepare_originate
 from callcontrol.calls.routing import Action, RoutingMachine, park_input
 from callcontrol.calls.routing import Input as Route
+from callcontrol.calls.routing import State as RouteState
 from callcontrol.errors import CallArgumentError, CallCommandError, CallControlError, EslError
 from callcontrol.esl.protocol import EslEvent
 
@@ -179,6 +180,8 @@ class CallActor:
         if event.name == "CHANNEL_PARK":
             await self._route()
         elif event.name == "CHANNEL_ANSWER":
+            if self.call.action is not None:
+                self.controller.emit("call.answered", self.call)
             await self._start_recording()
             await self._feed(Route.CALLER_ANSWERED)
         if new_state is LegState.HANGUP:
@@ -208,6 +211,8 @@ class CallActor:
         inp = park_input(self.call.action, self.call.extension)
         if inp is None:
             return  # not handed to callcontrol by the dialplan: tracked only
+        if self.routing.state is RouteState.UNROUTED:
+            self.controller.emit("call.started", self.call)
         await self._feed(inp, "no extension given" if inp is Route.PARK_NO_EXTENSION else "")
 
     async def _feed(self, inp: Route, reason: str = "") -> None:
@@ -275,6 +280,9 @@ class CallActor:
             self._note("extension_answered", leg=self.ring_leg)
         elif action is Action.BRIDGE_EXTENSION:
             await self.handle.bridge(self.ring_leg or "")
+            self.controller.emit(
+                "call.transferred", call, kind="extension", to=call.extension, leg=self.ring_leg
+            )
         elif action is Action.KILL_EXTENSION_LEGS:
             for leg in call.legs.values():
                 if leg.id != call.id and leg.live and leg.role == "extension":
@@ -320,6 +328,7 @@ class CallActor:
             await self._start_recording()  # answered before it was ours (the dialplan)
         if self.call.to_bot(now()) is None:
             return
+        self.controller.emit("call.ai_activated", self.call)
         self._record_last()
         await self._changed(self.call.caller_leg)
         await self.controller.hand_to_bot(self.handle)
@@ -407,6 +416,8 @@ class CallActor:
         recorder.cdr(record)
         if self.recording is not None and self.controller.recordings is not None:
             self.controller.recordings.call_ended(call, record, self.recording)
+        if call.action is not None:
+            self.controller.emit("call.ended", call, cdr=record.as_json())
         self.handle.ended.set()
         await self.controller.call_finished(self, record)
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from callcontrol.esl.inbound import InboundConnection
     from callcontrol.esl.outbound import OutboundChannel
     from callcontrol.recording.manager import CallRecordings
+    from callcontrol.webhooks import Webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +77,8 @@ class CallController:
         self.on_reconciled: Callable[[frozenset[str]], Awaitable[None]] | None = None
         # Records every answered call it routes (the service sets it; recording/manager.py).
         self.recordings: CallRecordings | None = None
+        # The owner's webhooks (the service sets it; callcontrol/webhooks.py).
+        self.webhooks: Webhooks | None = None
         self._actors: dict[str, CallActor] = {}
         self._legs: dict[str, CallActor] = {}
         self._tasks: dict[CallActor, asyncio.Task[None]] = {}
@@ -84,6 +87,36 @@ class CallController:
         self._recently_finished: OrderedDict[str, CdrRecord] = OrderedDict()
         self._aux_tasks = TaskOwner("calls")
         self._outbound_mode = settings.esl.mode == "outbound"
+
+    def emit(
+        self, event: str, call: Call | None = None, *, call_id: str | None = None, **data: object
+    ) -> None:
+        """Tell the owner's webhooks about ``call`` (queued durably; never raises)."""
+        hooks = self.webhooks
+        if hooks is None:
+            return
+        if call is None and call_id is not None:
+            actor = self._actors.get(call_id)
+            call = actor.call if actor is not None else None
+        brief: dict[str, object] = {}
+        if call is not None:
+            brief = {
+                "direction": call.direction,
+                "caller": call.caller_number,
+                "callee": call.callee_number,
+                "action": call.action,
+                "extension": call.extension,
+                "language": call.language,
+            }
+        try:
+            hooks.emit(
+                event,
+                owner=call.owner if call is not None else None,
+                call_id=call.id if call is not None else call_id,
+                data={**brief, **data},
+            )
+        except Exception as exc:  # noqa: BLE001 - a webhook never stops a call
+            log.warning("cannot queue a webhook", webhook_event=event, error=str(exc))
 
     # -- registry ---------------------------------------------------------------------
     @property

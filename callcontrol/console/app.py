@@ -40,6 +40,7 @@ from callcontrol.console.routes import (
     sockets,
     system,
     talk,
+    webhooks,
 )
 from callcontrol.errors import DatabaseUnavailable, Forbidden, NotAuthenticated
 from callcontrol.store.writer import is_outage
@@ -199,6 +200,7 @@ def create_app(service: Service) -> FastAPI:
         signed_in.include_router(module.router)
     app.include_router(signed_in)
     app.include_router(admin.router, dependencies=[Depends(require_admin)])
+    app.include_router(webhooks.router, dependencies=[Depends(require_admin)])
     app.include_router(sockets.router)  # each websocket authenticates itself
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

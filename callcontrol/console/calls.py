@@ -64,6 +64,9 @@ class CallActions:
         except CallCommandError as exc:
             raise CallError(f"transfer failed: {exc.error}") from exc
         log.info("operator transferred a call", call=call_id, to=destination, operator=by)
+        self._service.controller.emit(
+            "call.transferred", call_id=call_id, kind="transfer", to=destination, operator=by
+        )
         await self._event(call_id, "operator_transfer", operator=by, destination=destination)
 
     async def take_over(
@@ -104,6 +107,9 @@ class CallActions:
                 pass  # gone already, or going: the bridge's failure is what to say
             raise CallError(f"could not bridge the call: {exc.error}") from exc
         log.info("operator took over a call", call=call_id, operator=by, leg=leg)
+        self._service.controller.emit(
+            "call.transferred", call_id=call_id, kind="takeover", to=target, operator=by
+        )
         await self._event(call_id, "operator_takeover", operator=by, target=target, leg=leg)
         return leg
 

@@ -102,6 +102,8 @@ class Desk:
         self.configured_timeout_s = timeout_s
         self.timeout_s = timeout_s
         self._overrides = overrides
+        # Told "hitl.requested" / "hitl.resolved" with the row (the service's webhooks).
+        self.on_event: Callable[[str, Message], None] | None = None
         self.presence_timeout_s = presence_timeout_s
         self._clock = clock
         self._bus: EventBus | None = None
@@ -165,6 +167,14 @@ class Desk:
         return (await self.operators_by_status()).get("available", [])
 
     # -- the dialog side ----------------------------------------------------------------
+    def notify(self, event: str, row: Message) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event, row)
+        except Exception as exc:  # noqa: BLE001 - a webhook never stops the desk
+            log.warning("cannot queue a hitl webhook", error=str(exc))
+
     def _new_row(self, question: HitlQuestion, created: datetime) -> Message:
         return {
             "id": new_id(),
@@ -210,6 +220,8 @@ class Desk:
         self._write(row, insert=True)
         self._remember(row)
         await self._announce(row)
+        self.notify("hitl.requested", row)
+        self.notify("hitl.resolved", row)
         self._metrics.hitl_requests.labels("phone").inc()
         log.info("hitl request put through by phone", request=row["id"], operator=operator)
         return str(row["id"])
@@ -229,6 +241,7 @@ class Desk:
         if not available and not busy:
             row.update(status="unresolved", outcome="unavailable")
             self._write(row, insert=True)
+            self.notify("hitl.requested", row)
             self._remember(row)  # a voicemail may be attached to it next
             await self._announce(row)
             self._metrics.hitl_requests.labels("unavailable").inc()
@@ -242,6 +255,7 @@ class Desk:
         self._rows[request_id] = row
         self._metrics.hitl_queue.set(len(self._waiting))
         self._write(row, insert=True)
+        self.notify("hitl.requested", row)
         status: Status = "cancelled"
         try:
             try:
@@ -272,6 +286,7 @@ class Desk:
                 answered_at=answered.isoformat(),
             )
             self._metrics.hitl_answer_seconds.observe((answered - created).total_seconds())
+            self.notify("hitl.resolved", row)
             return HitlOutcome("answered", request_id, answer=answer, operator=operator)
         finally:
             self._waiting.pop(request_id, None)

@@ -80,6 +80,8 @@ class Call(Base):
     ended_at: Mapped[datetime | None] = mapped_column(TS)
     hangup_cause: Mapped[str | None] = mapped_column(String(64))
     recording_path: Mapped[str | None] = mapped_column(Text)
+    # An explicit hold: retention never deletes this call's data while it is set.
+    keep: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
 
 
@@ -368,3 +370,93 @@ class TranscriptSegment(Base):
     end_s: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(16))
+
+
+class Webhook(Base):
+    """Where an owner's events are POSTed (signed with ``secret``); owner None: all."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    owner: Mapped[str | None] = mapped_column(String(128), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(128))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: every event
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: the durable outbox and the delivery log.
+
+    ``status``: pending → delivering → delivered | pending again (retry at
+    ``next_attempt_at``) | failed (out of attempts; an admin may send it again)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    webhook_id: Mapped[str] = mapped_column(String(64), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class CallSummary(Base):
+    """What a call was about, made after it from its transcript (every sentence quoted
+    from a cited segment: ``sources``)."""
+
+    __tablename__ = "call_summaries"
+
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    summary: Mapped[str] = mapped_column(Text)
+    sources: Mapped[list[str]] = mapped_column(JSON, default=list)  # transcript segment ids
+    method: Mapped[str] = mapped_column(String(32), default="extractive")
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class ActionItem(Base):
+    """A commitment or request made in a call, with the segment that says it."""
+
+    __tablename__ = "action_items"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    assignee: Mapped[str | None] = mapped_column(String(32))  # agent | caller
+    due_date: Mapped[str | None] = mapped_column(String(10))  # YYYY-MM-DD
+    status: Mapped[str] = mapped_column(String(16), default="TODO", index=True)
+    segment_id: Mapped[str | None] = mapped_column(String(64))
+    evidence: Mapped[str] = mapped_column(Text)  # the words of that segment
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
+
+
+class KnowledgeProposal(Base):
+    """A fact the business side stated in a call, proposed for the owner's knowledge;
+    an operator approves (it becomes a knowledge document), edits or rejects it."""
+
+    __tablename__ = "knowledge_proposals"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str | None] = mapped_column(String(128), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32))
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    segment_id: Mapped[str | None] = mapped_column(String(64))
+    evidence: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(TS)
+    kb_doc_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)

@@ -191,7 +191,10 @@ async def followup(
     )
     if row is None:
         raise HTTPException(404, "no such unresolved request")
-    return await _announce(console, row)
+    view = await _announce(console, row)
+    if body.status == "resolved":
+        console.service.desk.notify("hitl.resolved", view)
+    return view
 
 
 async def _announce(console: Console, row: HitlRequest) -> dict[str, Any]:
