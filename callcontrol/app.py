@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from callcontrol.aio import TaskOwner
 from callcontrol.calls.base import BotHandover
 from callcontrol.calls.controller import CallController
 from callcontrol.config import DEFAULT_ESL_PASSWORD, Settings
@@ -33,7 +34,9 @@ from callcontrol.live.memory import InMemoryLiveState, InProcessBus
 from callcontrol.live.overrides import SettingOverrides
 from callcontrol.metrics import Metrics
 from callcontrol.pipeline.base import SpeechToText, SpeechToTextStage
-from callcontrol.recording.jobs import JobQueue
+from callcontrol.postcall.worker import KIND as POSTCALL
+from callcontrol.postcall.worker import PostCallWorker
+from callcontrol.recording.jobs import JobQueue, JobRunner
 from callcontrol.recording.manager import TRANSCRIBE, CallRecordings
 from callcontrol.recording.transcribe import RecordingTranscriber
 from callcontrol.store.cdr_log import CdrLog
@@ -127,6 +130,8 @@ class Service:
         )
         self.transcriber: RecordingTranscriber | None = None
         self.webhooks = Webhooks(settings.webhooks, self.sessions, self.writer.submit)
+        self.postcall: JobRunner | None = None
+        self._aux = TaskOwner("service")
         self._own_stt: SpeechToTextStage | None = None
         self.ready_checks: dict[str, Callable[[], bool]] = {}
         # The bot takes calls unless a handover was injected (tests) or it is disabled.
@@ -235,9 +240,19 @@ class Service:
                 self.jobs,
                 self._transcription_stt,
                 busy=lambda: len(self.controller.calls),
+                on_done=self._queue_postcall,
             )
             self.transcriber.start()
             stack.push_async_callback(self.transcriber.stop)
+        # After each call: summary, action items, knowledge proposals (callcontrol/postcall).
+        stack.push_async_callback(self._aux.aclose)
+        self.postcall = JobRunner(
+            self.jobs, POSTCALL, PostCallWorker(self.sessions, announce=self._summary_ready).handle
+        )
+        self.controller.on_finished = self._call_finished
+        if settings.recording.postcall:
+            self.postcall.start()
+            stack.push_async_callback(self.postcall.stop)
         if settings.esl.mode == "outbound":
             self.outbound = OutboundServer(
                 settings.esl, self.gevent, self.controller.on_outbound_channel
@@ -270,6 +285,28 @@ class Service:
             )
         }
         self.webhooks.emit(event, owner=row.get("owner"), call_id=row.get("call_id"), data=data)
+
+    def _call_finished(self, call: Any, record: Any, recorded: bool) -> None:
+        """A call that was not recorded (or will not be transcribed) is analysed from its
+        live turns; a recorded one after its transcript."""
+        if recorded and self.settings.recording.transcribe:
+            return
+        if self.settings.recording.postcall:
+            self._aux.spawn(self._queue_postcall(call.id, delay_s=2.0), f"postcall-{call.id}")
+
+    async def _queue_postcall(self, call_id: str, *, delay_s: float = 0.0) -> None:
+        if not self.settings.recording.postcall:
+            return
+        try:
+            await self.jobs.enqueue(POSTCALL, call_id, delay_s=delay_s)
+        except Exception as exc:  # noqa: BLE001 - the database may be away
+            log.warning("cannot queue the post-call job", call=call_id, error=str(exc))
+            return
+        if self.postcall is not None:
+            self.postcall.wake()
+
+    def _summary_ready(self, call_id: str, owner: str | None, data: dict[str, Any]) -> None:
+        self.webhooks.emit("call.summary_ready", owner=owner, call_id=call_id, data=data)
 
     async def _recording_ready(self, call_id: str) -> None:
         if self.settings.recording.transcribe:

@@ -167,6 +167,9 @@ class RecordingSettings(BaseModel):
     transcribe_workers: int = Field(1, ge=0, le=8)
     busy_calls: int = Field(0, ge=0)
     job_attempts: int = Field(3, ge=1, le=20)
+    # After each call (its transcript, or its live turns when not recorded): a summary,
+    # action items and knowledge proposals (callcontrol/postcall/).
+    postcall: bool = True
 
 
 class WebhookSettings(BaseModel):

@@ -79,6 +79,8 @@ class CallController:
         self.recordings: CallRecordings | None = None
         # The owner's webhooks (the service sets it; callcontrol/webhooks.py).
         self.webhooks: Webhooks | None = None
+        # Told when a call callcontrol routed has ended: (call, CDR, whether recorded).
+        self.on_finished: Callable[[Call, CdrRecord, bool], None] | None = None
         self._actors: dict[str, CallActor] = {}
         self._legs: dict[str, CallActor] = {}
         self._tasks: dict[CallActor, asyncio.Task[None]] = {}
@@ -346,6 +348,11 @@ class CallController:
         fut = self._finished_waiters.pop(call.id, None)
         if fut is not None and not fut.done():
             fut.set_result(record)
+        if self.on_finished is not None and call.action is not None:
+            try:
+                self.on_finished(call, record, actor.recording is not None)
+            except Exception as exc:  # noqa: BLE001 - bookkeeping after the call
+                log.warning("after the call ended", call=call.id, error=str(exc))
         log.info(
             "call ended",
             call=call.id,

@@ -36,6 +36,7 @@ from callcontrol.console.routes import (
     hitl,
     kb,
     me,
+    postcall,
     recordings,
     sockets,
     system,
@@ -196,7 +197,7 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(public)
 
     signed_in = APIRouter(dependencies=[Depends(require_user)])
-    for module in (auth, dashboard, calls, history, hitl, kb, me, recordings, talk):
+    for module in (auth, dashboard, calls, history, hitl, kb, me, postcall, recordings, talk):
         signed_in.include_router(module.router)
     app.include_router(signed_in)
     app.include_router(admin.router, dependencies=[Depends(require_admin)])

@@ -10,16 +10,22 @@ error; the console lists them all (``/jobs``).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from callcontrol.aio import TaskOwner
 from callcontrol.store.models import Job
 from callcontrol.store.repos import Sessions
+
+log = structlog.get_logger(__name__)
 
 STATUSES = ("queued", "running", "done", "failed")
 
@@ -65,9 +71,10 @@ class JobQueue:
         self.retry_after_s = retry_after_s
         self.stale_after_s = stale_after_s
 
-    async def enqueue(self, kind: str, call_id: str) -> None:
+    async def enqueue(self, kind: str, call_id: str, *, delay_s: float = 0.0) -> None:
         """Queue ``kind`` for ``call_id`` once (again only if it failed or finished)."""
         now = datetime.now(UTC)
+        due = now + timedelta(seconds=delay_s)
         values = {
             "id": f"{kind}-{call_id}",
             "kind": kind,
@@ -75,7 +82,7 @@ class JobQueue:
             "status": "queued",
             "attempts": 0,
             "progress": 0.0,
-            "run_after": now,
+            "run_after": due,
             "created_at": now,
             "updated_at": now,
         }
@@ -90,7 +97,7 @@ class JobQueue:
                     "attempts": 0,
                     "progress": 0.0,
                     "error": None,
-                    "run_after": now,
+                    "run_after": due,
                     "updated_at": now,
                     "finished_at": None,
                 },
@@ -209,3 +216,82 @@ class JobQueue:
             return (
                 await s.execute(select(Job).where(Job.kind == kind, Job.call_id == call_id))
             ).scalar_one_or_none()
+
+
+class JobRunner:
+    """``workers`` tasks taking jobs of ``kind`` and running ``handle`` on each: done on
+    return, retried (or failed) on an exception, given back when stopped mid-way.
+    ``quiet`` is awaited before each claim (live calls first)."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        kind: str,
+        handle: Callable[[Claimed], Awaitable[object]],
+        *,
+        workers: int = 1,
+        quiet: Callable[[], Awaitable[None]] | None = None,
+        on_done: Callable[[str], Awaitable[None]] | None = None,
+        poll_s: float = 5.0,
+    ) -> None:
+        self.queue = queue
+        self.kind = kind
+        self._handle = handle
+        self._workers = workers
+        self._quiet = quiet
+        self._on_done = on_done
+        self._poll_s = poll_s
+        self._wake = asyncio.Event()
+        self._tasks = TaskOwner(f"jobs-{kind}")
+        self.completed: list[str] = []  # call ids, in order (tests, logs)
+
+    def start(self) -> None:
+        for n in range(self._workers):
+            self._tasks.spawn(self._work(), f"worker-{n}")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        await self._tasks.aclose()
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), self._poll_s)
+        except TimeoutError:
+            pass
+
+    async def _work(self) -> None:
+        while True:
+            if self._quiet is not None:
+                await self._quiet()
+            try:
+                job = await self.queue.claim(self.kind)
+            except Exception as exc:  # noqa: BLE001 - the database may be down: try later
+                log.warning("cannot claim a job", kind=self.kind, error=str(exc))
+                job = None
+            if job is None:
+                await self._idle()
+                continue
+            await self._run(job)
+
+    async def _run(self, job: Claimed) -> None:
+        try:
+            await self._handle(job)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.queue.release(job.id))
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded on the job, retried
+            retry = await self.queue.failed(job, f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "job failed", kind=self.kind, call=job.call_id, error=str(exc), will_retry=retry
+            )
+            return
+        await self.queue.done(job.id)
+        self.completed.append(job.call_id)
+        if self._on_done is not None:
+            try:
+                await self._on_done(job.call_id)
+            except Exception as exc:  # noqa: BLE001 - the job itself is done
+                log.warning("after a job", kind=self.kind, error=str(exc))

@@ -25,13 +25,12 @@ import numpy as np
 import structlog
 from sqlalchemy import delete, select
 
-from callcontrol.aio import TaskOwner
 from callcontrol.config import Settings
 from callcontrol.media.resample import resample
 from callcontrol.pipeline.base import STT_SAMPLE_RATE, SpeechToText
 from callcontrol.recording import crypto
 from callcontrol.recording.files import TRANSCRIPT, read_audio, read_pcm, write_private
-from callcontrol.recording.jobs import Claimed, JobQueue
+from callcontrol.recording.jobs import Claimed, JobQueue, JobRunner
 from callcontrol.store.models import Call, CallEvent, Recording, TranscriptSegment
 from callcontrol.store.repos import Sessions, aware
 
@@ -79,6 +78,7 @@ class RecordingTranscriber:
         stt: Callable[[], Awaitable[SpeechToText]],
         busy: Callable[[], int],
         *,
+        on_done: Callable[[str], Awaitable[None]] | None = None,
         poll_s: float = 5.0,
     ) -> None:
         self.settings = settings
@@ -86,61 +86,44 @@ class RecordingTranscriber:
         self.queue = queue
         self._stt = stt
         self._busy = busy
-        self._poll_s = poll_s
-        self._wake = asyncio.Event()
-        self._tasks = TaskOwner("transcripts")
-        self.completed: list[str] = []  # call ids, in order (tests, logs)
+        self._calm = asyncio.Event()
+        self.runner = JobRunner(
+            queue,
+            KIND,
+            self._transcribe_job,
+            workers=settings.recording.transcribe_workers,
+            quiet=self._quiet,
+            on_done=on_done,
+            poll_s=poll_s,
+        )
+
+    @property
+    def completed(self) -> list[str]:
+        return self.runner.completed
 
     def start(self) -> None:
-        for n in range(self.settings.recording.transcribe_workers):
-            self._tasks.spawn(self._work(), f"worker-{n}")
+        self.runner.start()
 
     def wake(self) -> None:
         """A job was queued or a call ended: look again now."""
-        self._wake.set()
+        self._calm.set()
+        self.runner.wake()
 
     async def stop(self) -> None:
-        await self._tasks.aclose()
+        await self.runner.stop()
 
     async def _quiet(self) -> None:
         """Wait while live calls need the CPU."""
         while self._busy() > self.settings.recording.busy_calls:
-            self._wake.clear()
+            self._calm.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+                await asyncio.wait_for(self._calm.wait(), 1.0)
             except TimeoutError:
                 pass
 
-    async def _work(self) -> None:
-        while True:
-            await self._quiet()
-            try:
-                job = await self.queue.claim(KIND)
-            except Exception as exc:  # noqa: BLE001 - the database may be down: try later
-                log.warning("cannot claim a transcription job", error=str(exc))
-                job = None
-            if job is None:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self._poll_s)
-                except TimeoutError:
-                    pass
-                continue
-            await self._run(job)
-
-    async def _run(self, job: Claimed) -> None:
+    async def _transcribe_job(self, job: Claimed) -> None:
         started = asyncio.get_running_loop().time()
-        try:
-            segments = await self.transcribe(job)
-        except asyncio.CancelledError:
-            await asyncio.shield(self.queue.release(job.id))
-            raise
-        except Exception as exc:  # noqa: BLE001 - recorded on the job, retried
-            retry = await self.queue.failed(job, f"{type(exc).__name__}: {exc}")
-            log.warning("transcription failed", call=job.call_id, error=str(exc), will_retry=retry)
-            return
-        await self.queue.done(job.id)
-        self.completed.append(job.call_id)
+        segments = await self.transcribe(job)
         log.info(
             "call transcribed",
             call=job.call_id,

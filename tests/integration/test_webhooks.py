@@ -84,8 +84,14 @@ class Receiver:
         finally:
             writer.close()
 
-    def events(self, call_id: str) -> list[str]:
-        return [r["event"] for r in self.received if r["body"]["call_id"] == call_id]
+    def events(self, call_id: str, *, calls_only: bool = True) -> list[str]:
+        """The events about ``call_id``, in arrival order (``call.summary_ready`` comes
+        from a later job: left out unless ``calls_only`` is false)."""
+        return [
+            r["event"]
+            for r in self.received
+            if r["body"]["call_id"] == call_id and (not calls_only or r["event"] in CALL_EVENTS)
+        ]
 
 
 def settings_for(tmp_path: Path, esl_port: int) -> Any:
@@ -144,7 +150,16 @@ async def test_every_event_arrives_once_signed_even_after_the_receiver_was_down(
             await service.desk.ask(
                 HitlQuestion(call_id=first, question="Refund?", reason="sensitive", owner="acme")
             )
-            await eventually(lambda: "hitl.requested" in receiver.events(first), timeout=10)
+            await eventually(
+                lambda: "hitl.requested" in receiver.events(first, calls_only=False), timeout=10
+            )
+            # After the call, its summary (from its live turns: it was not recorded).
+            await eventually(
+                lambda: "call.summary_ready" in receiver.events(first, calls_only=False),
+                timeout=15,
+            )
+            summary = next(r for r in receiver.received if r["event"] == "call.summary_ready")
+            assert summary["body"]["call_id"] == first and "summary" in summary["body"]["data"]
 
             # The receiver goes down; a call meanwhile is retried, not lost.
             await receiver.stop()

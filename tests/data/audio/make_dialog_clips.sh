@@ -18,6 +18,7 @@ say bye 130 "Thank you, goodbye."
 say barge 125 "Can you tell me when the weekly meeting is and where it is?"
 say saturday 135 "What time do you open on Saturday?"
 say dog 135 "Can I bring my dog into the shop?"
+say sunday 135 "What time are you open on Sunday?"
 # 0.3 s before the words, 1.5 s of silence after (the caller waits for the answer)
 sox -R -D "$tmp/question.wav" -r 8000 -c 1 -e mu-law dialog_question.wav pad 0.3 1.5
 sox -R -D "$tmp/interrupt.wav" -r 8000 -c 1 -e mu-law dialog_interrupt.wav pad 0 1.5
@@ -25,6 +26,7 @@ sox -R -D "$tmp/person.wav" -r 8000 -c 1 -e mu-law dialog_person.wav pad 0.3 1.5
 sox -R -D "$tmp/bye.wav" -r 8000 -c 1 -e mu-law dialog_bye.wav pad 0.3 1.5
 sox -R -D "$tmp/saturday.wav" -r 8000 -c 1 -e mu-law dialog_saturday.wav pad 0.3 1.5
 sox -R -D "$tmp/dog.wav" -r 8000 -c 1 -e mu-law dialog_dog.wav pad 0.3 1.5
+sox -R -D "$tmp/sunday.wav" -r 8000 -c 1 -e mu-law dialog_sunday.wav pad 0.3 1.5
 # 3.8 s of words from the first sample to the last: it barges in on the greeting, and the
 # caller's turn ends only in the silence that `callcontrol call` streams after the file
 sox -R -D "$tmp/barge.wav" -r 8000 -c 1 -e mu-law dialog_barge_question.wav
