@@ -13,6 +13,7 @@ from sqlalchemy import Select, func, or_, select
 from callcontrol.store.models import (
     Call,
     CallEvent,
+    CallSummary,
     Cdr,
     HitlRequest,
     Leg,
@@ -34,6 +35,7 @@ class HistoryFilter:
     number: str | None = None
     outcome: str | None = None
     handled_by: str | None = None
+    text: str | None = None  # words of the call's summary
     limit: int = 50
     offset: int = 0
 
@@ -82,7 +84,27 @@ class CallRepo:
             stmt = stmt.where(Cdr.outcome == f.outcome)
         if f.handled_by:
             stmt = stmt.where(Cdr.handled_by == f.handled_by)
+        if f.text:
+            for word in f.text.split()[:8]:
+                stmt = stmt.where(
+                    Cdr.call_id.in_(
+                        select(CallSummary.call_id).where(
+                            func.lower(CallSummary.summary).like(_like(word.lower()), escape="\\")
+                        )
+                    )
+                )
         return stmt
+
+    async def summaries(self, call_ids: Sequence[str]) -> dict[str, str]:
+        if not call_ids:
+            return {}
+        async with self._sessions() as s:
+            rows = await s.execute(
+                select(CallSummary.call_id, CallSummary.summary).where(
+                    CallSummary.call_id.in_(list(call_ids))
+                )
+            )
+            return {str(cid): str(text) for cid, text in rows.all()}
 
     async def history(self, f: HistoryFilter) -> tuple[list[Cdr], int]:
         """Finished calls matching ``f``, newest first, and how many match in all."""

@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from callcontrol.app import Service
 from callcontrol.hitl.base import HitlQuestion
 from callcontrol.hitl.operators import TAKEOVERS_NS
-from callcontrol.store.models import Call, Cdr, HitlRequest, Turn
+from callcontrol.store.models import Call, CallSummary, Cdr, HitlRequest, Turn
 from callcontrol.store.repos import OperatorRepo
 from tests.console.conftest import Console, add_user, console_settings, running_service, serve
 from tests.fakes.freeswitch import FakeFreeSwitch
@@ -335,6 +335,15 @@ async def _history_and_dashboard(console: Console) -> None:
     assert (await client.get("/api/history", params={"since": "yesterday"})).status_code == 422
     assert (await client.get("/api/history", params={"handled_by": "robot"})).status_code == 422
     assert (await client.get("/api/history", params={"number": "%"})).json()["total"] == 0
+    # Searching the calls' summaries (words in any order, any case).
+    async with console.service.sessions() as s:
+        s.add(CallSummary(call_id="hist-1", summary="The caller wants a REFUND for a late parcel."))
+        s.add(CallSummary(call_id="hist-2", summary="The caller asked about opening hours."))
+        await s.commit()
+    found = (await client.get("/api/history", params={"text": "parcel refund"})).json()
+    assert [c["call_id"] for c in found["calls"]] == ["hist-1"]
+    assert found["calls"][0]["summary"].startswith("The caller wants a REFUND")
+    assert (await client.get("/api/history", params={"text": "100%"})).json()["total"] == 0
     page = await client.get("/history", params={"number": "0003"})
     assert page.status_code == 200 and "+15550003" in page.text and "+15550001" not in page.text
     bad_page = await client.get("/history", params={"since": "13/13/2020"})

@@ -28,6 +28,7 @@ class Search:
     outcome: str = ""
     handled_by: str = ""
     page: int = 1
+    text: str = ""
 
     def to_filter(self) -> HistoryFilter:
         """Dates are local calendar days, ``until`` inclusive. Raises ValueError."""
@@ -46,6 +47,7 @@ class Search:
             number=self.number.strip() or None,
             outcome=self.outcome.strip() or None,
             handled_by=self.handled_by or None,
+            text=self.text.strip() or None,
             limit=PAGE_SIZE,
             offset=(self.page - 1) * PAGE_SIZE,
         )
@@ -53,8 +55,9 @@ class Search:
 
 async def _run(console: ConsoleDep, search: Search) -> dict[str, Any]:
     rows, total = await console.calls.history(search.to_filter())
+    summaries = await console.calls.summaries([r.call_id for r in rows])
     return {
-        "calls": [cdr_view(r) for r in rows],
+        "calls": [{**cdr_view(r), "summary": summaries.get(r.call_id)} for r in rows],
         "total": total,
         "page": search.page,
         "pages": max(1, -(-total // PAGE_SIZE)),
@@ -72,8 +75,9 @@ async def history_page(
     outcome: Annotated[str, Query(max_length=32)] = "",
     handled_by: Annotated[str, Query(max_length=16)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    text: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
-    search = Search(since, until, number, outcome, handled_by, page)
+    search = Search(since, until, number, outcome, handled_by, page, text)
     error = None
     result: dict[str, Any] = {"calls": [], "total": 0, "page": 1, "pages": 1}
     try:
@@ -104,8 +108,9 @@ async def history_json(
     outcome: Annotated[str, Query(max_length=32)] = "",
     handled_by: Annotated[str, Query(max_length=16)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    text: Annotated[str, Query(max_length=200)] = "",
 ) -> dict[str, Any]:
-    search = Search(since, until, number, outcome, handled_by, page)
+    search = Search(since, until, number, outcome, handled_by, page, text)
     try:
         return await _run(console, search)
     except ValueError as exc:
