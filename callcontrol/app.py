@@ -39,6 +39,7 @@ from callcontrol.postcall.worker import PostCallWorker
 from callcontrol.recording.jobs import JobQueue, JobRunner
 from callcontrol.recording.manager import TRANSCRIBE, CallRecordings
 from callcontrol.recording.transcribe import RecordingTranscriber
+from callcontrol.retention import Retention
 from callcontrol.store.cdr_log import CdrLog
 from callcontrol.store.db import create_engine, migrate, private_dir, sessionmaker
 from callcontrol.store.recorder import StoreRecorder
@@ -131,6 +132,7 @@ class Service:
         self.transcriber: RecordingTranscriber | None = None
         self.webhooks = Webhooks(settings.webhooks, self.sessions, self.writer.submit)
         self.postcall: JobRunner | None = None
+        self.retention: Retention | None = None
         self._aux = TaskOwner("service")
         self._own_stt: SpeechToTextStage | None = None
         self.ready_checks: dict[str, Callable[[], bool]] = {}
@@ -206,6 +208,17 @@ class Service:
         )
         self.controller.recordings = self.recordings
         stack.push_async_callback(self.recordings.stop)
+        # Data past its owner's retention goes (the worker holding the lease purges).
+        interval = settings.retention.purge_interval_s
+        self.retention = Retention(
+            settings,
+            self.sessions,
+            per_owner=self.overrides.retention_for,
+            voicemail_dir=settings.data_dir / "voicemail",
+            lease=lambda: self.live.claim("retention-purge", self.worker_id, interval * 0.9),
+        )
+        self.retention.start()
+        stack.push_async_callback(self.retention.stop)
         try:
             await self.recordings.recover()
         except Exception as exc:  # noqa: BLE001 - the database may be down: next start

@@ -172,6 +172,20 @@ class RecordingSettings(BaseModel):
     postcall: bool = True
 
 
+class RetentionSettings(BaseModel):
+    """How long each kind of data is kept, in days (callcontrol/retention.py); each may
+    differ per owner (the console's settings). A call on hold (``keep``) is never purged."""
+
+    recordings_days: int = Field(90, ge=1)
+    transcripts_days: int = Field(365, ge=1)  # segments, summaries, action items
+    turns_days: int = Field(365, ge=1)
+    events_days: int = Field(90, ge=1)
+    hitl_days: int = Field(365, ge=1)  # closed questions and follow-ups, their voicemail
+    cdrs_days: int = Field(730, ge=1)  # CDRs, call and leg rows
+    # How often a worker purges (one worker at a time does it); 0: only when asked.
+    purge_interval_s: float = Field(3600.0, ge=0)
+
+
 class WebhookSettings(BaseModel):
     """Delivering webhooks (callcontrol/webhooks.py); the webhooks themselves are set
     per owner in the console."""
@@ -423,6 +437,7 @@ class Settings(BaseSettings):
     calls: CallsSettings = Field(default_factory=CallsSettings)
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     fork: ForkSettings = Field(default_factory=ForkSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)

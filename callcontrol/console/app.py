@@ -32,6 +32,7 @@ from callcontrol.console.routes import (
     auth,
     calls,
     dashboard,
+    data,
     history,
     hitl,
     kb,
@@ -202,6 +203,7 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(signed_in)
     app.include_router(admin.router, dependencies=[Depends(require_admin)])
     app.include_router(webhooks.router, dependencies=[Depends(require_admin)])
+    app.include_router(data.router, dependencies=[Depends(require_admin)])
     app.include_router(sockets.router)  # each websocket authenticates itself
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -21,7 +21,7 @@ import structlog
 from pydantic import BaseModel
 
 from callcontrol.aio import TaskOwner
-from callcontrol.config import PipelineSettings, RecordingSettings, Settings
+from callcontrol.config import PipelineSettings, RecordingSettings, RetentionSettings, Settings
 from callcontrol.live import topics
 from callcontrol.live.base import EventBus
 
@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 SECTIONS: dict[str, type[BaseModel]] = {
     "pipeline": PipelineSettings,
     "recording": RecordingSettings,
+    "retention": RetentionSettings,
 }
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,6 +64,10 @@ class SettingOverrides:
     def recording_for(self, owner: str | None) -> RecordingSettings:
         """How a call of ``owner`` is recorded (its own values over every owner's)."""
         return self._section_for(owner, "recording", self._settings.recording)
+
+    def retention_for(self, owner: str | None) -> RetentionSettings:
+        """How long ``owner``'s data is kept (its own values over every owner's)."""
+        return self._section_for(owner, "retention", self._settings.retention)
 
     def apply(self, key: str, value: Any, owner: str | None = None) -> None:
         section, _, name = key.partition(".")

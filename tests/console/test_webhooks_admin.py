@@ -44,3 +44,34 @@ async def test_admins_manage_webhooks_and_operators_cannot(console: Console) -> 
     gone = await admin.delete(f"/api/admin/webhooks/{hook['id']}")
     assert gone.status_code == 200
     assert (await admin.delete(f"/api/admin/webhooks/{hook['id']}")).status_code == 404
+
+
+async def test_admins_purge_and_erase_from_the_data_page(console: Console) -> None:
+    from sqlalchemy import select
+
+    from callcontrol.store.models import AuditEntry, Call, Cdr
+
+    async with console.service.sessions() as s:
+        s.add(Call(id="e1", caller_number="+15550100"))
+        await s.commit()
+    admin, _ = await console.signed_in("root")
+    page = await admin.get("/admin/data")
+    assert page.status_code == 200 and "Erase a caller" in page.text
+    purged = await admin.post("/api/admin/retention/purge")
+    assert purged.status_code == 200 and purged.json()["counts"] == {}
+    for bad in ("12", "+1 555", "abc1234"):
+        r = await admin.post("/api/admin/erase", json={"number": bad})
+        assert r.status_code == 422, bad
+    erased = await admin.post("/api/admin/erase", json={"number": "+15550100"})
+    assert erased.status_code == 200 and erased.json()["calls"] == 1
+    async with console.service.sessions() as s:
+        call = await s.get(Call, "e1")
+        actions = [a.action for a in (await s.execute(select(AuditEntry))).scalars()]
+        assert (await s.execute(select(Cdr))).first() is None
+    assert call is not None and call.caller_number is None
+    assert sorted(actions) == ["erase_number", "purge"]
+    operator, _ = await console.signed_in("alice")
+    assert (await operator.post("/api/admin/retention/purge")).status_code == 403
+    assert (
+        await operator.post("/api/admin/erase", json={"number": "+15550100"})
+    ).status_code == 403
