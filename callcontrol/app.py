@@ -252,7 +252,7 @@ class Service:
                 self.sessions,
                 self.jobs,
                 self._transcription_stt,
-                busy=lambda: len(self.controller.calls),
+                busy=self._calls_in_progress,
                 on_done=self._queue_postcall,
             )
             self.transcriber.start()
@@ -298,6 +298,10 @@ class Service:
             )
         }
         self.webhooks.emit(event, owner=row.get("owner"), call_id=row.get("call_id"), data=data)
+
+    def _calls_in_progress(self) -> int:
+        direct = self.bot.direct_sessions if self.bot is not None else 0
+        return len(self.controller.calls) + int(direct)
 
     def _call_finished(self, call: Any, record: Any, recorded: bool) -> None:
         """A call that was not recorded (or will not be transcribed) is analysed from its

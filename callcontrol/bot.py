@@ -78,6 +78,7 @@ class BotManager:
         self._stream_capable: bool | None = None  # what the loaded mod_audio_fork can do
         self._retiring: set[FsCallMedia] = set()
         self._tasks = TaskOwner("bot")
+        self._direct: set[str] = set()  # direct sessions in progress
         # ws://host:port FreeSWITCH dials for forks (set once the fork server is bound).
         self.fork_base = settings.fork_public_url
 
@@ -218,6 +219,7 @@ class BotManager:
             await link.send_text(direct_event(str(message.get("type", "turn")), **fields))
 
         self._record_direct_call(call_id, hello.owner, started, ended=None)
+        self._direct.add(call_id)
         session = self.conversations.open(
             CallInfo(call_id, hello.owner, "web"),
             output=output,
@@ -230,7 +232,14 @@ class BotManager:
                 call_id, hello.owner, started, ended=datetime.now(UTC)
             )
         )
+        session.ended_callbacks.append(lambda _s: self._direct.discard(call_id))
         return _DirectConsumer(session)
+
+    @property
+    def direct_sessions(self) -> int:
+        """Conversations on the direct endpoint in progress (``callcontrol call``, the
+        console's talk page): live calls too, for whoever must yield to them."""
+        return len(self._direct)
 
     def _record_direct_call(
         self, call_id: str, owner: str, started: datetime, ended: datetime | None

@@ -93,10 +93,22 @@ def clean(sentence: str) -> str:
 
 
 # -- action items ------------------------------------------------------------------------
+# Hold and hand-over phrases, and what someone does during the call itself ("hang on,
+# I'll grab the job sheet"): neither future work nor a fact.
+_IN_CALL = re.compile(
+    r"\btransferr|\bput you through|\bplease hold\b|\bhold on\b|\bhang on\b|\bone moment\b"
+    r"|\bone sec\b|\bstay on the line\b|\b(?:don't|do not) hang up\b|\bbear with me\b"
+    r"|\bdon't go anywhere\b|\b(?:pass|connect|put) you (?:to|through|over|with)\b|\blet me\b"
+    # a bot's or agent's prompt for something right now ("say your booking reference")
+    r"|^(?:please\s+)?(?:say|tell me|spell|confirm|repeat|read out)\b"
+    r"|\b(?:i'll|i will|i'm going to) (?:just )?(?:grab|check|look|pull up|find|see|bring up"
+    r"|have a look|get your|open)\b",
+    re.I,
+)
 _COMMIT = re.compile(
     r"\b(?:i'll|i will|we'll|we will|i'm going to|we're going to|i am going to"
     r"|(?:a|an|the|our|your|one of our)\s+(?:\w+\s+){0,2}will"
-    r"|someone will|somebody will|it'll be|they'll|he'll|she'll"
+    r"|someone will|somebody will|it'll be|(?:they|he|she)'ll (?!be\b)"
     r"|\b\w+ will (?:phone|call|email|send|come|contact|visit|ring|text|post|deliver|be in touch)"
     r"|you'll (?:get|receive|hear))\b",
     re.I,
@@ -114,11 +126,9 @@ _NOT_ACTION = re.compile(
     r"\?\s*$|^(?:will|can|could|would|do|does|did|is|are|should)\s+(?:you|i|we|someone)\b"
     r"|\bif\b|\bmaybe\b|\bmight\b|\bperhaps\b|\bprobably\b|\bi think\b|\bwould you\b"
     r"|\b(?:i've|we've|i have|we have|has been|have been|already|just now|done)\b"
-    r"|\btransferr|\bput you through|\bplease hold\b|\bhold on\b|\bone moment\b"
-    r"|\bstay on the line\b|\btake care\b|\bhave a (?:good|nice|great)\b|\bsee you\b"
-    # hold and hand-over phrases, and intentions too vague to act on
-    r"|\b(?:don't|do not) hang up\b|\bbear with me\b|\bdon't go anywhere\b"
-    r"|\b(?:pass|connect|put) you (?:to|through|over)\b|\bsee how\b|\bwe'll see\b"
+    r"|\btake care\b|\bhave a (?:good|nice|great)\b|\bsee you\b"
+    # intentions too vague to act on
+    r"|\bsee how\b|\bwe'll see\b|\b(?:bear|keep) (?:that |this |it )?in mind\b"
     r"|\busually\b|\bnormally\b|\btypically\b|\bgenerally\b"
     r"|\b(?:anyone|everyone|every|all (?:our|customers|callers)|any (?:customer|caller))\b",
     re.I,
@@ -176,7 +186,7 @@ def action_items(segments: list[Seg], call_date: date) -> list[Action]:
     for seg in segments:
         for raw in sentences(seg.text):
             s = _FILLER.sub("", raw).strip()
-            if not s or _NOT_ACTION.search(s):
+            if not s or _NOT_ACTION.search(s) or _IN_CALL.search(s):
                 continue
             if _COMMIT.search(s):
                 assignee = "caller" if seg.side == "caller" else "agent"
@@ -238,7 +248,13 @@ _PERSONAL = re.compile(
     r"|\byou're\b|\bbooked\b|\bfor you\b|\?\s*$|\bif\b|\bthat's why\b|\bi can\b"
     # about this caller's past: their transactions, what the system shows for them
     r"|\blast (?:year|month|week|night)\b|\byesterday\b|\bthis morning\b|\bowed\b"
-    r"|\bit shows\b|\bthere's a (?:payment|charge|transaction|fault)\b",
+    r"|\bit shows\b|\bthere's a (?:payment|charge|transaction|fault)\b"
+    # this caller's total, and requests (a fact is stated, not asked for)
+    r"|\byour total\b|\bthat'll\b|\bthat will\b|\bplease\b|\byours\b|\bdue on it\b"
+    r"|\byour (?:first|deposit|payment|charges?|price|quote|refund|order)\b"
+    # who is speaking: a greeting is not knowledge
+    r"|\bthis is \w+|\b\w+ (?:here|speaking)[.!]?$|\bthanks for calling\b|\bwelcome to\b"
+    r"|\byou've reached\b",
     re.I,
 )
 _GENERAL = re.compile(
@@ -274,7 +290,7 @@ def facts(segments: list[Seg]) -> list[Fact]:
         for raw in [c for sent in sentences(seg.text) for c in clauses(sent)]:
             s = _LEAD.sub("", _FILLER.sub("", raw).strip()).strip()
             s = _LEAD.sub("", s).strip()
-            if not s or _PERSONAL.search(s) or _NOT_GENERAL.search(s):
+            if not s or _PERSONAL.search(s) or _NOT_GENERAL.search(s) or _IN_CALL.search(s):
                 continue
             if _COMMIT.search(s) or _VERB_START.search(s):
                 continue  # a commitment or a request to this caller: an action item

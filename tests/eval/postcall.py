@@ -91,11 +91,13 @@ def score(split: str, show: bool = False) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", choices=("dev", "heldout", "test", "all"), default="all")
+    ap.add_argument(
+        "--split", choices=("dev", "heldout", "test", "final", "fresh", "all"), default="all"
+    )
     ap.add_argument("--show", action="store_true", help="print each wrong or missed item")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
-    splits = ["dev", "heldout", "test"] if args.split == "all" else [args.split]
+    splits = ["dev", "heldout", "test", "final", "fresh"] if args.split == "all" else [args.split]
     results = {s: score(s, args.show) for s in splits}
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
