@@ -23,6 +23,8 @@ import structlog
 from callcontrol.aio import TaskOwner
 from callcontrol.calls.base import BotHandover
 from callcontrol.calls.controller import CallController
+from callcontrol.campaigns.dialer import Dialer
+from callcontrol.campaigns.store import CampaignStore
 from callcontrol.config import DEFAULT_ESL_PASSWORD, Settings
 from callcontrol.esl.bridge import GeventThread
 from callcontrol.esl.inbound import InboundConnection
@@ -133,6 +135,8 @@ class Service:
         self.webhooks = Webhooks(settings.webhooks, self.sessions, self.writer.submit)
         self.postcall: JobRunner | None = None
         self.retention: Retention | None = None
+        self.dialer: Dialer | None = None
+        self.campaigns = CampaignStore(self.sessions)
         self._aux = TaskOwner("service")
         self._own_stt: SpeechToTextStage | None = None
         self.ready_checks: dict[str, Callable[[], bool]] = {}
@@ -266,6 +270,18 @@ class Service:
         if settings.recording.postcall:
             self.postcall.start()
             stack.push_async_callback(self.postcall.stop)
+        # Outbound campaigns: dialled by the worker that holds the lease.
+        if settings.campaigns.enabled and settings.esl.inbound_enabled:
+            self.dialer = Dialer(
+                self.sessions,
+                self.controller,
+                self.live,
+                self.worker_id,
+                tick_s=settings.campaigns.tick_s,
+                lease_ttl_s=settings.campaigns.lease_ttl_s,
+            )
+            self.dialer.start()
+            stack.push_async_callback(self.dialer.stop)
         if settings.esl.mode == "outbound":
             self.outbound = OutboundServer(
                 settings.esl, self.gevent, self.controller.on_outbound_channel

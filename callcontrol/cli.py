@@ -353,3 +353,110 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- campaigns --------------------------------------------------------------------------
+campaign_app = typer.Typer(help="Outbound campaigns: create, upload contacts, start, watch.")
+app.add_typer(campaign_app, name="campaign")
+
+
+async def _with_campaigns(settings: Settings, work: Any) -> Any:
+    from callcontrol.campaigns.store import CampaignStore
+    from callcontrol.store.db import create_engine, migrate, sessionmaker
+
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await migrate(engine)
+        return await work(CampaignStore(sessionmaker(engine)))
+    except (ValueError, LookupError) as exc:  # CampaignError, no such campaign
+        err.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        await engine.dispose()
+
+
+@campaign_app.command("create")
+def campaign_create(
+    name: Annotated[str, typer.Argument(help="what to call it")],
+    dialstring: Annotated[
+        str, typer.Option(help="{number} (E.164) or {digits}")
+    ] = "sofia/gateway/pstn/{number}",
+    owner: Annotated[str | None, typer.Option(help="whose knowledge the bot uses")] = None,
+    cps: Annotated[float, typer.Option(help="attempts per second")] = 1.0,
+    max_concurrent: Annotated[int, typer.Option(help="calls at once")] = 5,
+    region: Annotated[str, typer.Option(help="region of national numbers")] = "US",
+    timezone: Annotated[str, typer.Option(help="when a contact's is unknown")] = "UTC",
+    hours: Annotated[str, typer.Option(help="calling window, contact's time")] = "09:00-20:00",
+    retries: Annotated[int, typer.Option(help="more tries when busy or unanswered")] = 2,
+) -> None:
+    """Create a campaign (draft); prints its id."""
+    settings = _settings()
+    start, _, end = hours.partition("-")
+    values = {
+        "name": name,
+        "dialstring": dialstring,
+        "owner": owner,
+        "cps": cps,
+        "max_concurrent": max_concurrent,
+        "region": region.upper(),
+        "timezone": timezone,
+        "windows": {"days": [0, 1, 2, 3, 4, 5], "start": start, "end": end or "20:00"},
+        "retries": {
+            "busy": {"count": retries, "after_s": 900},
+            "no_answer": {"count": retries, "after_s": 3600},
+        },
+    }
+    campaign = _run(_with_campaigns(settings, lambda store: store.create(**values)))
+    out.print(campaign.id)
+
+
+@campaign_app.command("upload")
+def campaign_upload(
+    campaign_id: Annotated[str, typer.Argument()],
+    path: Annotated[Path, typer.Argument(help="a CSV or XLSX file", exists=True, dir_okay=False)],
+) -> None:
+    """Import contacts (every row or none: the errors say which row and why)."""
+    settings = _settings()
+    data = path.read_bytes()
+    result = _run(
+        _with_campaigns(settings, lambda store: store.upload(campaign_id, data, path.name))
+    )
+    if result.failed:
+        for error in result.errors:
+            err.print(f"row {error['row']} {error['column']}: {error['reason']}")
+        err.print(f"[red]nothing imported[/red]: {result.failed} bad row(s)")
+        raise typer.Exit(1)
+    out.print(f"{result.added} added, {result.merged} merged")
+
+
+@campaign_app.command("start")
+def campaign_start(
+    campaign_id: Annotated[str, typer.Argument()],
+    action: Annotated[str, typer.Option(help="start, pause, resume or stop")] = "start",
+) -> None:
+    """Start (or pause, resume, stop) a campaign; a running worker dials it."""
+    settings = _settings()
+    campaign = _run(_with_campaigns(settings, lambda store: store.change(campaign_id, action)))
+    out.print(f"{campaign.name}: {campaign.status}")
+
+
+@campaign_app.command("status")
+def campaign_status(campaign_id: Annotated[str, typer.Argument()]) -> None:
+    """Contacts by status."""
+    settings = _settings()
+
+    async def work(store: Any) -> tuple[Any, dict[str, int]]:
+        return await store.get(campaign_id), await store.counts(campaign_id)
+
+    campaign, counts = _run(_with_campaigns(settings, work))
+    out.print(f"{campaign.name}: {campaign.status}")
+    for status, count in sorted(counts.items()):
+        out.print(f"  {status:16} {count}")
+
+
+@campaign_app.command("export")
+def campaign_export(campaign_id: Annotated[str, typer.Argument()]) -> None:
+    """Every contact with its status and outcome, as CSV on stdout."""
+    settings = _settings()
+    text = _run(_with_campaigns(settings, lambda store: store.export_csv(campaign_id)))
+    sys.stdout.write(text)

@@ -186,6 +186,15 @@ class RetentionSettings(BaseModel):
     purge_interval_s: float = Field(3600.0, ge=0)
 
 
+class CampaignSettings(BaseModel):
+    """Outbound campaigns (callcontrol/campaigns/): the dialer runs on the worker holding
+    the lease; it looks for due contacts every ``tick_s``."""
+
+    enabled: bool = True
+    tick_s: float = Field(0.2, gt=0)
+    lease_ttl_s: float = Field(10.0, gt=0)
+
+
 class WebhookSettings(BaseModel):
     """Delivering webhooks (callcontrol/webhooks.py); the webhooks themselves are set
     per owner in the console."""
@@ -438,6 +447,7 @@ class Settings(BaseSettings):
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     fork: ForkSettings = Field(default_factory=ForkSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)

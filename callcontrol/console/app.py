@@ -31,6 +31,7 @@ from callcontrol.console.routes import (
     admin,
     auth,
     calls,
+    campaigns,
     dashboard,
     data,
     history,
@@ -198,7 +199,19 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(public)
 
     signed_in = APIRouter(dependencies=[Depends(require_user)])
-    for module in (auth, dashboard, calls, history, hitl, kb, me, postcall, recordings, talk):
+    for module in (
+        auth,
+        dashboard,
+        calls,
+        campaigns,
+        history,
+        hitl,
+        kb,
+        me,
+        postcall,
+        recordings,
+        talk,
+    ):
         signed_in.include_router(module.router)
     app.include_router(signed_in)
     app.include_router(admin.router, dependencies=[Depends(require_admin)])

@@ -44,7 +44,11 @@ class RedisLiveState:
             won = await self._redis.set(key, worker_id, nx=True, px=int(ttl_s * 1000))
             if won:
                 return True
-            return bool(await self._redis.get(key) == worker_id)
+            if await self._redis.get(key) != worker_id:
+                return False
+            # Ours already: a renewal (a lease held by a live worker must not lapse).
+            await self._redis.pexpire(key, int(ttl_s * 1000))
+            return True
         except aioredis.RedisError as exc:
             raise StoreError(f"redis claim failed: {exc}") from exc
 

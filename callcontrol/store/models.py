@@ -460,3 +460,106 @@ class KnowledgeProposal(Base):
     decided_at: Mapped[datetime | None] = mapped_column(TS)
     kb_doc_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class Campaign(Base):
+    """An outbound campaign: whom to call (its contacts), when, how fast, how often."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(128), index=True)
+    # draft → running ⇄ paused → stopped | finished
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    caller_id: Mapped[str | None] = mapped_column(String(64))
+    dialstring: Mapped[str] = mapped_column(Text)  # "sofia/gateway/pstn/{number}"
+    region: Mapped[str] = mapped_column(String(2), default="US")  # default for numbers
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    language: Mapped[str | None] = mapped_column(String(16))
+    # {"days": [0..6, Monday 0], "start": "09:00", "end": "20:00"} in the contact's time
+    windows: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    holidays: Mapped[list[str]] = mapped_column(JSON, default=list)  # YYYY-MM-DD
+    cps: Mapped[float] = mapped_column(Float, default=1.0)
+    max_concurrent: Mapped[int] = mapped_column(Integer, default=5)
+    # {"busy": {"count": 2, "after_s": 600}, "no_answer": …, "failed": …, "voicemail": …}
+    retries: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ring_s: Mapped[int] = mapped_column(Integer, default=30)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    end_date: Mapped[str | None] = mapped_column(String(10))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
+
+
+class Contact(Base):
+    """One person a campaign calls, with the fields its script may use."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "phone", name="uq_contacts_campaign_phone"),
+        Index("ix_contacts_due", "campaign_id", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    campaign_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(32))  # E.164
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    region: Mapped[str | None] = mapped_column(String(8))
+    language: Mapped[str | None] = mapped_column(String(16))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # ready → dialing → in_progress → completed | no_answer | busy | failed | voicemail
+    # | dnc | retry_scheduled → … | exhausted
+    status: Mapped[str] = mapped_column(String(20), default="ready")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    last_call_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
+
+
+class ContactEvent(Base):
+    """Every status a contact went through, with the call and the cause."""
+
+    __tablename__ = "contact_events"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    contact_id: Mapped[str] = mapped_column(String(64), index=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(TS, default=utcnow, index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    cause: Mapped[str | None] = mapped_column(String(64))
+
+
+class ContactUpload(Base):
+    """One import of contacts: the file, how many rows went in, and why others did not."""
+
+    __tablename__ = "contact_uploads"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    campaign_id: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    rows_ok: Mapped[int] = mapped_column(Integer, default=0)
+    rows_merged: Mapped[int] = mapped_column(Integer, default=0)
+    rows_failed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+
+
+class DoNotCall(Base):
+    """A number never to be called: for every owner (owner empty) or one owner."""
+
+    __tablename__ = "do_not_call"
+    __table_args__ = (UniqueConstraint("owner", "phone", name="uq_dnc_owner_phone"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    owner: Mapped[str] = mapped_column(String(128), default="")  # "": every owner
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
