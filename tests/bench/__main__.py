@@ -69,6 +69,12 @@ def _barge() -> dict[str, Any]:
     return run()
 
 
+def _transcripts() -> dict[str, Any]:
+    from tests.bench.transcription import run
+
+    return run()
+
+
 def _real_fs() -> dict[str, Any]:
     """Only with a real FreeSWITCH (CALLCONTROL_TEST_ESL); both playback paths."""
     from tests.bench.real_fs_latency import run
@@ -88,6 +94,7 @@ BENCHES: dict[str, Callable[[], dict[str, Any]]] = {
     "faults": _faults,
     "stream_barge_in": _barge,
     "real_fs_latency": _real_fs,
+    "transcription": _transcripts,
 }
 
 
@@ -115,6 +122,12 @@ def _headline(name: str, result: dict[str, Any]) -> str:
                 f" fds {e['descriptors_before']}→{e['descriptors_after']} over"
                 f" {e['refused_logins']} refused logins; kill -9: CDRs {k['cdrs_per_call']},"
                 f" {k['rows_left_open']} rows open; db cut: {result['database_cut']}"
+            )
+        if name == "transcription":
+            return (
+                f"{result['audio_minutes_per_minute']} min of calls per min;"
+                f" live v2v p50 {result['voice_to_voice_ms_no_transcripts']['p50']} →"
+                f" {result['voice_to_voice_ms_with_backlog']['p50']} ms with a backlog"
             )
         if name == "console_live":
             return json.dumps({k: v for k, v in result.items() if not isinstance(v, dict | list)})
