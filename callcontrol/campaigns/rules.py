@@ -75,7 +75,8 @@ def past_end(today: date, end_date: str | None) -> bool:
 
 @dataclass(slots=True)
 class Pacer:
-    """At most ``rate`` attempts a second (a token bucket, one second deep)."""
+    """At most ``rate`` attempts a second, evenly spaced: a token bucket one token deep,
+    so no burst ever goes above the rate (a gateway's CPS limit is strict)."""
 
     rate: float
     _tokens: float = field(default=1.0)
@@ -83,7 +84,7 @@ class Pacer:
 
     def take(self, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
-        self._tokens = min(max(1.0, self.rate), self._tokens + (now - self._at) * self.rate)
+        self._tokens = min(1.0, self._tokens + (now - self._at) * self.rate)
         self._at = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0

@@ -26,6 +26,11 @@ Scenarios (``--scenarios``, default ``question,hangup,silent``):
             person from --person-wav). A call counts as successful when sipp completed it
             and callcontrol's database holds a hand-off by phone for it (a HITL request with
             outcome ``phone``); the operator's sipp UAS must have answered as many calls.
+  campaign  three small campaigns through the console's API (--operator-user), dialled by
+            the running worker through --campaign-dialstring (the PSTN gateway, whose proxy
+            is a sipp UAS on --uas-port in a test stack): callees that answer and ask the
+            question (uas_answer.xml), are busy (uas_busy.xml), never answer
+            (uas_no_answer.xml); every contact must end completed / busy / no_answer.
 
 Options also come from the environment (handy with make): LOAD_SCENARIOS, LOAD_SERVICE (the
 number called, default 9000: the bot), LOAD_CALLER, LOAD_SIP_USER / LOAD_SIP_PASSWORD (digest
@@ -65,9 +70,17 @@ SCENARIOS = {
     "silent": "uac_silent.xml",
     "outbound": "uas_answer.xml",
     "handoff": "uac_handoff.xml",
+    "campaign": "uas_busy.xml",
 }
+# Scenarios that need more than the stack's defaults: a console user with an extension,
+# hand-off by phone switched on (handoff); a console user to create campaigns (campaign).
+NEEDS_SETUP = frozenset({"handoff", "campaign"})
 # What the handoff scenario runs beside its callers: the operator's registration and phone.
-HELPERS = {"register": "uac_register.xml", "operator": "uas_operator.xml"}
+HELPERS = {
+    "register": "uac_register.xml",
+    "operator": "uas_operator.xml",
+    "no_answer": "uas_no_answer.xml",
+}
 DEFAULT_WAV = REPO / "tests" / "data" / "audio" / "load_question.wav"
 PERSON_WAV = REPO / "tests" / "data" / "audio" / "dialog_person.wav"
 # Longest a call of each scenario lasts (seconds), to size sipp's global timeout and to
@@ -359,9 +372,10 @@ class OperatorConsole:
     in, *available*, and seen (a console counts as open while it polls; the runner asks
     for the dashboard every 10 s, as an open page's heartbeat would)."""
 
-    def __init__(self, url: str, username: str, password: str) -> None:
+    def __init__(self, url: str, username: str, password: str, *, available: bool = True) -> None:
         import httpx
 
+        self.available = available
         self.client = httpx.Client(base_url=url, timeout=10, follow_redirects=False)
         self.username = username
         self.password = password
@@ -389,7 +403,8 @@ class OperatorConsole:
         me = self.client.get("/api/me").json()
         self.extension = me.get("extension")
         self._previous = str(me.get("status") or "away")
-        self.client.put("/api/me/status", json={"status": "available"}).raise_for_status()
+        if self.available:
+            self.client.put("/api/me/status", json={"status": "available"}).raise_for_status()
         self.client.get("/").raise_for_status()
         self._thread.start()
         return self
@@ -405,7 +420,8 @@ class OperatorConsole:
         self._stop.set()
         self._thread.join(timeout=15)
         try:
-            self.client.put("/api/me/status", json={"status": self._previous})
+            if self.available:
+                self.client.put("/api/me/status", json={"status": self._previous})
         finally:
             self.client.close()
 
@@ -555,6 +571,101 @@ def run_handoff(
     check_handoffs(result, operator, *phone_handoffs(args.database_url, started))
     result.note = (result.note + f" operator answered {operator.successful}").strip()
     return result
+
+
+# ------------------------------------------------------------------ a campaign
+
+
+CAMPAIGN_UAS = {
+    "answer": "uas_answer.xml",
+    "busy": "uas_busy.xml",
+    "no_answer": "uas_no_answer.xml",
+}
+CAMPAIGN_EXPECT = {"answer": "completed", "busy": "busy", "no_answer": "no_answer"}
+
+
+def run_campaign(args: argparse.Namespace, workdir: Path) -> list[Result]:
+    """For each callee behaviour (answers and asks the question / busy / never answers):
+    a sipp UAS behind the PSTN gateway (FREESWITCH_PSTN_PROXY=<host>:--uas-port), a
+    campaign of --calls contacts made through the console's API, started, and waited
+    for: every contact must end in the behaviour's status (completed / busy / no_answer;
+    no retries)."""
+    results = []
+    with OperatorConsole(
+        args.console_url, args.operator_user, args.operator_password, available=False
+    ) as console:
+        for behaviour, scenario in CAMPAIGN_UAS.items():
+            name = f"campaign-{behaviour}"
+            timeout_s = args.calls * 40 + 60
+            cmd = sipp_command(
+                workdir / scenario,
+                target=None,
+                rate=args.rate,
+                calls=args.calls,
+                workdir=workdir,
+                name=name,
+                timeout_s=timeout_s,
+                local_ip=args.uas_ip,
+                port=args.uas_port,
+            )
+            log = workdir / f"{name}.sipp.log"
+            result = Result(name, calls=args.calls)
+            with open(log, "wb") as out:
+                uas = subprocess.Popen(
+                    cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+                )
+                try:
+                    time.sleep(1.0)
+                    counts = _campaign(console, args, behaviour, timeout_s)
+                finally:
+                    if uas.poll() is None:
+                        uas.terminate()
+                    uas.wait(timeout=30)
+            expected = CAMPAIGN_EXPECT[behaviour]
+            result.successful = int(counts.get(expected, 0))
+            result.failed = args.calls - result.successful
+            for status, n in counts.items():
+                if status != expected:
+                    result.reasons[f"contact {status}"] += int(n)
+            result.note = f"contacts: {dict(counts)}"
+            results.append(result)
+    return results
+
+
+def _campaign(
+    console: OperatorConsole, args: argparse.Namespace, behaviour: str, timeout_s: int
+) -> dict[str, int]:
+    client = console.client
+    made = client.post(
+        "/api/campaigns",
+        json={
+            "name": f"load {behaviour} {datetime.now(UTC):%H%M%S}",
+            "owner": args.outbound_owner,
+            "dialstring": args.campaign_dialstring,
+            "cps": args.rate,
+            "max_concurrent": max(1, int(args.rate * 10)),
+            "ring_s": 10,
+            "windows": {"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "23:59"},
+        },
+    )
+    made.raise_for_status()
+    campaign = made.json()["id"]
+    rows = "\n".join(f"Load {i},+1415555{1000 + i:04d}" for i in range(args.calls))
+    up = client.post(
+        f"/api/campaigns/{campaign}/contacts",
+        files={"file": ("contacts.csv", f"name,phone\n{rows}\n".encode(), "text/csv")},
+    )
+    up.raise_for_status()
+    client.post(f"/api/campaigns/{campaign}/start").raise_for_status()
+    deadline = time.monotonic() + timeout_s
+    final = {"completed", "no_answer", "busy", "failed", "voicemail", "dnc", "exhausted"}
+    counts: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        counts = client.get(f"/api/campaigns/{campaign}").json()["counts"]
+        if sum(v for k, v in counts.items() if k in final) >= args.calls:
+            break
+        time.sleep(1.0)
+    return counts
 
 
 # ------------------------------------------------------------------ what FreeSWITCH saw
@@ -749,6 +860,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=env.get("LOAD_OUTBOUND_DIALSTRING", "sofia/gateway/pstn/15550123"),
     )
     ap.add_argument("--outbound-owner", default=env.get("LOAD_OUTBOUND_OWNER", "load-test"))
+    ap.add_argument(
+        "--campaign-dialstring",
+        default=env.get("LOAD_CAMPAIGN_DIALSTRING", "sofia/gateway/pstn/{digits}"),
+    )
     ap.add_argument("--esl-host", default=env.get("CALLCONTROL_ESL__HOST", "127.0.0.1"))
     ap.add_argument("--esl-port", type=int, default=int(env.get("CALLCONTROL_ESL__PORT", "8021")))
     ap.add_argument("--esl-password", default=env.get("CALLCONTROL_ESL__PASSWORD", ""))
@@ -796,6 +911,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if name == "handoff":
             results.append(run_handoff(args, workdir, local_ip, auth))
+            continue
+        if name == "campaign":
+            results.extend(run_campaign(args, workdir))
             continue
         timeout_s = args.sipp_timeout or int(args.calls / args.rate) + CALL_SECONDS[name] + 30
         cmd = sipp_command(

@@ -87,7 +87,7 @@ def test_caller_scenario_runs_against_a_closed_port(path: Path, tmp_path: Path) 
     assert "Unable to load or parse" not in out
 
 
-@pytest.mark.parametrize("name", ["uas_answer", "uas_operator"])
+@pytest.mark.parametrize("name", ["uas_answer", "uas_operator", "uas_busy", "uas_no_answer"])
 def test_uas_scenario_waits_for_a_call(name: str, tmp_path: Path) -> None:
     cwd = _workdir(tmp_path)
     path = HERE / "scenarios" / f"{name}.xml"

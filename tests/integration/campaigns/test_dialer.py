@@ -90,11 +90,15 @@ async def test_a_campaign_dials_every_contact_to_a_final_status_within_its_limit
         final = await counts()
         assert final == {"completed": 8, "exhausted": 8, "failed": 3, "dnc": 1}, final
         assert peak <= 3  # never more calls at once than max_concurrent
-        # Pacing: never more than 5 attempts started in any second.
+        # Pacing: never more than 5 attempts started in any second (evenly spaced).
         times = sorted(t for t, _ in service.dialer.dialled)
         for i, t in enumerate(times):
-            assert len([u for u in times[i:] if u - t < 1.0]) <= 5 + 1  # bucket depth 1 s
-        assert (await service.campaigns.get(campaign_id)).status == "finished"
+            assert len([u for u in times[i:] if u - t < 1.0]) <= 5, times
+
+        async def campaign_finished() -> bool:
+            return (await service.campaigns.get(campaign_id)).status == "finished"
+
+        await eventually(campaign_finished, timeout=5)  # at the dialer's next look
         # Every transition stored: a busy contact went ready → dialing → retry → … → exhausted.
         busy = next(
             c for c in await service.campaigns.contacts(campaign_id) if c.phone == number(2)
