@@ -324,6 +324,8 @@ class Service:
         live turns; a recorded one after its transcript."""
         if recorded and self.settings.recording.transcribe:
             return
+        if getattr(record, "answer_at", None) is None:
+            return  # never answered: nothing was said to summarise
         if self.settings.recording.postcall:
             self._aux.spawn(self._queue_postcall(call.id, delay_s=2.0), f"postcall-{call.id}")
 

@@ -372,10 +372,12 @@ class CallController:
         timeout_s: int = 60,
         variables: Mapping[str, str] | None = None,
         language: str | None = None,
+        uuid: str | None = None,
     ) -> str:
         """Place a call; return its UUID once answered, or raise :class:`CallError`.
 
-        ``variables``: more channel variables for the new leg."""
+        ``variables``: more channel variables for the new leg; ``uuid``: the call's id,
+        chosen by the caller (a campaign records it before the call is answered)."""
         inbound = self.inbound
         if inbound is None:
             raise EslNotConnectedError("originate needs the inbound ESL connection")
@@ -384,7 +386,7 @@ class CallController:
             app = f"&socket({host}:{self.settings.esl.outbound_port} async full)"
         else:
             app = "&park()"
-        uuid = str(uuidlib.uuid4())
+        uuid = uuid or str(uuidlib.uuid4())
         job = prepare_originate(
             dialstring,
             uuid=uuid,

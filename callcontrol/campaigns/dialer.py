@@ -18,6 +18,7 @@ contact is done (rules.py).
 from __future__ import annotations
 
 import asyncio
+import uuid as uuidlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -260,7 +261,9 @@ class Dialer:
         dialstring = campaign.dialstring.format(
             number=contact.phone, digits=contact.phone.lstrip("+")
         )
-        answered, cause, call_id = False, None, None
+        answered, cause = False, None
+        call_id = str(uuidlib.uuid4())
+        await self._set_call(contact.id, call_id)
         try:
             call_id = await self._controller.originate(
                 dialstring,
@@ -270,6 +273,7 @@ class Dialer:
                 timeout_s=campaign.ring_s,
                 variables=variables,
                 language=contact.language or campaign.language,
+                uuid=call_id,
             )
             answered = True
             await self._transition(
@@ -283,6 +287,15 @@ class Dialer:
             cause = "NORMAL_TEMPORARY_FAILURE"
             log.warning("campaign attempt failed", contact=contact.id, error=str(exc))
         await self._settle(campaign, contact.id, attempts, answered, cause, call_id)
+
+    async def _set_call(self, contact_id: str, call_id: str) -> None:
+        """The attempt's call id, known before it is answered (an unanswered attempt
+        keeps it too, with its CDR)."""
+        async with self._sessions() as s:
+            await s.execute(
+                update(Contact).where(Contact.id == contact_id).values(last_call_id=call_id)
+            )
+            await s.commit()
 
     async def _settle(
         self,

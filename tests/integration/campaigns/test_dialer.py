@@ -106,6 +106,8 @@ async def test_a_campaign_dials_every_contact_to_a_final_status_within_its_limit
         path = [e.to_status for e in await service.campaigns.history(busy.id)]
         assert path == ["dialing", "retry_scheduled", "dialing", "exhausted"]
         assert busy.attempts == 2 and busy.outcome["last"] == "busy"
+        # A call nobody answered has nothing to summarise: no post-call job for it.
+        assert busy.last_call_id and await service.jobs.get("postcall", busy.last_call_id) is None
         exported = await service.campaigns.export_csv(campaign_id)
         assert exported.splitlines()[0].endswith(",amount") and number(0) in exported
         # No contact was ever dialled twice at once (one dialing per attempt).
