@@ -201,19 +201,26 @@ class Webhooks:
                                 & (WebhookDelivery.next_attempt_at <= stale),
                             )
                         )
-                        .order_by(WebhookDelivery.created_at)
+                        .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
                         .limit(limit)
                     )
                 ).scalars()
             )
         if not rows:
             return False
-        sends = []
+        # In order for each webhook (a receiver sees a call's events as they happened);
+        # different webhooks in parallel, so one slow receiver does not hold the others.
+        per_hook: dict[str, list[tuple[WebhookDelivery, Webhook]]] = {}
         for delivery_id in rows:
             claimed = await self._claim(delivery_id, now)
             if claimed is not None:
-                sends.append(self._send(*claimed))
-        await asyncio.gather(*sends)
+                per_hook.setdefault(claimed[1].id, []).append(claimed)
+
+        async def in_order(batch: list[tuple[WebhookDelivery, Webhook]]) -> None:
+            for delivery, hook in batch:
+                await self._send(delivery, hook)
+
+        await asyncio.gather(*(in_order(batch) for batch in per_hook.values()))
         return len(rows) == limit
 
     async def _claim(
@@ -266,10 +273,14 @@ class Webhooks:
         if error is None:
             self.sent += 1
             await self._finish(delivery, "delivered", status, None, attempts)
-            log.info("webhook delivered", event=delivery.event, url=hook.url, attempts=attempts)
+            log.info(
+                "webhook delivered", webhook_event=delivery.event, url=hook.url, attempts=attempts
+            )
         elif attempts >= self.settings.max_attempts:
             await self._finish(delivery, "failed", status, error, attempts)
-            log.warning("webhook failed for good", event=delivery.event, url=hook.url, error=error)
+            log.warning(
+                "webhook failed for good", webhook_event=delivery.event, url=hook.url, error=error
+            )
         else:
             delay = min(self.settings.backoff_s * 2 ** (attempts - 1), self.settings.max_backoff_s)
             await self._finish(delivery, "pending", status, error, attempts, delay)
