@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,18 @@ SECRET = "test-webhook-secret"
 
 
 @pytest.fixture(autouse=True)
-def info_logs() -> None:
+def info_logs() -> Iterator[None]:
     """The dispatcher's own log lines run (a keyword clash with structlog's ``event``
-    broke every delivery, hidden whenever an earlier test had set a higher level)."""
+    broke every delivery, hidden whenever an earlier test had set a higher level); the
+    logging configuration is given back afterwards (later tests capture logs)."""
+    import structlog
+
     from callcontrol.logs import configure_logging
 
+    saved = structlog.get_config()
     configure_logging("INFO")
+    yield
+    structlog.configure(**saved)
 
 
 @dataclass

@@ -30,6 +30,18 @@ JAMBONZ = DRACHTIO.replace("graceful-shutdown ]", "graceful-shutdown | stop_play
 )
 
 
+@pytest.fixture(autouse=True)
+def fresh_bot_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A logger first used under another test's configuration stays bound to it when
+    ``configure_logging`` caches loggers (the CLI's tests do): give the module a fresh
+    one, so ``capture_logs`` sees what it logs whatever ran before."""
+    import structlog
+
+    import callcontrol.bot as bot_module
+
+    monkeypatch.setattr(bot_module, "log", structlog.get_logger("callcontrol.bot"))
+
+
 class Commands:
     def __init__(self, usage: str | None) -> None:
         self.usage = usage
