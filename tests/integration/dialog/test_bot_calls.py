@@ -221,7 +221,7 @@ async def test_the_answer_is_the_fact_spoken_plainly_and_unknowns_go_to_a_person
     # A question the knowledge does not answer is handed to a person, not answered.
     before = len(switch.captured_audio(uuid).playbacks)
     switch.caller_says(uuid, AUDIO / "dialog_dog.wav")
-    await eventually(lambda: session.handoffs, timeout=30)
+    await eventually(lambda: session.handoffs, timeout=90)  # 2 shared cores under CI
     assert session.handoffs[0]["reason"] == "low_confidence"
     assert "dog" in session.handoffs[0]["question"].lower()
     await reply_after(switch, bot_service, uuid, before)
