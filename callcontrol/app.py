@@ -35,9 +35,10 @@ from callcontrol.live.base import EventBus, LiveState
 from callcontrol.live.memory import InMemoryLiveState, InProcessBus
 from callcontrol.live.overrides import SettingOverrides
 from callcontrol.metrics import Metrics
-from callcontrol.pipeline.base import SpeechToText, SpeechToTextStage
+from callcontrol.pipeline.base import SpeechToText, SpeechToTextStage, TextToSpeech
 from callcontrol.postcall.worker import KIND as POSTCALL
 from callcontrol.postcall.worker import PostCallWorker
+from callcontrol.prompts import PromptFiles
 from callcontrol.recording.jobs import JobQueue, JobRunner
 from callcontrol.recording.manager import TRANSCRIBE, CallRecordings
 from callcontrol.recording.transcribe import RecordingTranscriber
@@ -211,6 +212,10 @@ class Service:
             on_ready=self._recording_ready,
         )
         self.controller.recordings = self.recordings
+        # The recording notice on calls put through to a person, in the bot's voice.
+        self.controller.prompts = PromptFiles(
+            lambda: settings.calls.recordings_dir, self._loaded_tts
+        )
         stack.push_async_callback(self.recordings.stop)
         # Data past its owner's retention goes (the worker holding the lease purges).
         interval = settings.retention.purge_interval_s
@@ -458,6 +463,10 @@ class Service:
         bot, inbound = self.bot, self.inbound
         if bot is not None and inbound is not None and self.settings.fork.playback == "stream":
             await bot.check_streaming(inbound)
+
+    def _loaded_tts(self) -> TextToSpeech | None:
+        voice = self.bot.voice if self.bot is not None else None
+        return voice.tts if voice is not None else None
 
     async def _stop_voice(self) -> None:
         self._voice_stop.set()

@@ -14,6 +14,7 @@ taken from one queue, so there are no races between "the extension answered" and
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid as uuidlib
 from collections.abc import Coroutine
@@ -30,6 +31,7 @@ from callcontrol.calls.messages import (
     Adopt,
     Gone,
     Message,
+    NoticeDone,
     OriginateDone,
     Reconcile,
     Stamped,
@@ -50,11 +52,17 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 HANGUP_COMPLETE_GRACE_S = 5.0
+NOTICE_GRACE_S = 5.0  # past the notice's own length: FreeSWITCH never said it ended
 LATE_EVENT_GRACE_S = 2.0
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def _wav_seconds(path: str) -> float:
+    """How long a 16-bit mono 8 kHz prompt plays (its size; a header's worth less)."""
+    return max(0.0, (os.path.getsize(path) - 44) / 2 / 8000)
 
 
 class CallActor:
@@ -132,6 +140,8 @@ class CallActor:
             await self._on_timer(message.name)
         elif isinstance(message, OriginateDone):
             await self._on_originate_done(message)
+        elif isinstance(message, NoticeDone):
+            await self._feed(Route.NOTICE_DONE)
         elif isinstance(message, Adopt):
             await self._on_adopt(message)
         elif isinstance(message, Reconcile):
@@ -222,8 +232,60 @@ class CallActor:
         caller = self.call.legs.get(self.call.id)  # not call.state: that would add the leg
         ringing = caller is None or caller.state in (LegState.CREATED, LegState.RINGING)
         bot = self.controller.bot_available()
-        for action in self.routing.feed(inp, caller_ringing=ringing, bot_available=bot):
+        notice = self.routing.state is RouteState.RINGING and self._notice() is not None
+        for action in self.routing.feed(
+            inp, caller_ringing=ringing, bot_available=bot, notice=notice
+        ):
             await self._perform(action, reason)
+
+    def _notice(self) -> str | None:
+        """What the caller hears before being recorded with a person, if anything."""
+        if self.recording is not None:
+            return self.recording.notice
+        recordings = self.controller.recordings
+        if recordings is None or self.call.action not in ("bot", "extension"):
+            return None
+        try:
+            return recordings.notice_for(self.call)
+        except ValueError:
+            return None
+
+    async def _say_notice(self) -> None:
+        """Play the recording notice on the caller's leg and wait for its end; then the
+        person is bridged. Whatever fails, the caller is still put through (the timeline
+        and the log say the notice was not said)."""
+        text = self._notice()
+        prompts = self.controller.prompts
+        try:
+            path = None
+            if text and prompts is not None:
+                path = await prompts.prompt_file(text, self.call.language)
+            if path is None:
+                self._note("recording_notice_failed", reason="no voice can say it")
+                self._log.warning("the recording notice could not be said", notice=text)
+                return
+            ended = asyncio.Event()
+
+            def on_event(event: EslEvent) -> None:
+                if (
+                    event.name == "PLAYBACK_STOP"
+                    and event.get("Unique-ID") == self.call.id
+                    and event.get("Playback-File-Path") == path
+                ):
+                    ended.set()
+
+            stop_listening = self.handle.listen(on_event)
+            try:
+                await self.handle.play(path)
+                self._note("recording_notice", file=path)
+                await asyncio.wait_for(ended.wait(), _wav_seconds(path) + NOTICE_GRACE_S)
+            finally:
+                stop_listening()
+        except (CallControlError, EslError, TimeoutError, OSError) as exc:
+            self._note("recording_notice_failed", reason=str(exc) or type(exc).__name__)
+            self._log.warning("the recording notice could not be played", error=str(exc))
+        finally:
+            self.post(NoticeDone())
 
     async def _refuse_no_bot(self) -> None:
         """No bot can take the call: the fallback destination, or SIP 480."""
@@ -278,6 +340,10 @@ class CallActor:
                 await self._kill(self.ring_leg, "ORIGINATOR_CANCEL")
         elif action is Action.NOTE_EXTENSION_ANSWERED:
             self._note("extension_answered", leg=self.ring_leg)
+        elif action is Action.PLAY_NOTICE:
+            self._spawn(self._say_notice(), "recording-notice")
+        elif action is Action.STOP_NOTICE:
+            await self.handle.stop_playback()
         elif action is Action.BRIDGE_EXTENSION:
             await self.handle.bridge(self.ring_leg or "")
             self.controller.emit(

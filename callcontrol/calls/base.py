@@ -1,4 +1,5 @@
-"""Seams of call control: where call records go, and who takes a call for the bot."""
+"""Seams of call control: where call records go, who takes a call for the bot, and
+what says a fixed phrase to a caller no bot talks to."""
 
 from __future__ import annotations
 
@@ -33,4 +34,15 @@ class BotHandover(Protocol):
     def refusal(self) -> str | None:
         """Why a call handed now would get no bot (its models failed to load…); None:
         it would (while the models load, a call waits for them)."""
+        ...
+
+
+class SpokenPrompts(Protocol):
+    """Fixed phrases as files FreeSWITCH can play (``uuid_broadcast``), for calls no bot
+    talks to — the recording notice before a caller is put through to a person."""
+
+    async def prompt_file(self, text: str, language: str | None = None) -> str | None:
+        """The path of a file saying ``text``, as FreeSWITCH sees it; None when nothing
+        can say it (no voice loaded, nowhere shared to write): the caller of this says
+        what happens instead."""
         ...

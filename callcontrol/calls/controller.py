@@ -23,7 +23,7 @@ import structlog
 from callcontrol.aio import TaskOwner
 from callcontrol.calls.actor import CallActor
 from callcontrol.calls.adopt import channel_event, created_at
-from callcontrol.calls.base import BotHandover, CallRecorder
+from callcontrol.calls.base import BotHandover, CallRecorder, SpokenPrompts
 from callcontrol.calls.cdr import CdrRecord
 from callcontrol.calls.handle import CallHandle
 from callcontrol.calls.messages import Adopt, Gone, Reconcile
@@ -77,6 +77,8 @@ class CallController:
         self.on_reconciled: Callable[[frozenset[str]], Awaitable[None]] | None = None
         # Records every answered call it routes (the service sets it; recording/manager.py).
         self.recordings: CallRecordings | None = None
+        # Says the recording notice on calls put through to a person (callcontrol/prompts.py).
+        self.prompts: SpokenPrompts | None = None
         # The owner's webhooks (the service sets it; callcontrol/webhooks.py).
         self.webhooks: Webhooks | None = None
         # Told when a call callcontrol routed has ended: (call, CDR, whether recorded).

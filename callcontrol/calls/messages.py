@@ -21,6 +21,11 @@ class OriginateDone:
 
 
 @dataclass(frozen=True, slots=True)
+class NoticeDone:
+    """The recording notice has played to the caller (or could not be played)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Adopt:
     """A channel found by reconciliation or handed to us on an outbound socket."""
 
@@ -54,4 +59,4 @@ class Stamped:
     received: float
 
 
-Message = Stamped | Timer | OriginateDone | Adopt | Reconcile | Gone
+Message = Stamped | Timer | OriginateDone | NoticeDone | Adopt | Reconcile | Gone

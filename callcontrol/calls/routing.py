@@ -6,17 +6,22 @@
         │                   ├─caller ringing─▶ answering ─caller answered─▶ bot
         │                   └─no bot can take it─▶ refused (SIP 480, or the fallback)
         ├─park: extension─▶ ringing ─extension answered─▶ connecting ─▶ bridged
+        │                     │                  └─notice due─▶ announcing ─▶ notice ─said─▶ bridged
         │                     └─no answer / extension failed, hung up or gone─▶ to_bot
         ├─park: extension, but none given─▶ to_bot
         └─park: unknown action─▶ refused
     any ─caller gone─▶ ending ─hangup complete / grace over─▶ finished
     any ─hangup complete / forced end─▶ finished
 
-``to_bot`` and ``connecting`` are left in the same :meth:`RoutingMachine.feed`: the
-machine resolves them with the caller's answer state (still ringing → answer it
-first) — and ``to_bot`` first with whether a bot can take the call at all (the
-pipeline disabled or its models failed to load: never answer a caller into
-silence) — as :class:`~callcontrol.dialog.machine.DialogMachine` resolves silences.
+``to_bot``, ``connecting`` and ``announcing`` are left in the same
+:meth:`RoutingMachine.feed`: the machine resolves them with the caller's answer state
+(still ringing → answer it first) — and ``to_bot`` first with whether a bot can
+take the call at all (the pipeline disabled or its models failed to load: never
+answer a caller into silence), and ``connecting`` first with whether the caller
+must hear the recording notice before the person comes on (``notice``: the
+extension waits, parked, while it plays; if they hang up meanwhile, the bot takes
+the call) — as
+:class:`~callcontrol.dialog.machine.DialogMachine` resolves silences.
 After a takeover (``answering``/``bot``) or once the caller is gone, a ring leg
 that answers late is hung up.
 
@@ -38,6 +43,8 @@ class State(StrEnum):
     BOT = "bot"  # handed to the bot (or nothing left to do for it)
     RINGING = "ringing"  # an extension rings for the call; the no-answer timer runs
     CONNECTING = "connecting"  # passing: the extension answered
+    ANNOUNCING = "announcing"  # passing: a recording notice is due before the bridge
+    NOTICE = "notice"  # the caller hears the recording notice; the extension waits
     BRIDGED = "bridged"  # the extension answered and was bridged to the caller
     REFUSED = "refused"  # an action callcontrol does not know: the call is left alone
     ENDING = "ending"  # the caller hung up; waiting for CHANNEL_HANGUP_COMPLETE
@@ -52,6 +59,8 @@ class Input(StrEnum):
     CALLER_ANSWERED = "caller_answered"  # CHANNEL_ANSWER on the caller, or: caller is up
     CALLER_RINGING = "caller_ringing"  # resolving only: the caller is not answered yet
     BOT_UNAVAILABLE = "bot_unavailable"  # resolving only: no bot can take the call
+    NOTICE_DUE = "notice_due"  # resolving only: the caller hears a notice before the bridge
+    NOTICE_DONE = "notice_done"  # the recording notice has played (or could not)
     RING_ANSWERED = "ring_answered"  # CHANNEL_ANSWER on the ring leg
     RING_PROGRESS = "ring_progress"  # CHANNEL_PROGRESS on the ring leg
     RING_HUNG_UP = "ring_hung_up"  # the ring leg hung up
@@ -79,6 +88,8 @@ class Action(StrEnum):
     CANCEL_RING = "cancel_ring"  # hang up the ring leg if it is still up
     KILL_RING = "kill_ring"  # hang up the ring leg (its originate just succeeded)
     NOTE_EXTENSION_ANSWERED = "note_extension_answered"
+    PLAY_NOTICE = "play_notice"  # say the recording notice to the caller, then NOTICE_DONE
+    STOP_NOTICE = "stop_notice"  # stop it (the bot takes over instead)
     BRIDGE_EXTENSION = "bridge_extension"
     KILL_EXTENSION_LEGS = "kill_extension_legs"  # every live extension leg of the call
     ARM_FINISH = "arm_finish"
@@ -87,7 +98,7 @@ class Action(StrEnum):
 
 S, I, A = State, Input, Action  # noqa: E741 - keeps the table readable
 
-PASSING = frozenset({S.TO_BOT, S.CONNECTING})
+PASSING = frozenset({S.TO_BOT, S.CONNECTING, S.ANNOUNCING})
 """States left in the same feed, by :data:`Input.CALLER_ANSWERED` or ``CALLER_RINGING``."""
 
 _TAKEOVER = (A.DISARM_NO_ANSWER, A.NOTE_TAKEOVER, A.CANCEL_RING)
@@ -111,6 +122,13 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.RINGING, I.NO_ANSWER): (S.TO_BOT, _TAKEOVER),
     (S.CONNECTING, I.CALLER_ANSWERED): (S.BRIDGED, (A.BRIDGE_EXTENSION,)),
     (S.CONNECTING, I.CALLER_RINGING): (S.BRIDGED, (A.ANSWER, A.BRIDGE_EXTENSION)),
+    (S.CONNECTING, I.NOTICE_DUE): (S.ANNOUNCING, ()),
+    (S.ANNOUNCING, I.CALLER_ANSWERED): (S.NOTICE, (A.PLAY_NOTICE,)),
+    (S.ANNOUNCING, I.CALLER_RINGING): (S.NOTICE, (A.ANSWER, A.PLAY_NOTICE)),
+    (S.NOTICE, I.NOTICE_DONE): (S.BRIDGED, (A.BRIDGE_EXTENSION,)),
+    # The extension gave up while the caller heard the notice: the bot takes the call.
+    (S.NOTICE, I.RING_HUNG_UP): (S.TO_BOT, (A.STOP_NOTICE, *_TAKEOVER)),
+    (S.NOTICE, I.RING_GONE): (S.TO_BOT, (A.STOP_NOTICE, *_TAKEOVER)),
     (S.ENDING, I.FINISH_TIMER): (S.FINISHED, (A.FINISH,)),
     (S.FINISHED, I.ORIGINATE_OK): (S.FINISHED, (A.KILL_RING,)),
 }
@@ -157,17 +175,25 @@ class RoutingMachine:
         return self.state is State.FINISHED
 
     def feed(
-        self, inp: Input, *, caller_ringing: bool = False, bot_available: bool = True
+        self,
+        inp: Input,
+        *,
+        caller_ringing: bool = False,
+        bot_available: bool = True,
+        notice: bool = False,
     ) -> tuple[Action, ...]:
         """Apply ``inp``; returns the actions to perform (empty when it does not apply).
 
         ``caller_ringing``: the caller's leg is not answered yet (created or ringing);
-        ``bot_available``: a bot would take the call. They decide how a passing state
+        ``bot_available``: a bot would take the call; ``notice``: the caller must hear
+        the recording notice before a person comes on. They decide how a passing state
         is left.
         """
         actions = self._step(inp)
         if self.state is S.TO_BOT and not bot_available:
             actions += self._step(I.BOT_UNAVAILABLE)
+        if self.state is S.CONNECTING and notice:
+            actions += self._step(I.NOTICE_DUE)
         if self.state in PASSING:
             actions += self._step(I.CALLER_RINGING if caller_ringing else I.CALLER_ANSWERED)
         return actions

@@ -139,6 +139,14 @@ class CallRecordings:
         directory = call_directory(call.id, call.created_at.astimezone(UTC))
         return RecordingPlan(call.id, directory, root / directory / STEREO, wanted.notice)
 
+    def notice_for(self, call: Call) -> str | None:
+        """What ``call``'s caller hears before being recorded: its owner's notice, when
+        the call will be recorded (without a notice, or unrecorded: None)."""
+        wanted = self._per_owner(call.owner)
+        if not wanted.enabled or not wanted.notice or self.root is None:
+            return None
+        return wanted.notice
+
     def started(self, call: Call, plan: RecordingPlan) -> None:
         self._submit(
             Write.upsert(

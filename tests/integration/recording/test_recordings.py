@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from callcontrol.prompts import PromptFiles
 from callcontrol.recording import crypto
 from callcontrol.recording.files import read_pcm
 from callcontrol.store.models import Call as CallRow
-from callcontrol.store.models import Cdr, Recording
+from callcontrol.store.models import CallEvent, Cdr, Recording
 from tests.fakes.freeswitch import FakeFreeSwitch
 from tests.fakes.freeswitch.media import as_audio
 from tests.fakes.freeswitch.scenarios import Extension
+from tests.fakes.pipeline import FakeTTS
 from tests.harness import RecordingHandover, eventually, make_settings, running_service
 
 pytestmark = pytest.mark.integration
@@ -47,6 +49,15 @@ async def finished(service: Any, call_id: str) -> Recording:
         rec = await s.get(Recording, call_id)
     assert rec is not None
     return rec
+
+
+async def timeline(service: Any, call_id: str) -> list[str]:
+    await service.flush()
+    async with service.sessions() as s:
+        rows = await s.execute(
+            select(CallEvent.name).where(CallEvent.call_id == call_id).order_by(CallEvent.at)
+        )
+    return list(rows.scalars())
 
 
 async def test_a_bot_call_leaves_a_stereo_and_a_mixed_recording_linked_to_its_cdr(
@@ -251,3 +262,108 @@ async def test_without_a_recordings_directory_calls_go_on_unrecorded(
         record = await service.controller.wait_finished(uuid, 5)
         assert record.recording_path is None
         assert not fake_switch.events_for(uuid, "RECORD_START")
+
+
+NOTICE = "This call is recorded for training and quality."
+
+
+async def test_a_caller_put_through_to_a_person_hears_the_recording_notice_first(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    shared = tmp_path / "recordings"
+    fake_switch.extensions["1002"] = Extension.answers(0.2)
+    tts = FakeTTS()
+    settings = make_settings(
+        tmp_path,
+        esl_port=fake_switch.esl_port,
+        calls={"recordings_dir": str(shared)},
+        recording={"notice": NOTICE},
+    )
+    async with running_service(settings, handover=RecordingHandover()) as service:
+        service.controller.prompts = PromptFiles(lambda: shared, lambda: tts)
+        uuid = await fake_switch.inbound_call(
+            destination="1002",
+            context="default",
+            variables={"callcontrol_action": "extension", "callcontrol_extension": "1002"},
+        )
+        await eventually(lambda: fake_switch.events_for(uuid, "CHANNEL_BRIDGE"), timeout=10)
+        # The notice, in the bot's voice at 8 kHz, played to the caller and finished
+        # before the person was put through.
+        assert tts.phrases == [(NOTICE, 8000)]
+        names = [e.name for e in fake_switch.events_for(uuid)]
+        assert names.index("PLAYBACK_STOP") < names.index("CHANNEL_BRIDGE")
+        stop = fake_switch.events_for(uuid, "PLAYBACK_STOP")[0]
+        notice_file = Path(stop.get("Playback-File-Path") or "")
+        assert notice_file.parent == shared / "prompts"
+        assert stat.S_IMODE(os.stat(notice_file).st_mode) == 0o644  # FreeSWITCH reads it
+        fake_switch.caller_says(uuid, QUESTION)
+        bridged_at = fake_switch.now()
+        await eventually(lambda: fake_switch.now() - bridged_at > 1.0, timeout=10)
+        await fake_switch.far_end_hangup(uuid)
+        record = await service.controller.wait_finished(uuid, 5)
+        assert record.handled_by == "human"
+        rec = await finished(service, uuid)
+        stereo, rate = read_pcm(shared / rec.directory / rec.stereo_file)
+        # What the caller heard first, on the right: the notice (60 ms a character).
+        said = len(NOTICE) * 0.06
+        assert rms(window(stereo[:, 1], rate, 0.2, said - 0.2)) > 1000
+        names = await timeline(service, uuid)
+        assert names.index("extension_answered") < names.index("recording_notice")
+
+
+async def test_the_person_is_put_through_even_when_the_notice_cannot_be_said(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    shared = tmp_path / "recordings"
+    fake_switch.extensions["1002"] = Extension.answers(0.2)
+    settings = make_settings(
+        tmp_path,
+        esl_port=fake_switch.esl_port,
+        calls={"recordings_dir": str(shared)},
+        recording={"notice": NOTICE},
+    )
+    async with running_service(settings, handover=RecordingHandover()) as service:
+        # No bot voice loaded (RecordingHandover stands in for the bot).
+        uuid = await fake_switch.inbound_call(
+            destination="1002",
+            context="default",
+            variables={"callcontrol_action": "extension", "callcontrol_extension": "1002"},
+        )
+        await eventually(lambda: fake_switch.events_for(uuid, "CHANNEL_BRIDGE"), timeout=10)
+        assert not fake_switch.events_for(uuid, "PLAYBACK_START")
+        await fake_switch.far_end_hangup(uuid)
+        await service.controller.wait_finished(uuid, 5)
+        names = await timeline(service, uuid)
+        assert "recording_notice_failed" in names and "recording_notice" not in names
+
+
+async def test_the_bot_takes_the_call_when_the_person_hangs_up_during_the_notice(
+    fake_switch: FakeFreeSwitch, tmp_path: Path
+) -> None:
+    shared = tmp_path / "recordings"
+    # The person answers, then gives up 0.5 s later: the notice lasts ~2.8 s.
+    fake_switch.extensions["1002"] = Extension.answers(0.2, hangup_after=0.5)
+    handover = RecordingHandover()
+    tts = FakeTTS()
+    settings = make_settings(
+        tmp_path,
+        esl_port=fake_switch.esl_port,
+        calls={"recordings_dir": str(shared)},
+        recording={"notice": NOTICE},
+    )
+    async with running_service(settings, handover=handover) as service:
+        service.controller.prompts = PromptFiles(lambda: shared, lambda: tts)
+        uuid = await fake_switch.inbound_call(
+            destination="1002",
+            context="default",
+            variables={"callcontrol_action": "extension", "callcontrol_extension": "1002"},
+        )
+        await handover.wait()
+        assert handover.handles[0].id == uuid
+        assert not fake_switch.events_for(uuid, "CHANNEL_BRIDGE")
+        # The notice was cut short (uuid_break) rather than said under the bot's greeting.
+        await eventually(lambda: fake_switch.events_for(uuid, "PLAYBACK_STOP"), timeout=5)
+        stop = fake_switch.events_for(uuid, "PLAYBACK_STOP")[0]
+        assert stop.get("Playback-Status") == "break"
+        await fake_switch.far_end_hangup(uuid)
+        await service.controller.wait_finished(uuid, 5)

@@ -60,6 +60,15 @@ EXPECTED: dict[tuple[State, Input], tuple[State, tuple[Action, ...], tuple[Actio
         for state in (S.ANSWERING, S.BOT, S.ENDING, S.REFUSED, S.FINISHED)
     },
     (S.ENDING, I.FINISH_TIMER): (S.FINISHED, (A.FINISH,), (A.FINISH,)),
+    (S.NOTICE, I.NOTICE_DONE): (S.BRIDGED, (A.BRIDGE_EXTENSION,), (A.BRIDGE_EXTENSION,)),
+    **{
+        (S.NOTICE, inp): (
+            S.BOT,
+            (A.STOP_NOTICE, *TAKEOVER, A.HAND_TO_BOT),
+            (A.STOP_NOTICE, *TAKEOVER, A.ANSWER),
+        )
+        for inp in (I.RING_HUNG_UP, I.RING_GONE)
+    },
     **{
         (state, I.CALLER_GONE): (S.ENDING, GONE, GONE)
         for state in STEADY
@@ -95,7 +104,7 @@ def test_the_table_has_nothing_else() -> None:
     passing = {key for key in TABLE if key[0] in PASSING}
     assert passing == {
         (state, inp) for state in PASSING for inp in (I.CALLER_ANSWERED, I.CALLER_RINGING)
-    } | {(S.TO_BOT, I.BOT_UNAVAILABLE)}
+    } | {(S.TO_BOT, I.BOT_UNAVAILABLE), (S.CONNECTING, I.NOTICE_DUE)}
 
 
 @pytest.mark.parametrize("ringing", [False, True], ids=["caller_up", "caller_ringing"])
@@ -203,6 +212,44 @@ def test_the_extension_answers_in_time() -> None:
     assert m.feed(I.CALLER_GONE) == GONE
     assert m.feed(I.RING_ANSWERED) == (A.CANCEL_RING,)  # the caller is gone
     assert m.feed(I.FORCE_END) == (A.FINISH,)
+
+
+@pytest.mark.parametrize("ringing", [False, True], ids=["caller_up", "caller_ringing"])
+def test_a_recording_notice_plays_before_the_person_comes_on(ringing: bool) -> None:
+    m = RoutingMachine()
+    m.feed(I.PARK_EXTENSION)
+    answered = (A.DISARM_NO_ANSWER, A.NOTE_EXTENSION_ANSWERED)
+    first = (A.ANSWER, A.PLAY_NOTICE) if ringing else (A.PLAY_NOTICE,)
+    assert m.feed(I.RING_ANSWERED, caller_ringing=ringing, notice=True) == (*answered, *first)
+    assert m.state is S.NOTICE
+    # Nothing bridges the person before the notice has played.
+    for early in (I.CALLER_ANSWERED, I.ORIGINATE_OK, I.NO_ANSWER, I.RING_ANSWERED):
+        assert m.feed(early, notice=True) == ()
+    assert m.feed(I.NOTICE_DONE) == (A.BRIDGE_EXTENSION,)
+    assert m.state is S.BRIDGED
+    assert m.feed(I.NOTICE_DONE) == ()  # a late one changes nothing
+
+
+def test_the_person_hangs_up_during_the_notice_and_the_bot_takes_the_call() -> None:
+    m = RoutingMachine()
+    m.feed(I.PARK_EXTENSION)
+    m.feed(I.RING_ANSWERED, notice=True)
+    assert m.feed(I.RING_HUNG_UP) == (A.STOP_NOTICE, *TAKEOVER, A.HAND_TO_BOT)
+    assert m.feed(I.NOTICE_DONE) == ()  # the notice's end no longer bridges anyone
+    assert m.state is S.BOT
+
+
+def test_the_caller_hangs_up_during_the_notice() -> None:
+    m = RoutingMachine()
+    m.feed(I.PARK_EXTENSION)
+    m.feed(I.RING_ANSWERED, notice=True)
+    assert m.feed(I.CALLER_GONE) == GONE  # the waiting person's leg is hung up
+    assert m.feed(I.NOTICE_DONE) == ()
+
+
+def test_a_notice_matters_only_when_the_person_answers() -> None:
+    m = RoutingMachine()
+    assert m.feed(I.PARK_BOT, notice=True) == (A.NOTE_ROUTE_BOT, A.HAND_TO_BOT)
 
 
 @pytest.mark.parametrize(
