@@ -7,7 +7,7 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast check bench eval eval-postcall load clean
+.PHONY: help install run test test-fast check bench eval eval-postcall eval-intents load clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ eval: install ## answer quality + caller-side latency on spoken questions (make 
 
 eval-postcall: install ## post-call extraction precision/recall on annotated calls → bench-results/
 	$(BIN)/python -m tests.eval.postcall --out bench-results/postcall-$$(date -u +%Y%m%dT%H%M%SZ).json
+
+eval-intents: install ## scripted flows: spoken yes/no, numbers, dates, choices read right → bench-results/
+	$(BIN)/python -m tests.eval.intents --out bench-results/intents-$$(date -u +%Y%m%dT%H%M%SZ).json
 
 load: install ## sipp load test: make load TARGET=host:port RATE=1 CALLS=10
 	$(BIN)/python -m tests.load.run --target "$(TARGET)" --rate "$(or $(RATE),1)" --calls "$(or $(CALLS),10)"

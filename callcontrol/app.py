@@ -140,6 +140,7 @@ class Service:
         self.retention: Retention | None = None
         self.dialer: Dialer | None = None
         self.campaigns = CampaignStore(self.sessions)
+        self.flow_calls: Any = None  # flows/calls.py, once the bot is set up
         self._aux = TaskOwner("service")
         self._own_stt: SpeechToTextStage | None = None
         self.ready_checks: dict[str, Callable[[], bool]] = {}
@@ -418,12 +419,23 @@ class Service:
         hold_music.load(settings.pipeline.hold_music, settings.fork.sample_rate)
         # Every turn: durably queued first, then the latency metrics, then the live view.
         sinks = (TurnWriter(self.writer.submit), TurnMetrics(self.metrics), TurnPublisher(self.bus))
+        from callcontrol.flows.calls import FlowCalls
+        from callcontrol.flows.store import FlowStore
         from callcontrol.handoff import PhoneHandover
 
+        handover = PhoneHandover(self)
         conversations = Conversations(
-            settings, sinks=sinks, desk=self.desk, phone=PhoneHandover(self)
+            settings, sinks=sinks, desk=self.desk, phone=handover, transfer=handover
         )
-        bot = BotManager(settings, conversations, metrics=self.metrics, submit=self.writer.submit)
+        self.flow_calls = FlowCalls(self.sessions, FlowStore(self.sessions), self.campaigns)
+        stack.push_async_callback(self.flow_calls.aclose)
+        bot = BotManager(
+            settings,
+            conversations,
+            metrics=self.metrics,
+            submit=self.writer.submit,
+            flows=self.flow_calls,
+        )
         self.bot = bot
         self.controller.handover = bot
         stack.push_async_callback(self._stop_voice)

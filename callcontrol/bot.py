@@ -21,6 +21,7 @@ import structlog
 
 from callcontrol.aio import TaskOwner
 from callcontrol.calls.handle import CallHandle
+from callcontrol.calls.model import Call
 from callcontrol.calls.ops import ApiConnection
 from callcontrol.config import Settings
 from callcontrol.dialog.base import CallInfo
@@ -28,6 +29,9 @@ from callcontrol.dialog.conversations import Conversations
 from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.errors import CallControlError
+from callcontrol.esl.protocol import EslEvent
+from callcontrol.flows.calls import FlowCalls, FlowPlan
+from callcontrol.flows.policy import FlowPolicy
 from callcontrol.media.base import AudioOutput, ForkConsumer, ForkLink, MediaLink
 from callcontrol.media.codecs import Int16Array
 from callcontrol.media.direct_wire import DirectHello, direct_event
@@ -69,8 +73,11 @@ class BotManager:
         *,
         metrics: Metrics,
         submit: Callable[[Write], None],
+        flows: FlowCalls | None = None,
     ) -> None:
         self.settings = settings
+        # Which calls play a scripted flow instead of answering questions (flows/calls.py).
+        self.flows = flows
         self.conversations = conversations
         self.metrics = metrics
         self._submit = submit
@@ -128,11 +135,36 @@ class BotManager:
         )
         rate = self.settings.fork.sample_rate
         media: FsCallMedia
+        plan = await self._flow_plan(call)
+        policy: FlowPolicy | None = None
 
         def open_conversation(playback: AudioOutput, greet: bool) -> Conversation:
+            nonlocal policy
+            if plan is not None and policy is None and self.flows is not None:
+                voice = self.conversations.voice
+                assert voice is not None  # wait_voice() above
+                policy = FlowPolicy(
+                    voice,
+                    plan.run(),
+                    today=datetime.now(UTC).date(),
+                    on_change=self.flows.recorder(plan, handle.id),
+                )
+            # Media back mid-call: the same flow goes on where it was, without a hello.
             return self.conversations.open(
-                info, output=playback, output_rate=rate, hangup=media.hangup, greet=greet
+                info,
+                output=playback,
+                output_rate=rate,
+                hangup=media.hangup,
+                greet=greet,
+                policy=policy,
             )
+
+        def on_event(event: EslEvent) -> None:
+            if event.name == "DTMF" and event.unique_id == handle.id:
+                digit = event.get("DTMF-Digit")
+                session = self.session(handle.id)
+                if digit and session is not None:
+                    session.on_dtmf(digit[:1])
 
         media = FsCallMedia(
             handle,
@@ -144,7 +176,22 @@ class BotManager:
             stream=await self._streaming(handle.commands),
         )
         self._calls[handle.id] = media
+        handle.listen(on_event)
         await media.start()
+
+    async def _flow_plan(self, call: Call) -> FlowPlan | None:
+        if self.flows is None or not (call.contact or call.flow):
+            return None
+        try:
+            plan = await self.flows.plan(call)
+        except Exception:
+            log.exception("cannot load the call's flow", call=call.id)
+            return None
+        if plan is not None:
+            log.info(
+                "the call plays a flow", call=call.id, flow=plan.flow.name, language=plan.language
+            )
+        return plan
 
     async def check_streaming(self, esl: ApiConnection) -> bool:
         """Ask again (FreeSWITCH may have been restarted with another module)."""

@@ -356,18 +356,100 @@ if __name__ == "__main__":
 
 
 # -- campaigns --------------------------------------------------------------------------
+flow_app = typer.Typer(help="Scripted flows: validate, add, list, print the schema.")
+app.add_typer(flow_app, name="flow")
+
+
+def _flow_problems(exc: Exception) -> None:
+    for problem in getattr(exc, "problems", [str(exc)]):
+        err.print(f"  {problem}")
+
+
+@flow_app.command("validate")
+def flow_validate(
+    path: Annotated[Path, typer.Argument(help="a flow, YAML or JSON", exists=True, dir_okay=False)],
+    languages: Annotated[str, typer.Option(help="languages it will be played in")] = "",
+    fields: Annotated[str, typer.Option(help="the contacts' fields, comma-separated")] = "",
+) -> None:
+    """Check a flow: every problem with where it is; what will fall back, as warnings."""
+    from callcontrol.flows.model import FlowError, parse, warnings
+
+    try:
+        flow = parse(path.read_text(encoding="utf-8"))
+    except (FlowError, UnicodeDecodeError) as exc:
+        err.print(f"[red]{path.name} is not a valid flow[/red]:")
+        _flow_problems(exc)
+        raise typer.Exit(1) from exc
+
+    def split(text: str) -> list[str]:
+        return [x.strip() for x in text.split(",") if x.strip()]
+
+    for warning in warnings(flow, split(languages), split(fields)):
+        err.print(f"[yellow]warning[/yellow]: {warning}")
+    out.print(f"{flow.name}: {len(flow.nodes)} nodes, languages {sorted(flow.languages())}")
+
+
+@flow_app.command("add")
+def flow_add(
+    path: Annotated[Path, typer.Argument(help="a flow, YAML or JSON", exists=True, dir_okay=False)],
+    owner: Annotated[str, typer.Option(help="whose it is (empty: every owner's)")] = "",
+) -> None:
+    """Validate and store a flow under its name (replacing one of that name)."""
+    from callcontrol.flows.model import FlowError
+    from callcontrol.flows.store import FlowStore
+
+    settings = _settings()
+    text = path.read_text(encoding="utf-8")
+
+    async def save(store: Any) -> Any:
+        return await FlowStore(store.sessions).save(text, owner=owner, created_by="cli")
+
+    try:
+        row = _run(_with_campaigns(settings, save))
+    except FlowError as exc:
+        err.print(f"[red]{path.name} is not a valid flow[/red]:")
+        _flow_problems(exc)
+        raise typer.Exit(1) from exc
+    out.print(f"{row.name} {row.id}")
+
+
+@flow_app.command("list")
+def flow_list() -> None:
+    """The stored flows."""
+    from callcontrol.flows.store import FlowStore
+
+    settings = _settings()
+
+    async def rows(store: Any) -> Any:
+        return await FlowStore(store.sessions).all()
+
+    for row in _run(_with_campaigns(settings, rows)):
+        out.print(f"{row.name}\t{row.owner or '(all owners)'}\t{row.id}")
+
+
+@flow_app.command("schema")
+def flow_schema() -> None:
+    """The JSON Schema of a flow document (for editors)."""
+    from callcontrol.flows.model import schema
+
+    out.print_json(json.dumps(schema()))
+
+
 campaign_app = typer.Typer(help="Outbound campaigns: create, upload contacts, start, watch.")
 app.add_typer(campaign_app, name="campaign")
 
 
 async def _with_campaigns(settings: Settings, work: Any) -> Any:
     from callcontrol.campaigns.store import CampaignStore
+    from callcontrol.flows.model import FlowError
     from callcontrol.store.db import create_engine, migrate, sessionmaker
 
     engine = create_engine(settings.effective_database_url)
     try:
         await migrate(engine)
         return await work(CampaignStore(sessionmaker(engine)))
+    except FlowError:
+        raise  # its problems are listed by the command
     except (ValueError, LookupError) as exc:  # CampaignError, no such campaign
         err.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(1) from exc
@@ -388,10 +470,26 @@ def campaign_create(
     timezone: Annotated[str, typer.Option(help="when a contact's is unknown")] = "UTC",
     hours: Annotated[str, typer.Option(help="calling window, contact's time")] = "09:00-20:00",
     retries: Annotated[int, typer.Option(help="more tries when busy or unanswered")] = 2,
+    flow: Annotated[
+        str | None, typer.Option(help="the script its calls play (a name from `flow add`)")
+    ] = None,
+    language: Annotated[str | None, typer.Option(help="when a contact has none")] = None,
 ) -> None:
     """Create a campaign (draft); prints its id."""
     settings = _settings()
     start, _, end = hours.partition("-")
+    flow_id = None
+    if flow is not None:
+        from callcontrol.flows.store import FlowStore
+
+        async def find(store: Any) -> Any:
+            return await FlowStore(store.sessions).find(flow, owner)
+
+        found = _run(_with_campaigns(settings, find))
+        if found is None:
+            err.print(f"[red]error[/red]: no flow named {flow!r} (see `callcontrol flow list`)")
+            raise typer.Exit(1)
+        flow_id = found.id
     values = {
         "name": name,
         "dialstring": dialstring,
@@ -405,6 +503,8 @@ def campaign_create(
             "busy": {"count": retries, "after_s": 900},
             "no_answer": {"count": retries, "after_s": 3600},
         },
+        "flow_id": flow_id,
+        "language": language,
     }
     campaign = _run(_with_campaigns(settings, lambda store: store.create(**values)))
     out.print(campaign.id)

@@ -137,6 +137,58 @@ class PhoneHandover:
             log.warning("cannot record the phone hand-off", call=question.call_id, error=str(exc))
         return name
 
+    # -- CallTransfer: a scripted flow's transfer --------------------------------------
+    def _dialstring(self, to: str) -> str:
+        """An extension (digits, up to 6) rings like the operators' phones; a longer
+        number goes out through the call-back dial string (the PSTN gateway)."""
+        calls, console = self._service.settings.calls, self._service.settings.console
+        digits = to.lstrip("+")
+        if digits.isdigit() and len(digits) <= 6 or not console.callback_dialstring:
+            return calls.extension_dialstring.format(extension=to, number=to)
+        return console.callback_dialstring.format(number=to, extension=to)
+
+    async def put_through(self, call_id: str, to: str, briefing: bytes, sample_rate: int) -> bool:
+        """Ring ``to``; once answered, the briefing (if any), then the bridge."""
+        service = self._service
+        try:
+            ops = service.controller.ops()
+            ring = prepare_originate(
+                self._dialstring(to),
+                variables={VAR_CALL_ID: call_id, VAR_ROLE: "extension"},
+                timeout_s=int(service.settings.pipeline.handoff_ring_s),
+            )
+        except CallControlError as exc:
+            log.warning("cannot ring the transfer target", to=to, error=str(exc))
+            return False
+        bridged = False
+        path: Path | None = None
+        try:
+            try:
+                leg = await ops.send_originate(ring)
+            except (CallControlError, EslError) as exc:
+                log.info("the transfer target did not answer", to=to, error=str(exc))
+                return False
+            path = await self._write_briefing(call_id, briefing, sample_rate)
+            if path is not None:
+                await ops.play(leg, str(path))
+                await asyncio.sleep(len(briefing) / 2 / sample_rate + _AFTER_BRIEFING_S)
+            await ops.bridge(call_id, leg)
+            bridged = True
+        except (CallControlError, EslError) as exc:
+            log.warning("the transfer failed", to=to, error=str(exc))
+            return False
+        finally:
+            if not bridged:
+                with contextlib.suppress(CallControlError, EslError):
+                    await asyncio.shield(ops.hangup(ring.uuid, "NORMAL_CLEARING"))
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        log.info("caller put through by the flow", call=call_id, to=to, warm=bool(briefing))
+        await self._event(call_id, "flow_transfer", to=to, warm=bool(briefing), leg=leg)
+        service.controller.emit("call.transferred", call_id=call_id, kind="flow", to=to)
+        return True
+
     async def _write_briefing(self, call_id: str, pcm: bytes, sample_rate: int) -> Path | None:
         shared = self._service.settings.calls.recordings_dir
         if shared is None or not pcm:

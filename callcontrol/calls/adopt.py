@@ -15,7 +15,10 @@ import structlog
 from callcontrol.calls.model import (
     VAR_ACTION,
     VAR_CALL_ID,
+    VAR_CAMPAIGN,
+    VAR_CONTACT,
     VAR_EXTENSION,
+    VAR_FLOW,
     VAR_LANGUAGE,
     VAR_OWNER,
     VAR_RING_SECONDS,
@@ -27,6 +30,9 @@ from callcontrol.esl.protocol import EslEvent
 log = structlog.get_logger(__name__)
 
 ADOPT_VARIABLES = (
+    VAR_CAMPAIGN,
+    VAR_CONTACT,
+    VAR_FLOW,
     VAR_CALL_ID,
     VAR_ACTION,
     VAR_EXTENSION,

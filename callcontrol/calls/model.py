@@ -20,6 +20,11 @@ VAR_ROLE = "callcontrol_role"  # role of a leg we originate
 # The caller's language, from the dialplan (or an originate): "ko", "en-US", or "auto"
 # (detected on the first utterance). Anything else is ignored.
 VAR_LANGUAGE = "callcontrol_language"
+# A campaign's attempt (set by the dialer's originate), and a scripted flow by name for an
+# inbound number (dialplan): the bot plays the flow instead of answering questions.
+VAR_CAMPAIGN = "callcontrol_campaign"
+VAR_CONTACT = "callcontrol_contact"
+VAR_FLOW = "callcontrol_flow"
 _LANGUAGE = re.compile(r"auto|[a-z]{2,3}(-[A-Za-z]{2,4})?")
 
 
@@ -126,6 +131,9 @@ class Call:
     # Said to the caller first when they are recorded (the owner's recording.notice).
     recording_notice: str | None = None
     language: str | None = None
+    campaign: str | None = None
+    contact: str | None = None
+    flow: str | None = None  # a scripted flow's name (callcontrol_flow)
     worker_id: str | None = None
     cdr_written: bool = False
 
@@ -204,6 +212,9 @@ class Call:
         self.extension = self.extension or event.variable(VAR_EXTENSION)
         self.owner = self.owner or event.variable(VAR_OWNER)
         self.language = self.language or language_code(event.variable(VAR_LANGUAGE))
+        self.campaign = self.campaign or event.variable(VAR_CAMPAIGN)
+        self.contact = self.contact or event.variable(VAR_CONTACT)
+        self.flow = self.flow or event.variable(VAR_FLOW)
         ring = event.variable(VAR_RING_SECONDS)
         if ring and self.ring_seconds is None:
             try:

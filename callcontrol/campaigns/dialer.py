@@ -203,9 +203,15 @@ class Dialer:
         if outcome is not None:
             values["outcome"] = outcome
         async with self._sessions() as s:
-            before = (
-                await s.execute(select(Contact.status).where(Contact.id == contact_id))
-            ).scalar_one_or_none()
+            row = (
+                await s.execute(
+                    select(Contact.status, Contact.outcome).where(Contact.id == contact_id)
+                )
+            ).one_or_none()
+            before = row[0] if row is not None else None
+            if outcome is not None and row is not None and (row[1] or {}).get("flow"):
+                # What the call's flow decided stays beside the attempt's result.
+                values["outcome"] = {**outcome, "flow": row[1]["flow"]}
             stmt = update(Contact).where(Contact.id == contact_id)
             if expected is not None:
                 stmt = stmt.where(Contact.status.in_(list(expected)))
@@ -308,6 +314,8 @@ class Dialer:
     ) -> None:
         outcome = outcome_of(cause, answered)
         status, delay = after_attempt(outcome, attempts, campaign.retries or {})
+        if answered and await self._flow_outcome(contact_id) == "dnc":
+            status, delay = "dnc", None  # the callee asked not to be called again
         next_at = datetime.now(UTC) + timedelta(seconds=delay) if delay is not None else None
         await self._transition(
             contact_id,
@@ -328,6 +336,14 @@ class Dialer:
             next=status,
         )
         self.wake()
+
+    async def _flow_outcome(self, contact_id: str) -> str | None:
+        async with self._sessions() as s:
+            kept = (
+                await s.execute(select(Contact.outcome).where(Contact.id == contact_id))
+            ).scalar_one_or_none()
+        flow = (kept or {}).get("flow") or {}
+        return str(flow["outcome"]) if flow.get("outcome") else None
 
     async def settle_orphans(self) -> int:
         """Contacts a dead leader left in flight: from their call's CDR when it has one,

@@ -57,6 +57,7 @@ def campaign_view(c: Campaign, counts: dict[str, int] | None = None) -> dict[str
         "ring_s": c.ring_s,
         "priority": c.priority,
         "end_date": c.end_date,
+        "flow_id": c.flow_id,
         "counts": counts or {},
         "created_at": c.created_at.isoformat() if c.created_at else None,
     }
@@ -81,6 +82,10 @@ def contact_view(c: Contact) -> dict[str, Any]:
 class CampaignStore:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
+
+    @property
+    def sessions(self) -> Sessions:
+        return self._sessions
 
     async def create(self, *, created_by: str | None = None, **values: Any) -> Campaign:
         campaign = Campaign(created_by=created_by, **values)
@@ -244,8 +249,15 @@ class CampaignStore:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def export_csv(self, campaign_id: str) -> str:
+        """Every contact with its status, last attempt, its fields, and what its flow
+        decided: ``flow_outcome`` and each stored field as ``flow.<name>``."""
         rows = await self.contacts(campaign_id, limit=1_000_000)
         keys = sorted({k for c in rows for k in c.fields})
+
+        def flow_of(c: Contact) -> dict[str, Any]:
+            return dict((c.outcome or {}).get("flow") or {})
+
+        stored = sorted({k for c in rows for k in (flow_of(c).get("fields") or {})})
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(
@@ -258,9 +270,13 @@ class CampaignStore:
                 "last_cause",
                 "last_call_id",
                 *keys,
+                "flow_outcome",
+                *[f"flow.{k}" for k in stored],
             ]
         )
         for c in rows:
+            flow = flow_of(c)
+            fields = flow.get("fields") or {}
             writer.writerow(
                 [
                     c.name or "",
@@ -271,6 +287,8 @@ class CampaignStore:
                     (c.outcome or {}).get("cause", ""),
                     c.last_call_id or "",
                     *[c.fields.get(k, "") for k in keys],
+                    flow.get("outcome") or "",
+                    *[fields.get(k, "") for k in stored],
                 ]
             )
         return out.getvalue()

@@ -72,3 +72,13 @@ class TurnSink(Protocol):
     An exception is logged by the session and never reaches the caller."""
 
     async def turn(self, record: TurnRecord) -> None: ...
+
+
+class CallTransfer(Protocol):
+    """Puts a caller through to a person a scripted flow names (``handoff.py``)."""
+
+    async def put_through(self, call_id: str, to: str, briefing: bytes, sample_rate: int) -> bool:
+        """Ring ``to`` (an extension, or a number), play ``briefing`` (16-bit mono PCM;
+        empty: none) to whoever answers, then bridge the caller to them. True once
+        bridged; False when nobody took the call (the caller is still with the bot)."""
+        ...

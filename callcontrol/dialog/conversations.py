@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import structlog
 
 from callcontrol.config import Settings
-from callcontrol.dialog.base import CallInfo, ClientNotifier, Hangup, TurnSink
+from callcontrol.dialog.base import CallInfo, CallTransfer, ClientNotifier, Hangup, TurnSink
 from callcontrol.dialog.policy import DialogPolicy
 from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
@@ -34,11 +34,13 @@ class Conversations:
         sinks: Sequence[TurnSink] = (),
         desk: HitlDesk | None = None,
         phone: PhoneHandoff | None = None,
+        transfer: CallTransfer | None = None,
     ) -> None:
         self.settings = settings
         self.sinks = tuple(sinks)
         self.desk = desk
         self.phone = phone
+        self.transfer = transfer
         self._voice: VoicePipeline | None = None
         self._voice_ready = asyncio.Event()
         self._voice_error: BaseException | None = None
@@ -108,6 +110,7 @@ class Conversations:
             notify_client=notify_client,
             greet=greet,
             policy=policy,
+            transfer=self.transfer,
         )
         self.sessions.add(session)
         session.ended_callbacks.append(self.sessions.discard)

@@ -13,7 +13,16 @@ from callcontrol.media.endpoint import EndpointEvent
 
 # The machine's states in which the bot's voice is (about to be) on the line: caller
 # speech then is a barge-in, judged by the endpointer's stricter rule.
-BOT_TALKING = frozenset({State.GREETING, State.REPROMPTING, State.THINKING, State.SPEAKING})
+BOT_TALKING = frozenset(
+    {
+        State.GREETING,
+        State.REPROMPTING,
+        State.THINKING,
+        State.SPEAKING,
+        State.PROMPTING,
+        State.TRANSFERRING,
+    }
+)
 # Inputs that belong to one reply: once that reply was cancelled they mean nothing.
 REPLY_INPUTS = frozenset({Input.REPLY_DONE, Input.REPLY_AUDIO, Input.LOW_CONFIDENCE})
 
@@ -40,8 +49,22 @@ class Human:
 
 
 @dataclass(frozen=True, slots=True)
+class Keyed:
+    """A key the caller pressed (DTMF)."""
+
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    """A transfer the flow asked for: put through, or not."""
+
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Playback:
     event: PlaybackEvent
 
 
-Message = Endpoint | Transcribed | Feed | Human | Playback
+Message = Endpoint | Transcribed | Feed | Human | Keyed | Transferred | Playback

@@ -12,6 +12,11 @@
     hold ─nobody at the desk─▶ speaking (away message);  either, voicemail on ─▶ voicemail
     any ─hangup / bridged to a person─▶ ended
 
+A scripted flow (``flows/``) adds two ways on: ``prompting`` (the flow says its next
+question unasked — after a keypad entry, a silence, a failed transfer — then listens)
+and ``transferring`` (what the flow says before it puts the caller through, then the
+transfer; put through: ended; not: the flow goes on).
+
 The session feeds :class:`Input` values and performs the returned :class:`Action`\\ s.
 Which silence input applies (re-prompt or give up) is decided here, from the
 machine's own counter, before the table is consulted.
@@ -34,6 +39,8 @@ class State(StrEnum):
     THINKING = "thinking"
     SPEAKING = "speaking"
     HOLD = "hold"
+    PROMPTING = "prompting"  # the flow's next words, said without a question asked
+    TRANSFERRING = "transferring"  # the flow puts the caller through to a person
     VOICEMAIL = "voicemail"  # nobody could answer: the prompt and the tone are playing
     RECORDING = "recording"  # the caller's message is being recorded
     CLOSING = "closing"
@@ -61,6 +68,9 @@ class Input(StrEnum):
     TAKE_MESSAGE = "take_message"  # resolved: HUMAN_UNAVAILABLE/AWAY with voicemail on
     MESSAGE_DONE = "message_done"  # the caller stopped talking, or the time is up
     REASSURE = "reassure"  # time to tell a waiting caller we are still on it
+    PROMPT = "prompt"  # the flow speaks next, unasked (keypad entry, silence, transfer failed)
+    TRANSFER = "transfer"  # the flow puts the caller through
+    TRANSFER_FAILED = "transfer_failed"  # nobody took the call: the flow goes on
     HANGUP = "hangup"
     BRIDGED = "bridged"  # a person took the call over
 
@@ -74,6 +84,9 @@ class Action(StrEnum):
     SAY_FOLLOW_UP = "say_follow_up"
     SAY_AWAY = "say_away"  # the away message: nobody at the desk, a call-back is noted
     SAY_HUMAN_ANSWER = "say_human_answer"
+    SAY_PROMPT = "say_prompt"  # the flow's words (PROMPT)
+    SAY_TRANSFER = "say_transfer"  # what the flow says before it puts the caller through
+    TRANSFER = "transfer"  # put the caller through (blind, or warm with a briefing)
     SAY_VOICEMAIL_PROMPT = "say_voicemail_prompt"  # the prompt, then the tone
     SAY_VOICEMAIL_THANKS = "say_voicemail_thanks"
     START_RECORDING = "start_recording"  # keep the caller's audio; arm the limits
@@ -143,7 +156,30 @@ TABLE: dict[tuple[State, Input], tuple[State, tuple[Action, ...]]] = {
     (S.RECORDING, I.MESSAGE_DONE): (S.CLOSING, (A.STOP_RECORDING, A.SAY_VOICEMAIL_THANKS)),
     (S.CLOSING, I.PLAYBACK_DONE): (S.ENDED, (A.HANGUP, A.STOP)),
     (S.CLOSING, I.BARGE_IN): (S.CLOSING, ()),
+    # A flow's words said unasked: like the greeting, then listening.
+    (S.PROMPTING, I.PLAYBACK_DONE): (S.LISTENING, (A.ARM_SILENCE,)),
+    (S.PROMPTING, I.BARGE_IN): (S.LISTENING, (A.STOP_PLAYBACK, A.DISARM_SILENCE)),
+    (S.PROMPTING, I.QUESTION): (S.THINKING, (A.STOP_PLAYBACK, A.ANSWER)),
+    (S.PROMPTING, I.GOODBYE): (S.CLOSING, (A.STOP_PLAYBACK, A.SAY_GOODBYE)),
+    (S.PROMPTING, I.WANTS_PERSON): (S.HOLD, (A.STOP_PLAYBACK, *_TO_HOLD)),
+    (S.TRANSFERRING, I.PLAYBACK_DONE): (S.TRANSFERRING, (A.TRANSFER,)),
+    (S.TRANSFERRING, I.TRANSFER_FAILED): (S.PROMPTING, (A.SAY_PROMPT,)),
+    (S.TRANSFERRING, I.GOODBYE): (S.CLOSING, (A.SAY_GOODBYE,)),
 }
+# The flow speaks next unasked, or puts the caller through, from wherever the caller is
+# listening or being spoken to (a key pressed during a question cuts it short).
+for _state, _stop in (
+    (S.GREETING, (A.STOP_PLAYBACK,)),
+    (S.LISTENING, (A.DISARM_SILENCE,)),
+    (S.REPROMPTING, (A.STOP_PLAYBACK,)),
+    (S.PROMPTING, (A.STOP_PLAYBACK,)),
+    (S.THINKING, (A.CANCEL_REPLY, A.STOP_PLAYBACK)),
+    (S.SPEAKING, (A.STOP_PLAYBACK, A.CANCEL_REPLY)),
+):
+    TABLE[(_state, I.PROMPT)] = (S.PROMPTING, (*_stop, A.SAY_PROMPT))
+    TABLE[(_state, I.TRANSFER)] = (S.TRANSFERRING, (*_stop, A.SAY_TRANSFER))
+    if (_state, I.GOODBYE) not in TABLE:
+        TABLE[(_state, I.GOODBYE)] = (S.CLOSING, (*_stop, A.SAY_GOODBYE))
 # Whatever the state: the call ended, or a person took it over.
 for _state in State:
     if _state is not S.ENDED:

@@ -1,4 +1,4 @@
-"""The dialog policy: what the bot makes of a caller's utterance, per call.
+r"""The dialog policy: what the bot makes of a caller's utterance, per call.
 
 The session owns a conversation's *mechanics* — listening, speculation, barge-in,
 playback, the hold and the human desk. A policy owns its *content*: what an utterance
@@ -19,7 +19,11 @@ A policy writes its decisions on the :class:`~callcontrol.dialog.attempt.TurnAtt
 * ``await attempt.say(segments)`` — the reply's audio, phrase by phrase.
 
 The attempt may be cancelled at any await (the caller kept talking): a policy must
-keep no state that a cancelled attempt would leave half-written.
+keep no state that a cancelled attempt would leave half-written. What an attempt
+decided is kept when the session commits it (:meth:`~DialogPolicy.commit`: the turn
+is final). A policy that leads the conversation (a scripted flow) also says what comes
+next when the caller keys digits, stays silent, or a transfer fails — a
+:data:`Directive` — and what the bot says first and last.
 """
 
 from __future__ import annotations
@@ -43,6 +47,33 @@ class TurnContext:
     sample_rate: int
 
 
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """Say ``text``, then listen."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Say ``text``, then hang up."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PutThrough:
+    """Say ``text``, then put the caller through to ``to`` (an extension or a number);
+    ``briefing``: what the person hears first (a warm transfer), or empty."""
+
+    text: str
+    to: str
+    briefing: str = ""
+
+
+Directive = Prompt | Close | PutThrough
+
+
 class DialogPolicy(Protocol):
     async def hearing_prompt(self, owner: str | None) -> str | None:
         """Words to bias speech recognition with (names, terms), or None."""
@@ -52,4 +83,26 @@ class DialogPolicy(Protocol):
         self, attempt: TurnAttempt, transcript: Transcript, context: TurnContext
     ) -> None:
         """Classify and answer one transcribed utterance (see the module's docstring)."""
+        ...
+
+    def opening(self) -> str | None:
+        """What the bot says first, instead of the owner's greeting (None: the greeting)."""
+        ...
+
+    def commit(self, attempt: TurnAttempt) -> Directive | None:
+        """The turn is final: keep what ``attempt`` decided. A :class:`Close` or a
+        :class:`PutThrough` ends the bot's part (the attempt was classified GOODBYE or
+        TRANSFER and says nothing itself); None: listen after its reply."""
+        ...
+
+    def silence(self) -> Directive | None:
+        """The caller said nothing for a while (None: the usual re-prompt or goodbye)."""
+        ...
+
+    def dtmf(self, digit: str) -> Directive | None:
+        """The caller pressed a key (None: nothing to do with it yet)."""
+        ...
+
+    def transfer_failed(self) -> Directive | None:
+        """Nobody took the call a :class:`PutThrough` rang (None: say goodbye)."""
         ...

@@ -16,7 +16,7 @@ import structlog
 
 from callcontrol.dialog.grounding import FactGuard
 from callcontrol.dialog.machine import Input, classify
-from callcontrol.dialog.policy import TurnContext
+from callcontrol.dialog.policy import Directive, TurnContext
 from callcontrol.dialog.voice import TimedLLM, VoicePipeline
 from callcontrol.pipeline.answer import AnswerRule, decide, search_query
 from callcontrol.pipeline.base import Transcript
@@ -45,6 +45,22 @@ class QaPolicy:
 
     def __init__(self, voice: VoicePipeline) -> None:
         self.voice = voice
+
+    # Question answering follows the caller: it leads nothing.
+    def opening(self) -> str | None:
+        return None
+
+    def commit(self, attempt: TurnAttempt) -> Directive | None:
+        return None
+
+    def silence(self) -> Directive | None:
+        return None
+
+    def dtmf(self, digit: str) -> Directive | None:
+        return None
+
+    def transfer_failed(self) -> Directive | None:
+        return None
 
     async def hearing_prompt(self, owner: str | None) -> str | None:
         if not self.voice.pipeline_for(owner).stt_glossary:

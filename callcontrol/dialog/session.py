@@ -26,7 +26,14 @@ import structlog
 
 from callcontrol.aio import TaskOwner
 from callcontrol.dialog.attempt import TurnAttempt
-from callcontrol.dialog.base import CallInfo, ClientNotifier, Hangup, Speaker, TurnSink
+from callcontrol.dialog.base import (
+    CallInfo,
+    CallTransfer,
+    ClientNotifier,
+    Hangup,
+    Speaker,
+    TurnSink,
+)
 from callcontrol.dialog.hold import HoldMusic, next_update
 from callcontrol.dialog.human import BRIEFING_RATE, HumanHandover
 from callcontrol.dialog.inbox import (
@@ -35,13 +42,15 @@ from callcontrol.dialog.inbox import (
     Endpoint,
     Feed,
     Human,
+    Keyed,
     Message,
     Playback,
     Transcribed,
+    Transferred,
 )
 from callcontrol.dialog.listening import Listener
 from callcontrol.dialog.machine import Action, DialogMachine, Input, State
-from callcontrol.dialog.policy import DialogPolicy
+from callcontrol.dialog.policy import Close, DialogPolicy, Directive, Prompt, PutThrough
 from callcontrol.dialog.qa import QaPolicy
 from callcontrol.dialog.records import TurnLog
 from callcontrol.dialog.reply import Reply
@@ -91,8 +100,15 @@ class DialogSession:
         notify_client: ClientNotifier | None = None,
         greet: bool = True,
         policy: DialogPolicy | None = None,
+        transfer: CallTransfer | None = None,
     ) -> None:
         self.call = call
+        self._transfer = transfer
+        # What a leading policy (a scripted flow) asked to say next, to close with, or
+        # whom to put the caller through to (dialog/policy.py's directives).
+        self._prompt_text = ""
+        self._closing_text: str | None = None
+        self._put_through: PutThrough | None = None
         self.call_id = call.call_id
         self.owner = call.owner
         self.greet = greet
@@ -160,7 +176,10 @@ class DialogSession:
         self._actions: dict[Action, Callable[[], Awaitable[object]]] = {
             Action.SAY_GREETING: self._greet,
             Action.SAY_REPROMPT: lambda: say("reprompt", as_reply=False),
-            Action.SAY_GOODBYE: lambda: say("goodbye", as_reply=False),
+            Action.SAY_GOODBYE: self._say_goodbye,
+            Action.SAY_PROMPT: self._say_prompt,
+            Action.SAY_TRANSFER: self._say_transfer,
+            Action.TRANSFER: self._do_transfer,
             Action.SAY_HOLD: lambda: say("hold_phrase", as_reply=False),
             Action.SAY_REASSURANCE: lambda: say("reassurance", as_reply=False),
             Action.SAY_FOLLOW_UP: lambda: say("follow_up", as_reply=True),
@@ -213,6 +232,10 @@ class DialogSession:
     def post(self, inp: Input) -> None:
         """From the outside (the call ended, a person took over…)."""
         self._inbox.put_nowait(Feed(inp))
+
+    def on_dtmf(self, digit: str) -> None:
+        """A key the caller pressed (from the call's DTMF events; on the loop)."""
+        self._inbox.put_nowait(Keyed(digit))
 
     def end(self, *, bridged: bool = False) -> None:
         """The call ended, or a person took it over (``bridged``): stop talking."""
@@ -284,13 +307,24 @@ class DialogSession:
                 await self.speaking.record_phrase(message.run)
                 if self.machine.state is State.VOICEMAIL and run is not self._voicemail_prompt:
                     return  # the hold phrase before it ended, not the prompt and its tone
+                if run is not self.speaking.phrase:
+                    return  # an earlier phrase, cut short for this one: not its end
             await self._feed(message.inp)
         elif isinstance(message, Human):
             await self._on_human(message.outcome)
+        elif isinstance(message, Keyed):
+            await self._on_keyed(message.digit)
+        elif isinstance(message, Transferred):
+            await self._on_transferred(message.ok)
         else:
             self.speaking.on_playback(message.event)
 
     async def _feed(self, inp: Input) -> None:
+        if inp is Input.SILENCE and self.machine.state is State.LISTENING:
+            directive = self.policy.silence()  # a flow re-asks its own way, or moves on
+            if directive is not None:
+                await self._direct(directive)
+                return
         state = self.machine.state
         actions = self.machine.feed(inp)
         if actions or self.machine.state is not state:
@@ -404,6 +438,7 @@ class DialogSession:
         )
         self.history.append(ChatMessage("user", transcript.text))
         kind = attempt.kind or Input.QUESTION
+        self._keep(self.policy.commit(attempt))
         if kind is Input.QUESTION:
             await self._feed(Input.QUESTION)
         else:
@@ -413,6 +448,99 @@ class DialogSession:
             await attempt.cancel()
             self.listener.current = None
             await self._feed(kind)
+
+    # -- a leading policy: keys, silences, transfers ----------------------------------------
+    def _keep(self, directive: Directive | None) -> None:
+        """Remember what a directive will say (the machine's action says it)."""
+        if isinstance(directive, Prompt):
+            self._prompt_text = directive.text
+        elif isinstance(directive, Close):
+            self._closing_text = directive.text
+        elif isinstance(directive, PutThrough):
+            self._put_through = directive
+
+    async def _direct(self, directive: Directive) -> None:
+        self._keep(directive)
+        if isinstance(directive, Prompt):
+            await self._feed(Input.PROMPT)
+        elif isinstance(directive, Close):
+            await self._feed(Input.GOODBYE)
+        else:
+            await self._feed(Input.TRANSFER)
+
+    async def _on_keyed(self, digit: str) -> None:
+        if self.machine.state in (State.CLOSING, State.ENDED, State.TRANSFERRING):
+            return
+        self._log.info("caller pressed a key", digit=digit)
+        await self._record("caller", f"(pressed {digit})")
+        directive = self.policy.dtmf(digit)
+        if directive is not None:
+            await self._direct(directive)
+        elif self.machine.state is State.LISTENING:
+            await self._arm("silence", Input.SILENCE)  # more keys may follow
+
+    async def _say_prompt(self) -> None:
+        text, self._prompt_text = self._prompt_text, ""
+        if not text:
+            self.post(Input.PLAYBACK_DONE)
+            return
+        await self.speaking.say(text, as_reply=False, fixed=False)
+
+    async def _say_goodbye(self) -> None:
+        text, self._closing_text = self._closing_text, None
+        if text is None:
+            await self.speaking.say_setting("goodbye", as_reply=False)
+        elif text:
+            await self.speaking.say(text, as_reply=False, fixed=False)
+        else:
+            self.post(Input.PLAYBACK_DONE)
+
+    async def _say_transfer(self) -> None:
+        target = self._put_through
+        if target is None or not target.text:
+            self.post(Input.PLAYBACK_DONE)
+            return
+        await self.speaking.say(target.text, as_reply=False, fixed=False)
+
+    async def _do_transfer(self) -> None:
+        target, self._put_through = self._put_through, None
+        transfer = self._transfer
+        if target is None or transfer is None:
+            self._log.warning("a flow asked for a transfer, but nothing can put calls through")
+            self._inbox.put_nowait(Transferred(False))
+            return
+        language = self.language or "en"
+
+        async def run() -> None:
+            ok = False
+            try:
+                briefing = b""
+                if target.briefing:
+                    briefing = await self.voice.tts.synthesize(
+                        target.briefing, BRIEFING_RATE, language
+                    )
+                ok = await transfer.put_through(self.call_id, target.to, briefing, BRIEFING_RATE)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the caller stays with the bot
+                self._log.exception("the transfer failed", to=target.to)
+            self._inbox.put_nowait(Transferred(ok))
+
+        self._log.info("putting the caller through", to=target.to, warm=bool(target.briefing))
+        await self._record("bot", f"(transfer to {target.to})")
+        self._spawn(run(), "transfer")
+
+    async def _on_transferred(self, ok: bool) -> None:
+        if ok:
+            await self._feed(Input.BRIDGED)
+            return
+        directive = self.policy.transfer_failed()
+        if isinstance(directive, Prompt):
+            self._prompt_text = directive.text
+            await self._feed(Input.TRANSFER_FAILED)
+        else:
+            self._closing_text = directive.text if isinstance(directive, Close) else None
+            await self._feed(Input.GOODBYE)
 
     # -- small actions ----------------------------------------------------------------
     async def _stop_playback(self) -> None:
@@ -487,6 +615,9 @@ class DialogSession:
         the greeting (queued after it: the greeting state ends when both have played)."""
         if self.call.recording_notice:
             await self.speaking.say(self.call.recording_notice, as_reply=False)
+        opening = self.policy.opening()  # a scripted flow's first words
+        if opening is not None:
+            return await self.speaking.say(opening, as_reply=False, fixed=False)
         return await self.speaking.say_setting("greeting", as_reply=False)
 
     # -- the human desk ---------------------------------------------------------------

@@ -26,6 +26,7 @@ from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.media.base import AudioOutput, PlaybackEvent, PlaybackStarted
 from callcontrol.pipeline.base import ChatMessage
 from callcontrol.pipeline.reply import SpokenSegment
+from callcontrol.pipeline.sentences import split_sentences
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,9 @@ class Speaking:
         self._spawn = spawn
         self._language = language
         self.reply: Reply | None = None
+        # The last phrase said outside a reply (greeting, prompt, goodbye…): the one whose
+        # end the dialog waits for; an earlier one cut short ends nothing.
+        self.phrase: Reply | None = None
         self._log = log.bind(call=turns.call.call_id)
 
     # -- starting a reply -------------------------------------------------------------
@@ -77,19 +81,36 @@ class Speaking:
             )
         return await self.say(builtin, as_reply=as_reply, tail=tail)
 
-    async def say(self, text: str, *, as_reply: bool, tail: bytes = b"") -> Reply:
+    async def say(
+        self, text: str, *, as_reply: bool, tail: bytes = b"", fixed: bool = True
+    ) -> Reply:
         """A fixed phrase (cached audio). ``as_reply``: it answers the turn (REPLY_* inputs).
-        ``tail``: more audio played right after it (the voicemail tone)."""
-        pcm = await self.voice.tts.phrase(text, self.output_rate, self._language() or "en")
-        pcm += tail
+        ``tail``: more audio played right after it (the voicemail tone). ``fixed=False``:
+        words of this call only (a flow's "Hello Dana…"), not kept in the phrase cache,
+        said sentence by sentence as each is synthesized (they can be long)."""
+        tts, language = self.voice.tts, self._language() or "en"
+        if fixed:
+            pcm = await tts.phrase(text, self.output_rate, language) + tail
 
-        async def one() -> AsyncIterator[SpokenSegment]:
-            yield SpokenSegment(0, text, pcm, self.output_rate)
+            async def segments() -> AsyncIterator[SpokenSegment]:
+                yield SpokenSegment(0, text, pcm, self.output_rate)
+
+        else:
+            parts = split_sentences(text, self.voice.language.sentences) or [text]
+
+            async def segments() -> AsyncIterator[SpokenSegment]:
+                for n, part in enumerate(parts):
+                    audio = await tts.synthesize(part, self.output_rate, language)
+                    if n == len(parts) - 1:
+                        audio += tail
+                    yield SpokenSegment(n, part, audio, self.output_rate)
 
         run = Reply(source="phrase", timings=None)
         if as_reply:
             self.reply = run
-        run.task = self._spawn(self._play(run, one(), as_reply=as_reply), "say")
+        else:
+            self.phrase = run
+        run.task = self._spawn(self._play(run, segments(), as_reply=as_reply), "say")
         return run
 
     def answer(

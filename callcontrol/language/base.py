@@ -28,6 +28,17 @@ class IntentRules:
     max_goodbye_words: int = 8  # longer utterances with a farewell word are questions
     # "that's not what I asked": the answer did not help, a person should take over
     not_helpful: re.Pattern[str] = re.compile(r"(?!x)x")  # default: never
+    # A scripted flow's yes/no questions (flows/intents.py): ``no_phrases`` mean no and
+    # ``yes_phrases`` yes whatever words they hold ("no problem"); then the earlier of
+    # ``yes``/``no`` decides; a weak yes ("okay", "fine") only when nothing says no
+    # ("okay, no, I can't").
+    yes: re.Pattern[str] = re.compile(r"(?!x)x")
+    yes_weak: re.Pattern[str] = re.compile(r"(?!x)x")
+    no: re.Pattern[str] = re.compile(r"(?!x)x")
+    yes_phrases: re.Pattern[str] = re.compile(r"(?!x)x")
+    no_phrases: re.Pattern[str] = re.compile(r"(?!x)x")  # "absolutely not": before all
+    # "don't call me again": the number goes on the owner's do-not-call list
+    dont_call: re.Pattern[str] = re.compile(r"(?!x)x")
 
 
 @dataclass(frozen=True, slots=True)

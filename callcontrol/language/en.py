@@ -35,6 +35,31 @@ INTENTS = IntentRules(
         r"|\byou (didn'?t|did not|don'?t|do not) (answer|understand|get)\b"
         r"|\b(wrong|useless) answer\b"
     ),
+    yes=compile_i(
+        r"\b(yes|yeah|yep|yup|yea|certainly|definitely|absolutely|correct|affirmative"
+        r"|of course|that'?s right|that'?s correct|sounds good|go ahead|please do|i think so"
+        r"|i can(?!'?t|not)|i will(?! not)|i do(?!n'?t| not)|we can(?!'?t|not)|will do"
+        r"|i guess so|i suppose so"
+        r"|i'?ll do it)\b"
+    ),
+    yes_weak=compile_i(r"\b(sure|okay|ok|alright|all right|fine|right)\b"),
+    no=compile_i(
+        r"\b(no|nope|nah|not|never|negative|cannot|can'?t|won'?t|don'?t|doesn'?t|isn'?t"
+        r"|unable|wrong|incorrect|not really|i don'?t think so)\b|n't\b"
+    ),
+    yes_phrases=compile_i(
+        r"\b(no problem|no worries|not a problem|why not|no doubt|can'?t wait"
+        r"|i don'?t mind|don'?t see why not)\b"
+    ),
+    no_phrases=compile_i(
+        r"\b(absolutely|definitely|certainly|of course|surely) not\b|\bno way\b|\bnot at all\b"
+    ),
+    dont_call=compile_i(
+        r"\b(don'?t|do not|never|stop)\s+(call|calling|ring|ringing|contact|phone)(ing)?\s*"
+        r"(me|us|this number)?\b(\s+again)?"
+        r"|\b(take|remove|delete) (me|my number|this number) (off|from)\b"
+        r"|\bdo not call list\b"
+    ),
 )
 
 _NUMBER_WORDS = {

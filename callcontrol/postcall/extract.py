@@ -96,7 +96,8 @@ def clean(sentence: str) -> str:
 # Hold and hand-over phrases, and what someone does during the call itself ("hang on,
 # I'll grab the job sheet"): neither future work nor a fact.
 _IN_CALL = re.compile(
-    r"\btransfer(?:r|\s+you\b)|\bput you through|\bplease hold\b|\bhold on\b|\bhang on\b|\bone moment\b"
+    r"\btransfer(?:r|\s+you\b)|\bput you through|\bplease hold\b|\bhold on\b|\bhang on\b"
+    r"|\bone moment\b"
     r"|\bone sec\b|\bstay on the line\b|\b(?:don't|do not) hang up\b|\bbear with me\b"
     r"|\bdon't go anywhere\b|\b(?:pass|connect|put) you (?:to|through|over|with)\b|\blet me\b"
     # a bot's or agent's prompt for something right now ("say your booking reference")

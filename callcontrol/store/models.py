@@ -485,8 +485,24 @@ class Campaign(Base):
     # {"busy": {"count": 2, "after_s": 600}, "no_answer": …, "failed": …, "voicemail": …}
     retries: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ring_s: Mapped[int] = mapped_column(Integer, default=30)
+    flow_id: Mapped[str | None] = mapped_column(String(64))  # the script its calls run
     priority: Mapped[int] = mapped_column(Integer, default=0)
     end_date: Mapped[str | None] = mapped_column(String(10))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)
+
+
+class FlowDocument(Base):
+    """A scripted flow (callcontrol/flows/model.py), as uploaded: YAML or JSON."""
+
+    __tablename__ = "flows"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_flows_owner_name"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    owner: Mapped[str] = mapped_column(String(128), default="")  # "": every owner's
+    document: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(TS, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TS, default=utcnow, onupdate=utcnow)

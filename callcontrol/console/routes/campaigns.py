@@ -56,6 +56,7 @@ class NewCampaign(BaseModel):
     )
     priority: int = Field(0, ge=-100, le=100)
     end_date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    flow: str | None = Field(None, max_length=100)  # a stored flow's name: what calls play
 
 
 class CallNow(BaseModel):
@@ -120,7 +121,14 @@ async def create_campaign(
         zoneinfo.ZoneInfo(body.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
         raise HTTPException(422, f"unknown time zone {body.timezone!r}") from exc
-    values = body.model_dump()
+    values = body.model_dump(exclude={"flow"})
+    if body.flow:
+        from callcontrol.flows.store import FlowStore
+
+        found = await FlowStore(console.service.sessions).find(body.flow, body.owner)
+        if found is None:
+            raise HTTPException(422, f"no flow named {body.flow!r} for this owner")
+        values["flow_id"] = found.id
     values["windows"] = body.windows.model_dump()
     values["retries"] = {k: v.model_dump() for k, v in body.retries.items()}
     values["region"] = body.region.upper()

@@ -9,7 +9,7 @@
       event.preventDefault();
       const v = (id) => document.getElementById(id).value.trim();
       const body = {
-        name: v("c-name"), owner: v("c-owner") || null, dialstring: v("c-dial"),
+        name: v("c-name"), owner: v("c-owner") || null, dialstring: v("c-dial"), flow: v("c-flow") || null,
         cps: Number(v("c-cps")), max_concurrent: Number(v("c-max")), region: v("c-region"),
         timezone: v("c-tz"), windows: { days: [0, 1, 2, 3, 4, 5], start: v("c-start"), end: v("c-end") },
         retries: { busy: { count: 2, after_s: 900 }, no_answer: { count: 2, after_s: 3600 } },

@@ -109,7 +109,7 @@ async def test_a_campaign_dials_every_contact_to_a_final_status_within_its_limit
         # A call nobody answered has nothing to summarise: no post-call job for it.
         assert busy.last_call_id and await service.jobs.get("postcall", busy.last_call_id) is None
         exported = await service.campaigns.export_csv(campaign_id)
-        assert exported.splitlines()[0].endswith(",amount") and number(0) in exported
+        assert exported.splitlines()[0].endswith(",amount,flow_outcome") and number(0) in exported
         # No contact was ever dialled twice at once (one dialing per attempt).
         async with service.sessions() as s:
             dialing = (

@@ -19,7 +19,7 @@ from callcontrol.config import Settings
 from callcontrol.dialog.attempt import TurnAttempt
 from callcontrol.dialog.base import CallInfo, TurnRecord
 from callcontrol.dialog.machine import Input, State
-from callcontrol.dialog.policy import DialogPolicy, TurnContext
+from callcontrol.dialog.policy import DialogPolicy, Directive, TurnContext
 from callcontrol.dialog.session import DialogSession
 from callcontrol.dialog.voice import VoicePipeline
 from callcontrol.hitl.base import HitlOutcome, HitlQuestion, PhoneHandoff
@@ -561,6 +561,21 @@ class ScriptedPolicy:
 
     async def hearing_prompt(self, owner: str | None) -> str | None:
         return "account number"
+
+    def opening(self) -> str | None:
+        return None
+
+    def commit(self, attempt: TurnAttempt) -> Directive | None:
+        return None
+
+    def silence(self) -> Directive | None:
+        return None
+
+    def dtmf(self, digit: str) -> Directive | None:
+        return None
+
+    def transfer_failed(self) -> Directive | None:
+        return None
 
     async def respond(
         self, attempt: TurnAttempt, transcript: Transcript, context: TurnContext
