@@ -19,13 +19,12 @@ from callcontrol.flows.model import parse
 from callcontrol.flows.policy import FlowPolicy
 from callcontrol.media.vad import VadWorker
 from tests.fakes.pipeline import FakeKnowledgeBase, FakeLLM, FakeSTT, FakeTTS
-from tests.unit.dialog.test_session_events import (  # noqa: F401 - the vad fixture
+from tests.unit.dialog.test_session_events import (
     ManualOutput,
     Turns,
     ask,
     played_out,
     until,
-    vad,
 )
 
 EXAMPLES = Path(str(resources.files("callcontrol.flows") / "examples"))
@@ -101,6 +100,15 @@ class Flow:
 
         return check
 
+    def re_asked(self, times: int) -> Callable[[], bool]:
+        """A predicate: the question was re-asked ``times`` times and the bot listens."""
+
+        def check() -> bool:
+            asked = sum("did not catch" in t for t in self.bot())
+            return asked == times and self.session.machine.state is State.LISTENING
+
+        return check
+
     def bot(self) -> list[str]:
         return [r.text for r in self.turns.records if r.speaker == "bot"]
 
@@ -171,15 +179,7 @@ async def test_out_of_tries_the_caller_is_put_through_warm(vad: VadWorker) -> No
         await until(played_out(flow.session, flow.output), "the opening played")
         for n, at in enumerate((9000, 15000), start=1):
             ask(flow.session, at)
-            await until(
-                flow.playing_until(
-                    lambda: (
-                        sum("did not catch" in t for t in flow.bot()) == n
-                        and flow.session.machine.state is State.LISTENING
-                    )
-                ),
-                "re-asked",
-            )
+            await until(flow.playing_until(flow.re_asked(n)), "re-asked")
         ask(flow.session, 21000)
         await until(lambda: flow.session.machine.state is State.TRANSFERRING, "transferring")
         await until(lambda: flow.output.playing, "the transfer words play")
@@ -201,15 +201,7 @@ async def test_nobody_takes_the_transfer_and_the_flow_says_its_fallback(vad: Vad
         await until(played_out(flow.session, flow.output), "the opening played")
         for n, at in enumerate((9000, 15000), start=1):
             ask(flow.session, at)
-            await until(
-                flow.playing_until(
-                    lambda: (
-                        sum("did not catch" in t for t in flow.bot()) == n
-                        and flow.session.machine.state is State.LISTENING
-                    )
-                ),
-                "re-asked",
-            )
+            await until(flow.playing_until(flow.re_asked(n)), "re-asked")
         ask(flow.session, 21000)
         await until(flow.playing_until(lambda: transfers.calls), "the transfer was tried")
         await until(flow.playing_until(lambda: flow.hung_up), "hung up")

@@ -8,12 +8,11 @@ step is an event the test waits for, never a sleep.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 import pytest
-import pytest_asyncio
 
 from callcontrol.config import Settings
 from callcontrol.dialog.attempt import TurnAttempt
@@ -26,7 +25,6 @@ from callcontrol.hitl.base import HitlOutcome, HitlQuestion, PhoneHandoff
 from callcontrol.media.base import PlaybackHandle, PlaybackListener, PlaybackListeners
 from callcontrol.media.codecs import Int16Array
 from callcontrol.media.endpoint import BargeIn, SpeechEnded
-from callcontrol.media.silero import SileroModel
 from callcontrol.media.vad import VadWorker
 from callcontrol.pipeline.base import Transcript
 from callcontrol.pipeline.reply import FixedText, speak
@@ -133,12 +131,6 @@ class GatedTTS(FakeTTS):
     async def synthesize(self, text: str, sample_rate: int, language: str = "en") -> bytes:
         await self.gate.wait()
         return await super().synthesize(text, sample_rate, language)
-
-
-@pytest_asyncio.fixture
-async def vad() -> AsyncIterator[VadWorker]:
-    async with VadWorker(SileroModel()) as worker:
-        yield worker
 
 
 async def until(predicate: Callable[[], object], what: str) -> None:
