@@ -91,9 +91,91 @@ def number(text: str, pack: LanguagePack) -> str | None:
     return None
 
 
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13,
+    "fourteenth": 14, "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18,
+    "nineteenth": 19, "twentieth": 20, "thirtieth": 30,
+}  # fmt: skip
+_ORDINAL_WORDS = re.compile(
+    r"\b(?:(twenty|thirty)[\s-]+)?(" + "|".join(_ORDINALS) + r")\b", re.IGNORECASE
+)
+_MONTHS = ("january february march april may june july august september october november "
+           "december").split()  # fmt: skip
+_MONTH = r"(" + "|".join(m[:3] + r"[a-z]*" for m in _MONTHS) + r")"
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_MONTH_DAY = re.compile(
+    rf"\b{_MONTH}\s+(?:the\s+)?{_DAY}\b|\b(?:the\s+)?{_DAY}\s+of\s+{_MONTH}\b", re.I
+)
+_THE_DAY = re.compile(r"\b(?:on\s+)?the\s+(\d{1,2})(?:st|nd|rd|th)\b", re.I)
+_RELATIVE = (
+    (re.compile(r"\bday after tomorrow\b", re.I), 2),
+    (re.compile(r"\b(?:a|one) week from (?:today|now)\b|\bin (?:a|one) week\b", re.I), 7),
+    (re.compile(r"\btomorrow\b", re.I), 1),
+    (re.compile(r"\b(?:today|tonight|this (?:morning|afternoon|evening))\b", re.I), 0),
+)
+
+
+def _ordinals(text: str) -> str:
+    """ "the twenty-eighth" → "the 28th" (dateparser reads digits, not ordinal words)."""
+
+    def digits(match: re.Match[str]) -> str:
+        tens = {"twenty": 20, "thirty": 30}.get((match.group(1) or "").lower(), 0)
+        return f"{tens + _ORDINALS[match.group(2).lower()]}th"
+
+    return _ORDINAL_WORDS.sub(digits, text)
+
+
+def _on_or_after(today: date, month: int, day: int) -> date | None:
+    """That day this year, or next year once it has passed."""
+    for year in (today.year, today.year + 1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            return None
+        if candidate >= today:
+            return candidate
+    return None
+
+
+def _explicit(text: str, today: date) -> date | None:
+    """A month and a day, or "the 11th" alone (this month, else the next): read here
+    because dateparser takes "the 11th" for a month and "December 31" for a past day."""
+    found = _MONTH_DAY.search(text)
+    if found:
+        name = (found.group(1) or found.group(4) or "").lower()
+        day = int(found.group(2) or found.group(3))
+        month = next((i + 1 for i, m in enumerate(_MONTHS) if name.startswith(m[:3])), None)
+        return _on_or_after(today, month, day) if month else None
+    found = _THE_DAY.search(text)
+    if found:
+        day = int(found.group(1))
+        for month_offset in (0, 1, 2):
+            year, month = today.year, today.month + month_offset
+            if month > 12:
+                year, month = year + 1, month - 12
+            try:
+                candidate = date(year, month, day)
+            except ValueError:
+                continue
+            if candidate >= today:
+                return candidate
+    return None
+
+
 def when(text: str, pack: LanguagePack, today: date) -> str | None:
+    from datetime import timedelta
+
     from dateparser.search import search_dates
 
+    if pack.code == "en":
+        text = _ordinals(text)
+        day = _explicit(text, today)
+        if day is not None:
+            return day.isoformat()
+        for pattern, days in _RELATIVE:
+            if pattern.search(text):
+                return (today + timedelta(days=days)).isoformat()
     found = search_dates(
         text,
         languages=[pack.code],
@@ -103,7 +185,8 @@ def when(text: str, pack: LanguagePack, today: date) -> str | None:
         },
     )
     for _said, at in found or []:
-        return str(at.date().isoformat())
+        if at.date() >= today:  # a day to pay, book or deliver is never in the past
+            return str(at.date().isoformat())
     return None
 
 
@@ -121,6 +204,31 @@ def choice(text: str, choices: dict[str, list[str]]) -> str | None:
             if at >= 0 and (best is None or at < best[0]):
                 best = (at, label)
     return best[1] if best else None
+
+
+# Words to expect, as speech recognition's prompt: Whisper given "Yes. No. Yeah. Nope."
+# hears a short "Yep." as that, not as "the app."
+_HEARING = {
+    "yes_no": "Yes. No. Yeah. Yep. Nope. Sure. Of course. I can. I can't. Not really.",
+    "number": "One, two, three, four, five, ten, twenty, fifty, hundred, thousand, dollars.",
+    "date": (
+        "Today, tomorrow, Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday, "
+        "January, February, December, the first, the 15th, next week."
+    ),
+    "digits": "One, two, three, four, five, six, seven, eight, nine, zero.",
+}
+
+
+def hearing_words(
+    expect: Expect | str, pack: LanguagePack, choices: dict[str, list[str]] | None = None
+) -> str | None:
+    """What to bias speech recognition with while waiting for this kind of answer."""
+    if pack.code != "en":
+        return None
+    if expect == "choice" and choices:
+        words = [w for label, synonyms in choices.items() for w in (label, *synonyms)]
+        return ", ".join(dict.fromkeys(words)) + "."
+    return _HEARING.get(str(expect))
 
 
 def interpret(

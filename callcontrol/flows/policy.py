@@ -37,7 +37,7 @@ from callcontrol.flows.engine import (
     TransferTo,
     Wait,
 )
-from callcontrol.flows.intents import interpret, yes_no
+from callcontrol.flows.intents import hearing_words, interpret, yes_no
 from callcontrol.flows.model import Ask
 from callcontrol.language import language_pack
 from callcontrol.pipeline.base import Transcript
@@ -110,8 +110,16 @@ class FlowPolicy:
         return self._opening.text
 
     async def hearing_prompt(self, owner: str | None) -> str | None:
-        if isinstance(self.waiting, Questions):
+        """The owner's terms for questions; else the words the awaited answer takes."""
+        wait = self.waiting
+        if isinstance(wait, Questions):
             return await self.qa.hearing_prompt(owner)
+        if isinstance(wait, Listen):
+            node = self.run.flow.nodes[wait.node]
+            choices = node.choices if isinstance(node, Ask) else {}
+            return hearing_words(wait.expect, self.pack, choices)
+        if isinstance(wait, Digits):
+            return hearing_words("digits", self.pack)
         return None
 
     def _done_asking(self, text: str) -> bool:

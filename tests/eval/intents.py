@@ -25,20 +25,26 @@ from typing import Any
 import numpy as np
 import yaml
 
-from callcontrol.flows.intents import interpret
+from callcontrol.flows.intents import hearing_words, interpret
 from callcontrol.language import ENGLISH
 from callcontrol.media.resample import resample
 from tests.eval.speech import DEFAULT_VOICES, check_voices, make_clip, parse_voices
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "intents" / "answers.yaml"
 CACHE = Path(__file__).resolve().parents[2] / "var" / "eval-clips"
-CHOICES = {
-    "appointment": {
-        "confirm": ["yes", "keep it", "i'll be there", "that's fine", "confirmed"],
-        "reschedule": ["change", "move", "another day", "another time", "different day"],
-        "cancel": ["cancel", "can't make it", "call it off", "don't need"],
-    }
-}
+EXAMPLES = Path(__file__).resolve().parents[2] / "callcontrol" / "flows" / "examples"
+
+
+def _choices(example: str, node: str) -> dict[str, list[str]]:
+    from callcontrol.flows.model import Ask, parse
+
+    found = parse((EXAMPLES / example).read_text()).nodes[node]
+    assert isinstance(found, Ask)
+    return found.choices
+
+
+# The choices a question offers, as the shipped flow words them.
+CHOICES = {"appointment": _choices("appointment_reminder.yaml", "choose")}
 
 
 def load(path: Path = DATA) -> tuple[date, list[dict[str, Any]]]:
@@ -56,7 +62,9 @@ def right(answer: dict[str, Any], text: str, today: date) -> bool:
     return got.value == str(answer["value"])
 
 
-async def measure(voices: str = DEFAULT_VOICES, path: Path = DATA) -> dict[str, Any]:
+async def measure(
+    voices: str = DEFAULT_VOICES, path: Path = DATA, prompts: bool = True
+) -> dict[str, Any]:
     from callcontrol.config import Settings
     from callcontrol.pipeline.factory import build_stt, open_stage
     from callcontrol.pipeline.models import cache_dir
@@ -77,7 +85,10 @@ async def measure(voices: str = DEFAULT_VOICES, path: Path = DATA) -> dict[str, 
                 clip = make_clip(voice, str(answer["say"]), CACHE)
                 speech = (resample(clip.samples, 8000, 16000) / 32768).astype(np.float32)
                 started = time.perf_counter()
-                heard = (await stt.transcribe(speech, "en")).text
+                # The words the flow's policy gives speech recognition for this question.
+                choices = CHOICES.get(str(answer.get("choices", "")), {})
+                prompt = hearing_words(kind, ENGLISH, choices) if prompts else None
+                heard = (await stt.transcribe(speech, "en", prompt=prompt)).text
                 stt_s.append(time.perf_counter() - started)
                 ok = right(answer, heard, today)
                 counts[f"{kind}_n"] += 1
@@ -85,7 +96,12 @@ async def measure(voices: str = DEFAULT_VOICES, path: Path = DATA) -> dict[str, 
                 if not ok:
                     misses.append({"voice": voice.label, "said": answer["say"], "heard": heard})
     kinds = sorted({str(a["expect"]) for a in answers})
-    result: dict[str, Any] = {"voices": [v.label for v in chosen], "kinds": {}}
+    result: dict[str, Any] = {
+        "voices": [v.label for v in chosen],
+        "data": path.name,
+        "prompts": prompts,
+        "kinds": {},
+    }
     for kind in kinds:
         result["kinds"][kind] = {
             "spoken": round(counts[f"{kind}_ok"] / counts[f"{kind}_n"], 3),
@@ -93,8 +109,8 @@ async def measure(voices: str = DEFAULT_VOICES, path: Path = DATA) -> dict[str, 
             "written": round(counts[f"{kind}_ok_text"] / counts[f"{kind}_n_text"], 3),
         }
     n = sum(counts[f"{k}_n"] for k in kinds)
-    ok = sum(counts[f"{k}_ok"] for k in kinds)
-    result["spoken"] = round(ok / n, 3)
+    right_n = sum(counts[f"{k}_ok"] for k in kinds)
+    result["spoken"] = round(right_n / n, 3)
     result["spoken_n"] = n
     result["written"] = round(
         sum(counts[f"{k}_ok_text"] for k in kinds) / sum(counts[f"{k}_n_text"] for k in kinds), 3
@@ -109,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--voices", default=DEFAULT_VOICES)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--show", action="store_true")
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--no-prompts", action="store_true", help="without the expected words")
     args = ap.parse_args(argv)
-    result = asyncio.run(measure(args.voices))
+    result = asyncio.run(measure(args.voices, args.data, prompts=not args.no_prompts))
     for kind, r in result["kinds"].items():
         print(f"{kind:8} spoken {r['spoken']:.3f} (n={r['spoken_n']})   written {r['written']:.3f}")
     print(
