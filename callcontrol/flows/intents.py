@@ -116,6 +116,16 @@ _RELATIVE = (
 )
 
 
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+_WEEK_FROM = re.compile(r"\b(?:a|one) week from (" + "|".join(_WEEKDAYS) + r")\b", re.I)
+_HOLIDAYS = (  # (pattern, month, day)
+    (re.compile(r"\bchristmas eve\b", re.I), 12, 24),
+    (re.compile(r"\bchristmas\b", re.I), 12, 25),
+    (re.compile(r"\bnew year'?s eve\b", re.I), 12, 31),
+    (re.compile(r"\bnew year'?s(?: day)?\b", re.I), 1, 1),
+)
+
+
 def _ordinals(text: str) -> str:
     """ "the twenty-eighth" → "the 28th" (dateparser reads digits, not ordinal words)."""
 
@@ -139,8 +149,18 @@ def _on_or_after(today: date, month: int, day: int) -> date | None:
 
 
 def _explicit(text: str, today: date) -> date | None:
-    """A month and a day, or "the 11th" alone (this month, else the next): read here
-    because dateparser takes "the 11th" for a month and "December 31" for a past day."""
+    """A month and a day, "the 11th" alone (this month, else the next), "a week from
+    Friday", a holiday: read here because dateparser takes "the 11th" for a month,
+    "December 31" for a past day and "a week from Friday" for Friday."""
+    from datetime import timedelta
+
+    found = _WEEK_FROM.search(text)
+    if found:
+        ahead = (_WEEKDAYS.index(found.group(1).lower()) - today.weekday()) % 7 or 7
+        return today + timedelta(days=ahead + 7)
+    for pattern, month, day in _HOLIDAYS:
+        if pattern.search(text):
+            return _on_or_after(today, month, day)
     found = _MONTH_DAY.search(text)
     if found:
         name = (found.group(1) or found.group(4) or "").lower()

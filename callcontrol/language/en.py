@@ -42,7 +42,9 @@ INTENTS = IntentRules(
         r"|i guess so|i suppose so"
         r"|i'?ll do it)\b"
     ),
-    yes_weak=compile_i(r"\b(sure|okay|ok|alright|all right|fine|right)\b"),
+    yes_weak=compile_i(
+        r"\b(sure|okay|ok|alright|all right|fine|right|uh-?huh|mm-?hm+|that'?s the one)\b"
+    ),
     no=compile_i(
         r"\b(no|nope|nah|not|never|negative|cannot|can'?t|won'?t|don'?t|doesn'?t|isn'?t"
         r"|unable|wrong|incorrect|not really|i don'?t think so)\b|n't\b"
