@@ -117,7 +117,7 @@ async def test_kill_minus_nine_with_calls_up_leaves_one_cdr_per_call(
                     )
                 )
             # All three bridged and recorded, then one ends and the worker dies at once.
-            await eventually(lambda: bridged(3), timeout=20)
+            await eventually(lambda: bridged(3), timeout=60)  # a worker started under load
             await fake_switch.far_end_hangup(calls[0])
             os.kill(first.pid, signal.SIGKILL)
             first.wait(10)
